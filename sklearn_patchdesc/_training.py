@@ -1,0 +1,371 @@
+"""The one training path every network estimator shares.
+
+Estimators in ``denoise/``, ``describe/`` and ``inversion/`` are thin
+scikit-learn estimators around a skorch :class:`PatchNeuralNet` built in
+``fit`` (kept as ``net_``). This module holds what they all need:
+
+- :class:`BasePatchNet`: parameter handling (skorch's ``module__``,
+  ``criterion__``, ``optimizer__``, ``iterator_train__`` ... prefixes work in
+  ``get_params`` / ``set_params`` / ``clone``), seeding from ``random_state``,
+  building the net, checkpoint resume, batched inference;
+- :class:`PatchNeuralNet`: a skorch ``NeuralNet`` fed by
+  :class:`~sklearn_patchdesc._data.PatchLoader` (vectorised batches), with an
+  optional channels-last memory layout (faster convolutions on CPU);
+- callbacks :class:`StopOnNonFiniteLoss` and :class:`EpochCheckpoint`.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNet
+from skorch.callbacks import Callback, PrintLog, ProgressBar
+from skorch.history import History
+
+from ._data import PatchDataset, PatchLoader
+from ._validation import check_patches
+
+__all__ = [
+    "TrainingError",
+    "StopOnNonFiniteLoss",
+    "EpochCheckpoint",
+    "PatchNeuralNet",
+    "BasePatchNet",
+]
+
+PREFIXES = ("module", "criterion", "optimizer", "iterator_train", "iterator_valid",
+            "callbacks", "dataset")
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on: non-finite loss, collapsed descriptors, bad resume."""
+
+
+class StopOnNonFiniteLoss(Callback):
+    """Stop the fit with a clear message as soon as a training loss is NaN or inf."""
+
+    def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
+        if training and loss is not None and not torch.isfinite(loss).all():
+            epoch = len(net.history)
+            batch_no = len(net.history[-1, "batches"]) if epoch else 0
+            raise TrainingError(
+                f"The training loss became {loss.item()} at epoch {epoch}, batch "
+                f"{batch_no}; the model is not usable. Lower the learning rate "
+                "(optimizer__lr / lr), check the input for extreme values, or use "
+                "a gradient-clipping callback."
+            )
+
+
+def _json_safe(obj):
+    """History entries as plain JSON values (numpy scalars become Python ones)."""
+    return json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
+def _atomic_torch_save(obj, path):
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+class EpochCheckpoint(Callback):
+    """Save module, optimizer, criterion and history after every epoch.
+
+    The file is written under a temporary name and renamed, so an interrupted
+    save never leaves a half-written checkpoint. :meth:`BasePatchNet._train`
+    resumes from it and runs only the epochs still missing.
+
+    Parameters
+    ----------
+    dirname : str or Path
+        Folder of ``checkpoint.pt``; created when missing.
+    """
+
+    def __init__(self, dirname):
+        self.dirname = dirname
+
+    def on_epoch_end(self, net, **kwargs):
+        Path(self.dirname).mkdir(parents=True, exist_ok=True)
+        state = {
+            "format": "sklearn_patchdesc-checkpoint-1",
+            "module": net.module_.state_dict(),
+            "optimizer": net.optimizer_.state_dict(),
+            "history": json.dumps(_json_safe(net.history.to_list())),
+        }
+        if isinstance(net.criterion_, torch.nn.Module):
+            state["criterion"] = net.criterion_.state_dict()
+        _atomic_torch_save(state, Path(self.dirname) / CHECKPOINT_FILE)
+
+
+def load_checkpoint(net, dirname):
+    """Restore ``net`` (initialised) from ``dirname``; return the epochs it had done."""
+    path = Path(dirname) / CHECKPOINT_FILE
+    try:
+        # weights_only: a checkpoint holds tensors and strings, never code
+        state = torch.load(path, map_location=net.device, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means an unusable file
+        raise TrainingError(f"Cannot read the checkpoint {path}: {exc}") from exc
+    if not isinstance(state, dict) or state.get("format") != "sklearn_patchdesc-checkpoint-1":
+        raise TrainingError(f"{path} is not a sklearn_patchdesc checkpoint.")
+    try:
+        net.module_.load_state_dict(state["module"])
+        net.optimizer_.load_state_dict(state["optimizer"])
+        if "criterion" in state:
+            net.criterion_.load_state_dict(state["criterion"])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise TrainingError(
+            f"The checkpoint {path} does not match this estimator's network "
+            f"(different architecture or parameters): {exc}. Use another "
+            "checkpoint_dir or delete the old checkpoint."
+        ) from exc
+    net.history_ = History(json.loads(state["history"]))
+    return len(net.history_)
+
+
+class PatchNeuralNet(NeuralNet):
+    """skorch ``NeuralNet`` fed with whole-tensor patch batches.
+
+    ``X`` given to ``fit`` / ``forward`` is a :class:`PatchDataset`. Set the
+    attribute ``channels_last = True`` to keep convolution weights in the
+    channels-last layout, the fastest layout measured on CPU here.
+    """
+
+    channels_last = False
+
+    def __init__(self, module, criterion, **kwargs):
+        kwargs.setdefault("iterator_train", PatchLoader)
+        kwargs.setdefault("iterator_valid", PatchLoader)
+        kwargs.setdefault("iterator_train__shuffle", True)
+        kwargs.setdefault("dataset", PatchDataset)
+        super().__init__(module, criterion, **kwargs)
+
+    def initialize_module(self):
+        super().initialize_module()
+        if self.channels_last:
+            self.module_.to(memory_format=torch.channels_last)
+        return self
+
+    def get_dataset(self, X, y=None):
+        if isinstance(X, PatchDataset):
+            return X
+        return PatchDataset(X, y)
+
+
+def _seed_from(random_state):
+    return int(check_random_state(random_state).randint(0, 2**31 - 1))
+
+
+class BasePatchNet(BaseEstimator):
+    """Base of every network estimator (not public API).
+
+    Subclasses declare their own ``__init__`` (storing every argument and
+    ``**kwargs`` through :meth:`_store_kwargs`), and build their module and
+    criterion in :meth:`_module_spec` / :meth:`_criterion_spec`. Everything
+    with a skorch prefix (``module__``, ``criterion__``, ``optimizer__``,
+    ``iterator_train__``, ``iterator_valid__``, ``callbacks__``,
+    ``dataset__``) is a parameter too and reaches the skorch net.
+
+    Common parameters (subclasses document them): ``max_epochs``,
+    ``batch_size``, ``lr``, ``optimizer``, ``train_split``, ``callbacks``,
+    ``device``, ``random_state``, ``verbose``, ``checkpoint_dir``.
+    """
+
+    #: net class built in fit; subclasses may use a PatchNeuralNet subclass
+    _net_class = PatchNeuralNet
+    #: train with channels-last convolution weights (faster on CPU)
+    _channels_last = True
+
+    # ----------------------------------------------------------- parameters
+    def _store_kwargs(self, kwargs):
+        for key, value in kwargs.items():
+            if not self._is_prefixed(key):
+                raise TypeError(
+                    f"{type(self).__name__} got an unexpected argument {key!r}; "
+                    f"prefixed network options must start with one of "
+                    f"{', '.join(p + '__' for p in PREFIXES)}."
+                )
+            setattr(self, key, value)
+
+    @staticmethod
+    def _is_prefixed(key):
+        return any(key.startswith(p + "__") for p in PREFIXES)
+
+    def get_params(self, deep=True):
+        params = super().get_params(deep=deep)
+        params.update({k: v for k, v in vars(self).items() if self._is_prefixed(k)})
+        return params
+
+    def set_params(self, **params):
+        plain = {}
+        for key, value in params.items():
+            if self._is_prefixed(key):
+                setattr(self, key, value)
+            else:
+                plain[key] = value
+        if plain:
+            super().set_params(**plain)
+        return self
+
+    def _prefixed_params(self):
+        return {k: v for k, v in vars(self).items() if self._is_prefixed(k)}
+
+    # --------------------------------------------------------- subclass API
+    def _module_spec(self):
+        """Return ``(module_class, module_kwargs)`` (before ``module__`` overrides)."""
+        raise NotImplementedError
+
+    def _criterion_spec(self):
+        """Return ``(criterion_class_or_instance, criterion_kwargs)``."""
+        raise NotImplementedError
+
+    def _extra_callbacks(self):
+        """Callbacks a subclass always adds (list of (name, callback))."""
+        return []
+
+    def _net_kwargs(self):
+        """Extra keyword arguments for the skorch net (subclass hook)."""
+        return {}
+
+    # ------------------------------------------------------------- patches
+    def _validate_patches(self, X, *, reset, **checks):
+        """Validate ``X``; on ``reset`` remember the patch size, else check it."""
+        X4, layout = check_patches(X, **checks)
+        if reset:
+            self.patch_size_ = layout.size
+            self.n_features_in_ = layout.size * layout.size
+        else:
+            check_is_fitted(self)
+            if layout.size != self.patch_size_:
+                raise ValueError(
+                    f"X has {layout.size * layout.size} features, but "
+                    f"{type(self).__name__} is expecting {self.n_features_in_} features "
+                    f"as input (it was fitted on {self.patch_size_}x{self.patch_size_} "
+                    f"patches, got {layout.size}x{layout.size})."
+                )
+        return X4, layout
+
+    # ------------------------------------------------------------- training
+    def _build_net(self):
+        module, module_kwargs = self._module_spec()
+        criterion, criterion_kwargs = self._criterion_spec()
+        kwargs = {f"module__{k}": v for k, v in module_kwargs.items()}
+        kwargs.update({f"criterion__{k}": v for k, v in criterion_kwargs.items()})
+        kwargs.update(self._net_kwargs())
+        kwargs.update(self._prefixed_params())
+        callbacks = [("stop_on_nan", StopOnNonFiniteLoss())]
+        callbacks += self._extra_callbacks()
+        if self.verbose:
+            callbacks.append(("progress", ProgressBar(batches_per_epoch="auto")))
+        if self.checkpoint_dir is not None:
+            callbacks.append(("checkpoint", EpochCheckpoint(self.checkpoint_dir)))
+        callbacks += list(self.callbacks or [])
+        net = self._net_class(
+            module,
+            criterion,
+            optimizer=self._optimizer_class(),
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            train_split=self.train_split,
+            callbacks=callbacks,
+            device=self.device,
+            verbose=self.verbose,
+            **kwargs,
+        )
+        net.channels_last = self._channels_last and self.device == "cpu"
+        return net
+
+    def _optimizer_class(self):
+        opt = self.optimizer
+        if isinstance(opt, str):
+            table = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD,
+                     "adamw": torch.optim.AdamW, "rmsprop": torch.optim.RMSprop,
+                     "lbfgs": torch.optim.LBFGS}
+            try:
+                return table[opt.lower()]
+            except KeyError:
+                raise ValueError(
+                    f"optimizer={opt!r} is not known; use one of {sorted(table)} or a "
+                    "torch.optim.Optimizer class."
+                ) from None
+        if isinstance(opt, type) and issubclass(opt, torch.optim.Optimizer):
+            return opt
+        raise TypeError(
+            f"optimizer must be a name or a torch.optim.Optimizer class; got {opt!r}."
+        )
+
+    def _check_common_params(self):
+        for name in ("max_epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+        if not (isinstance(self.lr, (int, float, np.floating)) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number; got {self.lr!r}.")
+        if self.device != "cpu" and str(self.device).startswith("cuda"):
+            if not torch.cuda.is_available():
+                raise ValueError(f"device={self.device!r} but no CUDA device is available.")
+
+    @contextlib.contextmanager
+    def _seeded(self):
+        """Seed torch from ``random_state`` without touching the caller's RNG state."""
+        if self.random_state is None:
+            yield
+            return
+        devices = [torch.cuda.current_device()] if str(self.device).startswith("cuda") else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(_seed_from(self.random_state))
+            yield
+
+    def _train(self, dataset, **fit_params):
+        """Build ``net_`` and train it on ``dataset``, resuming from a checkpoint.
+
+        With ``checkpoint_dir`` holding a checkpoint of an interrupted fit, the
+        weights, optimizer state and history are restored and only the
+        remaining ``max_epochs - done`` epochs run.
+        """
+        self._check_common_params()
+        with self._seeded():
+            net = self._build_net()
+            net.initialize()
+            done = 0
+            if self.checkpoint_dir is not None and (Path(self.checkpoint_dir) / CHECKPOINT_FILE).exists():
+                done = load_checkpoint(net, self.checkpoint_dir)
+            self.net_ = net
+            remaining = self.max_epochs - done
+            if remaining > 0:
+                net.partial_fit(dataset, None, epochs=remaining, **fit_params)
+        return self
+
+    @property
+    def history_(self):
+        """skorch ``History`` of the fit (per-epoch and per-batch losses)."""
+        check_is_fitted(self, "net_")
+        return self.net_.history
+
+    def _forward(self, X4, batch_size=None):
+        """Run the fitted module on float patches ``(n, 1, H, W)``; return a numpy array."""
+        check_is_fitted(self, "net_")
+        net = self.net_
+        loader = PatchLoader(PatchDataset(X4), batch_size=batch_size or max(self.batch_size, 256),
+                             seed=0)
+        net.module_.eval()
+        outs = []
+        with torch.inference_mode():
+            for xb, _ in loader:
+                outs.append(net.module_(xb.to(net.device)).cpu())
+        return torch.cat(outs).numpy()

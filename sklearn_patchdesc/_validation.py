@@ -1,0 +1,206 @@
+"""Input validation shared by every estimator: patch layouts and targets.
+
+Patches arrive as ``(n, H, W)``, ``(n, 1, H, W)`` or ``(n, H*W)`` with a square
+``H*W``, as uint8 (0..255) or float. Estimators work on float32 ``(n, 1, H, W)``
+tensors in [0, 1] (uint8 is divided by 255; float is taken as given and is
+expected in [0, 1]) and hand results back in the caller's layout and dtype.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "PatchLayout",
+    "check_patches",
+    "restore_patches",
+    "is_record_target",
+    "check_labels",
+]
+
+RECORD_FIELDS = ("label", "sequence", "image")
+
+
+@dataclass(frozen=True)
+class PatchLayout:
+    """How the caller laid out its patches, so outputs can be given back alike.
+
+    Attributes
+    ----------
+    kind : {"nhw", "n1hw", "flat"}
+        ``(n, H, W)``, ``(n, 1, H, W)`` or ``(n, H*W)``.
+    dtype : numpy.dtype
+        dtype of the caller's array (uint8 means the 0..255 scale).
+    size : int
+        Side of the square patch.
+    """
+
+    kind: str
+    dtype: np.dtype
+    size: int
+
+    @property
+    def is_uint8(self):
+        return self.dtype == np.uint8
+
+
+def _layout_of(X, name):
+    if X.ndim == 3:
+        kind, h, w = "nhw", X.shape[1], X.shape[2]
+    elif X.ndim == 4:
+        if X.shape[1] != 1:
+            raise ValueError(
+                f"{name} has shape {X.shape}: 4-D patches must be (n, 1, H, W) "
+                "grey patches with one channel."
+            )
+        kind, h, w = "n1hw", X.shape[2], X.shape[3]
+    elif X.ndim == 2:
+        side = int(round(np.sqrt(X.shape[1])))
+        if side * side != X.shape[1] or side == 0:
+            raise ValueError(
+                f"{name} has shape {X.shape}: flat patches need a square number of "
+                f"pixels per row, got {X.shape[1]}."
+            )
+        kind, h, w = "flat", side, side
+    else:
+        raise ValueError(
+            f"{name} must be patches of shape (n, H, W), (n, 1, H, W) or (n, H*W); "
+            f"got an array of rank {X.ndim} with shape {X.shape}."
+        )
+    if h != w:
+        raise ValueError(f"{name} holds non-square patches of {h}x{w}; patches must be square.")
+    return PatchLayout(kind=kind, dtype=X.dtype, size=int(h))
+
+
+def check_patches(X, *, name="X", min_size=None, multiple_of=None, min_samples=1):
+    """Validate patches and return them as float32 ``(n, 1, H, W)`` plus their layout.
+
+    Parameters
+    ----------
+    X : array-like
+        Patches, ``(n, H, W)``, ``(n, 1, H, W)`` or ``(n, H*W)``; uint8 or float.
+    name : str, default="X"
+        Name used in error messages.
+    min_size : int, optional
+        Smallest accepted patch side.
+    multiple_of : int, optional
+        The patch side must be a multiple of this (e.g. 32 for VGG encoders).
+    min_samples : int, default=1
+        Fewest patches accepted.
+
+    Returns
+    -------
+    X4 : ndarray of shape (n, 1, H, W), float32
+        Patches on the [0, 1] scale for uint8 input, as given for float input.
+    layout : PatchLayout
+        What :func:`restore_patches` needs to give results back alike.
+
+    Raises
+    ------
+    TypeError
+        If ``X`` is not numeric (strings, objects, complex, bool).
+    ValueError
+        If ``X`` is empty, has a wrong rank, non-square patches, NaN or inf
+        values, or a patch size the caller cannot take.
+    """
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError(f"{name} is a sparse matrix; patches must be a dense array.")
+    X = np.asarray(X)
+    if X.dtype == object or X.dtype.kind not in "uif":
+        raise TypeError(
+            f"{name} must hold numbers (uint8 0..255 or float); got dtype {X.dtype}."
+        )
+    if X.ndim == 0 or X.shape[0] < min_samples:
+        n = 0 if X.ndim == 0 else X.shape[0]
+        raise ValueError(
+            f"{name} holds {n} patch(es); at least {min_samples} required."
+        )
+    layout = _layout_of(X, name)
+    if X.size == 0:
+        raise ValueError(f"{name} is empty (shape {X.shape}).")
+    if X.dtype.kind == "f" and not np.isfinite(X).all():
+        raise ValueError(f"{name} contains NaN or infinity.")
+    if min_size is not None and layout.size < min_size:
+        raise ValueError(
+            f"{name} holds {layout.size}x{layout.size} patches; this estimator needs at "
+            f"least {min_size}x{min_size}."
+        )
+    if multiple_of is not None and layout.size % multiple_of:
+        raise ValueError(
+            f"{name} holds {layout.size}x{layout.size} patches; this estimator needs a "
+            f"side that is a multiple of {multiple_of}."
+        )
+    X4 = X.reshape(X.shape[0], 1, layout.size, layout.size)
+    if X.dtype == np.uint8:
+        X4 = X4.astype(np.float32) / np.float32(255.0)
+    else:
+        X4 = X4.astype(np.float32, copy=False)
+    return X4, layout
+
+
+def restore_patches(Y4, layout):
+    """Give float ``(n, 1, H, W)`` patches back in the caller's layout and dtype.
+
+    uint8 callers get values rounded and clipped to 0..255; float callers get
+    their own float dtype, unclipped.
+    """
+    Y4 = np.asarray(Y4)
+    n, size = Y4.shape[0], Y4.shape[-1]
+    if layout.kind == "nhw":
+        Y = Y4.reshape(n, size, size)
+    elif layout.kind == "flat":
+        Y = Y4.reshape(n, size * size)
+    else:
+        Y = Y4.reshape(n, 1, size, size)
+    if layout.is_uint8:
+        return np.clip(np.rint(Y * 255.0), 0, 255).astype(np.uint8)
+    return Y.astype(layout.dtype, copy=False)
+
+
+def is_record_target(y):
+    """True when ``y`` is the loaders' record array (fields label/sequence/image)."""
+    names = getattr(getattr(y, "dtype", None), "names", None)
+    return names is not None and all(f in names for f in RECORD_FIELDS)
+
+
+def check_labels(y, n_samples, *, name="y"):
+    """Return the int64 point labels of a 1-D label array or a record-array target.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,) or record array
+        Integer labels (same label = same 3-D point), or the record array of
+        the loaders, whose ``label`` field is used.
+    n_samples : int
+        Number of patches the labels must match.
+
+    Returns
+    -------
+    labels : ndarray of shape (n_samples,), int64
+    """
+    if y is None:
+        raise ValueError(f"{name} is required: give point labels or the loaders' record array.")
+    if is_record_target(y):
+        labels = np.asarray(y["label"])
+    else:
+        labels = np.asarray(y)
+        if labels.dtype.names is not None:
+            raise ValueError(
+                f"{name} is a record array without the fields {RECORD_FIELDS}; "
+                f"got fields {labels.dtype.names}."
+            )
+    if labels.ndim != 1:
+        raise ValueError(f"{name} must be 1-D labels; got shape {labels.shape}.")
+    if labels.shape[0] != n_samples:
+        raise ValueError(
+            f"{name} has {labels.shape[0]} labels for {n_samples} patches; they must match."
+        )
+    if labels.dtype.kind == "f":
+        if not np.isfinite(labels).all():
+            raise ValueError(f"{name} contains NaN or infinity.")
+        if not np.all(labels == np.round(labels)):
+            raise ValueError(f"{name} must hold integer point labels; got non-integer floats.")
+    elif labels.dtype.kind not in "iub":
+        raise TypeError(f"{name} must hold integer point labels; got dtype {labels.dtype}.")
+    return labels.astype(np.int64)
