@@ -1,0 +1,181 @@
+"""Shared helpers of the datasets subpackage: image names, targets, atomic writes."""
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+#: The 16 image names of an HPatches sequence, in ``image`` code order
+#: (0 = ref, 1..5 = e1..e5, 6..10 = h1..h5, 11..15 = t1..t5).
+IMAGE_NAMES = tuple(
+    ["ref"] + [f"{d}{i}" for d in "eht" for i in range(1, 6)]
+)
+_IMAGE_CODE = {name: code for code, name in enumerate(IMAGE_NAMES)}
+
+#: Difficulty of each image code: 0 for ref, 1 easy, 2 hard, 3 tough.
+IMAGE_DIFFICULTY = np.array([0] + [1] * 5 + [2] * 5 + [3] * 5, dtype=np.int8)
+
+
+def image_code(name):
+    """Code (0..15) of an HPatches image name; ValueError for unknown names."""
+    try:
+        return _IMAGE_CODE[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown HPatches image name {name!r}; expected one of {list(IMAGE_NAMES)}"
+        ) from None
+
+
+def check_image_names(images):
+    """Validate an ``images=`` argument; return a tuple of names in code order."""
+    if images is None:
+        return IMAGE_NAMES
+    if isinstance(images, str):
+        images = [images]
+    images = list(images)
+    if not images:
+        raise ValueError("images must name at least one HPatches image")
+    codes = sorted({image_code(name) for name in images})
+    return tuple(IMAGE_NAMES[c] for c in codes)
+
+
+def make_target(sequence_names, counts, image_names, first_label=0):
+    """Record-array target for sequences stored sequence-major, image, patch order.
+
+    Parameters
+    ----------
+    sequence_names : list of str
+    counts : list of int
+        Number of patches (rows of each image stack) per sequence.
+    image_names : sequence of str
+        Images present for every sequence, in code order.
+    first_label : int
+        Label of the first patch of the first sequence.
+
+    Returns
+    -------
+    target : numpy.recarray
+        Fields ``label`` (int64), ``sequence`` (str), ``image`` (int8).
+    """
+    codes = np.array([image_code(n) for n in image_names], dtype=np.int8)
+    m = len(codes)
+    total = int(sum(counts)) * m
+    width = max([len(s) for s in sequence_names] + [1])
+    target = np.recarray(
+        total, dtype=[("label", np.int64), ("sequence", f"U{width}"), ("image", np.int8)]
+    )
+    pos, label = 0, int(first_label)
+    for name, n in zip(sequence_names, counts):
+        n = int(n)
+        block = slice(pos, pos + n * m)
+        target.label[block] = np.tile(np.arange(label, label + n, dtype=np.int64), m)
+        target.sequence[block] = name
+        target.image[block] = np.repeat(codes, n)
+        pos += n * m
+        label += n
+    return target
+
+
+def check_target(target, n_rows=None):
+    """Check a record-array target; return it as a structured array view."""
+    names = getattr(getattr(target, "dtype", None), "names", None) or ()
+    missing = [f for f in ("label", "sequence", "image") if f not in names]
+    if missing:
+        raise ValueError(
+            "target must be the record array returned by the loaders, with fields "
+            f"'label', 'sequence' and 'image'; missing {missing}"
+        )
+    target = np.asarray(target)
+    if target.ndim != 1:
+        raise ValueError(f"target must be 1-D, got shape {target.shape}")
+    if n_rows is not None and len(target) != n_rows:
+        raise ValueError(f"target has {len(target)} rows but data has {n_rows}")
+    bad = (target["image"] < 0) | (target["image"] >= len(IMAGE_NAMES))
+    if np.any(bad):
+        raise ValueError(
+            f"target['image'] must be in 0..15, got {target['image'][bad][0]}"
+        )
+    return target
+
+
+def group_rows(target):
+    """Map sequence -> image code -> row indices ordered by patch index.
+
+    Patch index = label - first (smallest) label of the sequence. Raises a
+    ValueError if an image does not hold exactly the patches 0..n-1 of its
+    sequence, or if images of one sequence hold different patch counts.
+    """
+    groups = {}
+    seqs = target["sequence"]
+    for seq in sorted(np.unique(seqs)):
+        rows = np.flatnonzero(seqs == seq)
+        labels = target["label"][rows]
+        idx = labels - labels.min()
+        images = target["image"][rows]
+        per_image, n_ref = {}, None
+        for code in np.unique(images):
+            sel = rows[images == code]
+            order = np.argsort(idx[images == code], kind="stable")
+            sel_idx = idx[images == code][order]
+            n = len(sel_idx)
+            if not np.array_equal(sel_idx, np.arange(n)):
+                raise ValueError(
+                    f"sequence {seq!r}, image {IMAGE_NAMES[code]!r}: patch indices "
+                    "(label - first label of the sequence) must be exactly 0..n-1"
+                )
+            if n_ref is None:
+                n_ref = n
+            elif n != n_ref:
+                raise ValueError(
+                    f"sequence {seq!r}: image {IMAGE_NAMES[code]!r} has {n} patches "
+                    f"but other images have {n_ref}"
+                )
+            per_image[int(code)] = sel[order]
+        groups[str(seq)] = per_image
+    return groups
+
+
+def new_temp_dir(parent, tag):
+    """Create a hidden temporary directory inside ``parent`` (same filesystem)."""
+    path = Path(parent) / f".{tag}-tmp-{uuid.uuid4().hex[:12]}"
+    path.mkdir(parents=True)
+    return path
+
+
+def atomic_save_npy(path, array):
+    """Write ``array`` to ``path`` as .npy through a temporary name and a rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def replace_dirs(moves, overwrite, what):
+    """Move finished temp directories into place: ``moves`` is [(tmp, dest)].
+
+    Conflicts are checked for every destination before anything is moved.
+    With ``overwrite`` an existing destination is moved aside first and
+    removed only after the new one is in place.
+    """
+    existing = [dest for _, dest in moves if os.path.lexists(dest)]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{what} already exists: {existing[0]}"
+            + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else "")
+            + "; pass overwrite=True to replace"
+        )
+    trash = []
+    for tmp, dest in moves:
+        if os.path.lexists(dest):
+            aside = Path(tmp).parent / f".old-{uuid.uuid4().hex[:12]}"
+            os.replace(dest, aside)
+            trash.append(aside)
+        os.replace(tmp, dest)
+    for old in trash:
+        shutil.rmtree(old, ignore_errors=True)

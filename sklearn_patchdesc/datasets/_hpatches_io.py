@@ -1,0 +1,430 @@
+"""Reading and writing the HPatches release and N-HPatches patch-stack layouts.
+
+Layouts (one folder per sequence, ``i_*`` / ``v_*``):
+
+- HPatches release: ``ref.png, e1..e5.png, h1..h5.png, t1..t5.png``, each a
+  vertical stack of 65x65 grey patches (row ``i`` of every stack is the same
+  3-D point).
+- N-HPatches: the same with 32x32 patches, plus a ``<image>_noise.png`` twin
+  of every stack: ``data`` is read from the noisy twin, ``data_clean`` from
+  the clean stack.
+"""
+import hashlib
+import json
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+from joblib import Parallel, delayed
+from PIL import Image, UnidentifiedImageError
+from sklearn.utils import Bunch
+
+from ._common import (
+    IMAGE_NAMES,
+    check_image_names,
+    check_target,
+    group_rows,
+    make_target,
+    new_temp_dir,
+    replace_dirs,
+    atomic_save_npy,
+)
+from ._splits import load_hpatches_splits, split_sequences
+
+NOISE_SUFFIX = "_noise"
+_CACHE_VERSION = 1
+
+
+# --------------------------------------------------------------------- reading
+def _read_stack(path):
+    """Decode one PNG stack to a 2-D uint8 array; clear errors for bad files."""
+    if not path.is_file():
+        raise FileNotFoundError(f"missing patch stack: {path}")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode != "L":
+                img = img.convert("L")
+            arr = np.asarray(img, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"cannot read patch stack {path}: {exc}") from exc
+    h, w = arr.shape
+    if w == 0 or h == 0 or h % w:
+        raise ValueError(
+            f"patch stack {path} is {w} wide and {h} high: the height must be a "
+            "non-zero multiple of the width (square patches stacked vertically)"
+        )
+    return arr
+
+
+def area_weights(src, dst):
+    """(dst, src) matrix of area interpolation: each output pixel averages the
+    input pixels it covers, weighted by the covered fraction (the rule of
+    OpenCV's ``INTER_AREA`` when shrinking)."""
+    edges = np.arange(dst + 1) * (src / dst)
+    lo, hi = edges[:-1, None], edges[1:, None]
+    pix = np.arange(src)[None, :]
+    overlap = np.clip(np.minimum(hi, pix + 1) - np.maximum(lo, pix), 0, None)
+    return overlap / overlap.sum(axis=1, keepdims=True)
+
+
+def resize_patches(patches, patch_size):
+    """Resize square uint8 patches ``(n, s, s)`` to ``patch_size`` with area
+    interpolation (two matrix products, rounded to the nearest integer)."""
+    n, s = patches.shape[0], patches.shape[1]
+    if patch_size is None or patch_size == s:
+        return patches
+    d = int(patch_size)
+    w = area_weights(s, d).astype(np.float32)
+    tmp = patches.reshape(n * s, s).astype(np.float32) @ w.T          # (n*s, d)
+    tmp = tmp.reshape(n, s, d).transpose(0, 2, 1).reshape(n * d, s) @ w.T  # (n*d, d)
+    out = tmp.reshape(n, d, d).transpose(0, 2, 1)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def resize_stack(stack, patch_size):
+    """Resize every square patch of a vertical stack ``(n * s, s)``; returns
+    ``(n, patch_size, patch_size)``."""
+    s = stack.shape[1]
+    return resize_patches(stack.reshape(-1, s, s), patch_size)
+
+
+def _sequence_files(seq_dir, images, noisy):
+    files = [seq_dir / f"{name}{NOISE_SUFFIX if noisy else ''}.png" for name in images]
+    if noisy:
+        files += [seq_dir / f"{name}.png" for name in images]
+    return files
+
+
+def _decode_sequence(seq_dir, images, noisy, patch_size):
+    """Decode one sequence: array (len(images) * n, ps, ps) (+ clean twin)."""
+    files = _sequence_files(seq_dir, images, noisy)
+    for f in files:  # report the first missing file before decoding anything
+        if not f.is_file():
+            raise FileNotFoundError(
+                f"missing patch stack: {f}"
+                + ("" if f.name.startswith("ref") else
+                   " (pass images=[...] to load a partial sequence)")
+            )
+    stacks = [_read_stack(f) for f in files]
+    counts = [s.shape[0] // s.shape[1] for s in stacks]
+    widths = [s.shape[1] for s in stacks]
+    if len(set(counts)) > 1 or len(set(widths)) > 1:
+        desc = ", ".join(f"{f.name}: {c} patches of {w}x{w}"
+                         for f, c, w in zip(files, counts, widths))
+        raise ValueError(
+            f"sequence {seq_dir}: the image stacks hold different patch counts or "
+            f"sizes ({desc})"
+        )
+    ps = widths[0] if patch_size is None else patch_size
+    out = [resize_stack(s, ps) for s in stacks]
+    m = len(images)
+    data = np.concatenate(out[:m])
+    clean = np.concatenate(out[m:]) if noisy else None
+    return data, clean, counts[0]
+
+
+def _stat_key(files):
+    key = []
+    for f in files:
+        st = f.stat()
+        key.append([f.name, st.st_size, st.st_mtime_ns])
+    return key
+
+
+def _cache_dir(root, cache):
+    if cache is True:
+        base = os.environ.get("SKLEARN_PATCHDESC_CACHE")
+        if base is None:
+            base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / \
+                "sklearn_patchdesc"
+        digest = hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:16]
+        return Path(base) / "hpatches" / digest
+    return Path(cache)
+
+
+def _cache_paths(cache_dir, seq_name, images, noisy, patch_size):
+    tag = "all" if images == IMAGE_NAMES else hashlib.sha1(
+        ",".join(images).encode()).hexdigest()[:10]
+    stem = f"{seq_name}__{tag}__ps{patch_size or 'native'}{'__noisy' if noisy else ''}"
+    return (cache_dir / f"{stem}.json", cache_dir / f"{stem}.npy",
+            cache_dir / f"{stem}_clean.npy")
+
+
+def _load_sequence(seq_dir, images, noisy, patch_size, cache_dir):
+    """Worker: decode one sequence, or reuse its valid cache.
+
+    With a cache the arrays are written to (or found in) .npy files and only
+    the paths travel back to the parent process.
+    """
+    if cache_dir is None:
+        return _decode_sequence(seq_dir, images, noisy, patch_size)
+    meta_path, data_path, clean_path = _cache_paths(
+        cache_dir, seq_dir.name, images, noisy, patch_size)
+    files = _sequence_files(seq_dir, images, noisy)
+    try:
+        stats = _stat_key(files)
+    except FileNotFoundError:
+        stats = None  # decoding below names the missing file
+    if stats is not None and meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            meta = None
+        if (meta and meta.get("version") == _CACHE_VERSION and meta.get("files") == stats
+                and data_path.is_file()
+                and data_path.stat().st_size == meta.get("data_bytes")
+                and (not noisy or clean_path.is_file())):
+            return data_path, clean_path if noisy else None, meta["n_patches"]
+    data, clean, n = _decode_sequence(seq_dir, images, noisy, patch_size)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    atomic_save_npy(data_path, data)
+    if noisy:
+        atomic_save_npy(clean_path, clean)
+    meta = {"version": _CACHE_VERSION, "files": stats, "n_patches": n,
+            "data_bytes": data_path.stat().st_size}
+    tmp = meta_path.with_name(f".{meta_path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(meta))
+    os.replace(tmp, meta_path)
+    return data_path, clean_path if noisy else None, n
+
+
+def _find_sequences(root):
+    return sorted(
+        p.name for p in root.iterdir()
+        if p.is_dir() and not p.name.startswith(".")
+        and any((p / f"{n}{s}.png").is_file() for n in IMAGE_NAMES for s in ("", NOISE_SUFFIX))
+    )
+
+
+def load_hpatches(root, split=None, subset="test", patch_size=32, splits_file=None,
+                  n_jobs=None, cache=True, return_X_y=False, images=None,
+                  sequences=None):
+    """Load HPatches (release layout) or N-HPatches patch stacks.
+
+    Parameters
+    ----------
+    root : path-like
+        Folder holding one sub-folder per sequence (``i_*``, ``v_*``).
+    split : {'a', 'b', 'c', 'full', 'illum', 'view'} or None, default=None
+        Official split from ``splits.json`` (see :func:`load_hpatches_splits`).
+        None loads every sequence found under ``root`` (``subset`` is ignored).
+    subset : {'train', 'test', 'all'}, default='test'
+        Part of ``split`` to load. ``full``, ``illum`` and ``view`` are test-only.
+    patch_size : int or None, default=32
+        Side of the returned patches; stacks of another size are resized with
+        area interpolation (box filter). None keeps the stored size.
+    splits_file : path-like, default=None
+        Path of ``splits.json``; when None it is looked for next to ``root``.
+    n_jobs : int, default=None
+        Number of joblib workers decoding PNG stacks (one sequence per task).
+    cache : bool or path-like, default=True
+        Cache decoded arrays as ``.npy`` files (one per sequence, written
+        atomically, memory-mapped on reload). True uses
+        ``$SKLEARN_PATCHDESC_CACHE`` or ``~/.cache/sklearn_patchdesc``; a path
+        uses that folder; False disables it. An entry is reused only while the
+        size and mtime of every source PNG are unchanged.
+    return_X_y : bool, default=False
+        Return ``(data, target)`` instead of a Bunch.
+    images : list of str, default=None
+        Image names to load (subset of :data:`IMAGE_NAMES`); None loads all 16.
+        ``images=["ref"]`` reads sequences that have only ``ref.png``.
+    sequences : list of str, default=None
+        Explicit sequence names (instead of ``split``/``subset``).
+
+    Returns
+    -------
+    data : Bunch
+        ``data`` uint8 ``(n, patch_size, patch_size)`` (the noisy patches in the
+        N-HPatches layout); ``data_clean`` (N-HPatches layout only);
+        ``target`` record array with fields ``label`` (int64), ``sequence``
+        (str), ``image`` (int8, 0 = ref, 1..5 = e1..e5, 6..10 = h1..h5,
+        11..15 = t1..t5); ``sequence_names``; ``image_names``;
+        ``n_patches`` (patches per sequence); ``DESCR``.
+        Rows are ordered by sequence name, then image code, then patch index;
+        patch index = ``label`` - first label of its sequence.
+    (data, target) : tuple if ``return_X_y`` is True
+
+    Raises
+    ------
+    FileNotFoundError
+        Missing root, sequence folder, PNG stack or splits file.
+    ValueError
+        Unreadable PNG, stack height not a multiple of its width, different
+        patch counts within a sequence, unknown split or subset, mixed layouts.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"HPatches root folder not found: {root}")
+    images = check_image_names(images)
+    if patch_size is not None and (int(patch_size) != patch_size or patch_size < 1):
+        raise ValueError(f"patch_size must be a positive int or None, got {patch_size!r}")
+    if sequences is not None:
+        names = sorted(set(sequences))
+    elif split is not None:
+        splits = load_hpatches_splits(splits_file, root)
+        names = sorted(set(split_sequences(splits, split, subset)))
+    else:
+        names = _find_sequences(root)
+        if not names:
+            raise FileNotFoundError(
+                f"no HPatches sequence folders (with ref.png etc.) found in {root}")
+    missing = [n for n in names if not (root / n).is_dir()]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} of {len(names)} requested sequences are missing in {root}: "
+            f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
+        )
+    first = images[0]
+    noisy_flags = [(root / n / f"{first}{NOISE_SUFFIX}.png").is_file() for n in names]
+    if any(noisy_flags) and not all(noisy_flags):
+        odd = names[noisy_flags.index(not noisy_flags[0])]
+        raise ValueError(
+            f"mixed layouts in {root}: {names[0]!r} and {odd!r} differ in having "
+            f"'{first}{NOISE_SUFFIX}.png' (N-HPatches) twins")
+    noisy = all(noisy_flags)
+
+    cache_dir = None if cache is False or cache is None else _cache_dir(root, cache)
+    results = Parallel(n_jobs=n_jobs)(
+        delayed(_load_sequence)(root / n, images, noisy, patch_size, cache_dir)
+        for n in names
+    )
+    counts = [r[2] for r in results]
+    sizes = set()
+    for r in results:
+        arr = np.load(r[0], mmap_mode="r") if cache_dir is not None else r[0]
+        sizes.add(arr.shape[1:])
+    if len(sizes) > 1:
+        raise ValueError(
+            f"sequences in {root} have different patch sizes {sorted(sizes)}; "
+            "pass patch_size=<int> to resize them to one size")
+    shape = sizes.pop()
+    m = len(images)
+    total = sum(counts) * m
+    data = np.empty((total,) + shape, dtype=np.uint8)
+    clean = np.empty_like(data) if noisy else None
+    pos = 0
+    for r, n in zip(results, counts):
+        block = slice(pos, pos + n * m)
+        if cache_dir is not None:
+            data[block] = np.load(r[0], mmap_mode="r")
+            if noisy:
+                clean[block] = np.load(r[1], mmap_mode="r")
+        else:
+            data[block] = r[0]
+            if noisy:
+                clean[block] = r[1]
+        pos += n * m
+    del results
+    target = make_target(names, counts, images)
+    if return_X_y:
+        return data, target
+    bunch = Bunch(
+        data=data, target=target, sequence_names=list(names), image_names=list(images),
+        n_patches=np.asarray(counts, dtype=np.int64),
+        DESCR=(f"HPatches patches from {root} ({'N-HPatches layout, data = noisy' if noisy else 'release layout'}): "
+               f"{len(names)} sequences, {total} patches of {shape[0]}x{shape[1]}."),
+    )
+    if noisy:
+        bunch.data_clean = clean
+    return bunch
+
+
+# --------------------------------------------------------------------- writing
+def _get(bunch, key):
+    if isinstance(bunch, dict):
+        return bunch.get(key)
+    return getattr(bunch, key, None)
+
+
+def _check_patches(X, name):
+    X = np.asarray(X)
+    if X.dtype != np.uint8:
+        raise TypeError(f"{name} must be uint8 to be written losslessly, got {X.dtype}")
+    if X.ndim == 4 and X.shape[1] == 1:
+        X = X[:, 0]
+    if X.ndim != 3 or X.shape[1] != X.shape[2] or X.shape[1] == 0:
+        raise ValueError(f"{name} must be square patches (n, H, H), got shape {X.shape}")
+    return X
+
+
+def write_hpatches(bunch, root, *, overwrite=False, compress_level=6):
+    """Write patches in the HPatches release / N-HPatches folder layout.
+
+    Parameters
+    ----------
+    bunch : Bunch or dict
+        With ``data`` (uint8 ``(n, H, H)``) and the record-array ``target``
+        (as returned by :func:`load_hpatches` / :func:`make_hpatches_like`).
+        If ``data_clean`` is present the N-HPatches layout is written:
+        ``<image>.png`` from ``data_clean`` and ``<image>_noise.png`` from
+        ``data``. Within a sequence, every image must hold the patch indices
+        (``label`` - first label of the sequence) 0..n-1 exactly once.
+    root : path-like
+        Output folder (created if needed); one sub-folder per sequence.
+    overwrite : bool, default=False
+        Replace existing sequence folders. Without it, an existing folder
+        raises FileExistsError before anything is written.
+    compress_level : int, default=6
+        zlib level of the PNG files (0..9); lossless at every level.
+
+    Returns
+    -------
+    paths : list of pathlib.Path
+        The sequence folders written.
+
+    Notes
+    -----
+    Every sequence is written into a temporary folder inside ``root`` and
+    renamed into place only when all of them are complete, so a failure leaves
+    no half-written sequence. ``load_hpatches(root, patch_size=None)`` gives
+    back the same ``data``, ``data_clean`` and ``target`` for a bunch whose
+    labels are consecutive per sequence in sorted sequence order (as every
+    loader and generator of this package produces).
+    """
+    data = _check_patches(_get(bunch, "data"), "data")
+    clean = _get(bunch, "data_clean")
+    if clean is not None:
+        clean = _check_patches(clean, "data_clean")
+        if clean.shape != data.shape:
+            raise ValueError(f"data_clean shape {clean.shape} != data shape {data.shape}")
+    target = check_target(_get(bunch, "target"), n_rows=len(data))
+    if len(data) == 0:
+        raise ValueError("bunch holds no patches")
+    groups = group_rows(target)
+    for seq in groups:
+        if not seq or seq != os.path.basename(seq) or seq.startswith("."):
+            raise ValueError(f"sequence name {seq!r} is not a valid folder name")
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(f"output root is not a folder: {root}")
+    conflicts = [root / s for s in groups if os.path.lexists(root / s)]
+    if conflicts and not overwrite:
+        raise FileExistsError(
+            f"sequence folder already exists: {conflicts[0]}"
+            + (f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else "")
+            + "; pass overwrite=True to replace")
+    root.mkdir(parents=True, exist_ok=True)
+    tmp_root = new_temp_dir(root, "write_hpatches")
+    try:
+        moves = []
+        for seq, per_image in groups.items():
+            out = tmp_root / seq
+            out.mkdir()
+            for code, rows in per_image.items():
+                name = IMAGE_NAMES[code]
+                h = data.shape[1]
+                sources = [(data, f"{name}{NOISE_SUFFIX if clean is not None else ''}.png")]
+                if clean is not None:
+                    sources.append((clean, f"{name}.png"))
+                for arr, fname in sources:
+                    stack = np.ascontiguousarray(arr[rows]).reshape(len(rows) * h, h)
+                    Image.fromarray(stack).save(
+                        out / fname, format="PNG", compress_level=compress_level)
+            moves.append((out, root / seq))
+        replace_dirs(moves, overwrite, "sequence folder")
+    finally:
+        shutil.rmtree(tmp_root, ignore_errors=True)
+    return [root / s for s in groups]
