@@ -63,6 +63,21 @@ class PatchDataset(torch.utils.data.Dataset):
         return xb, yb
 
 
+def _unwrap(dataset):
+    """Return ``(patch_dataset, indices)`` for a PatchDataset or a (nested) ``Subset``.
+
+    skorch's ``ValidSplit`` (``train_split``) hands the loaders
+    ``torch.utils.data.Subset`` views; they are batched through their base
+    dataset so batches stay one indexing step.
+    """
+    indices = None
+    while isinstance(dataset, torch.utils.data.Subset):
+        sub = np.asarray(dataset.indices, dtype=np.int64)
+        indices = sub if indices is None else sub[indices]
+        dataset = dataset.dataset
+    return dataset, indices
+
+
 class PatchLoader:
     """Iterate over a :class:`PatchDataset` in batches, without per-sample work.
 
@@ -71,7 +86,7 @@ class PatchLoader:
 
     Parameters
     ----------
-    dataset : PatchDataset
+    dataset : PatchDataset or torch.utils.data.Subset of one
     batch_size : int, default=128
     shuffle : bool, default=False
         Draw a fresh permutation every epoch.
@@ -103,8 +118,11 @@ class PatchLoader:
     def _index_batches(self):
         n = len(self.dataset)
         if self.sampler is not None:
-            labels = self.dataset.y
+            base, indices = _unwrap(self.dataset)
+            labels = base.y
             labels = labels.numpy() if isinstance(labels, torch.Tensor) else labels
+            if indices is not None:
+                labels = labels[indices]
             yield from self.sampler.batches(labels, self.batch_size, self.rng)
             return
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
@@ -113,8 +131,9 @@ class PatchLoader:
             yield order[start:start + self.batch_size]
 
     def __iter__(self):
+        base, indices = _unwrap(self.dataset)
         for idx in self._index_batches():
-            yield self.dataset.batch(idx)
+            yield base.batch(idx if indices is None else indices[np.asarray(idx)])
 
     def __len__(self):
         if self.sampler is not None and hasattr(self.sampler, "n_batches"):
