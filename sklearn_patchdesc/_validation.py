@@ -73,7 +73,8 @@ def _layout_of(X, name):
     return PatchLayout(kind=kind, dtype=X.dtype, size=int(h))
 
 
-def check_patches(X, *, name="X", min_size=None, multiple_of=None, min_samples=1):
+def check_patches(X, *, name="X", min_size=None, multiple_of=None, min_samples=1,
+                  keep_uint8=False):
     """Validate patches and return them as float32 ``(n, 1, H, W)`` plus their layout.
 
     Parameters
@@ -88,11 +89,17 @@ def check_patches(X, *, name="X", min_size=None, multiple_of=None, min_samples=1
         The patch side must be a multiple of this (e.g. 32 for VGG encoders).
     min_samples : int, default=1
         Fewest patches accepted.
+    keep_uint8 : bool, default=False
+        Return uint8 input as a uint8 ``(n, 1, H, W)`` view instead of a float
+        copy (training sets kept as uint8 tensors: 4x less memory; the
+        conversion to [0, 1] then happens per batch in
+        :class:`~sklearn_patchdesc._data.PatchDataset`).
 
     Returns
     -------
     X4 : ndarray of shape (n, 1, H, W), float32
-        Patches on the [0, 1] scale for uint8 input, as given for float input.
+        Patches on the [0, 1] scale for uint8 input, as given for float input
+        (uint8 0..255 with ``keep_uint8=True``).
     layout : PatchLayout
         What :func:`restore_patches` needs to give results back alike.
 
@@ -132,6 +139,8 @@ def check_patches(X, *, name="X", min_size=None, multiple_of=None, min_samples=1
             f"side that is a multiple of {multiple_of}."
         )
     X4 = X.reshape(X.shape[0], 1, layout.size, layout.size)
+    if X.dtype == np.uint8 and keep_uint8:
+        return X4, layout
     if X.dtype == np.uint8:
         X4 = X4.astype(np.float32) / np.float32(255.0)
     else:
