@@ -1,1 +1,8 @@
-"""model_selection subpackage."""
+"""Model selection: TPE hyper-parameter search and HPatches cross-validation splits.
+
+``TPESearchCV`` needs optuna (``pip install sklearn-patchdesc[tpe]``), which is
+imported only when a search is fitted.
+"""
+from ._tpe import TPESearchCV
+
+__all__ = ["TPESearchCV"]
