@@ -1,0 +1,97 @@
+"""scikit-learn scorers: ``scorer(estimator, X, y)`` -> float (greater is better).
+
+The HPatches scorers call ``estimator.transform(X)`` to get descriptors and
+score them against ``y``: the loaders' record array (full HPatches protocol,
+tasks generated from ``random_state=0`` among the patches of the fold) or 1-D
+labels (label-only protocol); see :func:`hpatches_evaluate`.  The denoising
+scorers compare ``estimator.transform(X)`` with the clean patches ``y``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._denoise import patch_psnr, patch_ssim
+from ._evaluate import hpatches_evaluate
+
+__all__ = ["HPatchesScorer", "DenoiseScorer", "SCORERS",
+           "hpatches_verification_scorer", "hpatches_matching_scorer",
+           "hpatches_retrieval_scorer", "hpatches_mean_scorer",
+           "denoise_psnr_scorer", "denoise_ssim_scorer"]
+
+_TASKS = {"verification": ("verification",), "matching": ("matching",),
+          "retrieval": ("retrieval",), "mean": ("verification", "matching", "retrieval")}
+
+
+class HPatchesScorer:
+    """Scorer for one HPatches task, or ``"mean"`` of the three.
+
+    Parameters
+    ----------
+    task : {"verification", "matching", "retrieval", "mean"}
+    **kwargs
+        Passed to :func:`hpatches_evaluate` (e.g. ``distance``, ``n_pairs``).
+    """
+
+    def __init__(self, task, **kwargs):
+        if task not in _TASKS:
+            raise ValueError(f"task must be one of {sorted(_TASKS)}; got {task!r}.")
+        self.task = task
+        self.kwargs = kwargs
+
+    def __call__(self, estimator, X, y, **score_params):
+        """Score ``estimator.transform(X)`` against ``y``; returns a float."""
+        if y is None:
+            raise ValueError(f"hpatches_{self.task} needs y: point labels or the record target.")
+        D = estimator.transform(X)
+        report = hpatches_evaluate(D, y, tasks=_TASKS[self.task], curve_points=0, **self.kwargs)
+        return float(report.mean if self.task == "mean" else report.scores[self.task])
+
+    def __repr__(self):
+        extra = "".join(f", {k}={v!r}" for k, v in self.kwargs.items())
+        return f"HPatchesScorer({self.task!r}{extra})"
+
+
+class DenoiseScorer:
+    """Scorer comparing a denoiser's ``transform(X)`` with clean patches ``y``.
+
+    Parameters
+    ----------
+    metric : {"psnr", "ssim"}
+    **kwargs
+        Passed to :func:`patch_psnr` / :func:`patch_ssim` (e.g. ``data_range``).
+    """
+
+    def __init__(self, metric, **kwargs):
+        if metric not in ("psnr", "ssim"):
+            raise ValueError(f"metric must be 'psnr' or 'ssim'; got {metric!r}.")
+        self.metric = metric
+        self.kwargs = kwargs
+
+    def __call__(self, estimator, X, y, **score_params):
+        """Mean per-patch PSNR (dB) or SSIM of ``estimator.transform(X)`` vs ``y``."""
+        y = np.asarray(y) if y is not None else None
+        if y is None or y.dtype.names is not None or y.shape[0] != np.shape(X)[0] or y.ndim < 2:
+            raise ValueError(f"denoise_{self.metric} needs y = the clean patches, same shape as X.")
+        f = patch_psnr if self.metric == "psnr" else patch_ssim
+        return f(y, estimator.transform(X), **self.kwargs)
+
+    def __repr__(self):
+        return f"DenoiseScorer({self.metric!r})"
+
+
+hpatches_verification_scorer = HPatchesScorer("verification")
+hpatches_matching_scorer = HPatchesScorer("matching")
+hpatches_retrieval_scorer = HPatchesScorer("retrieval")
+hpatches_mean_scorer = HPatchesScorer("mean")
+denoise_psnr_scorer = DenoiseScorer("psnr")
+denoise_ssim_scorer = DenoiseScorer("ssim")
+
+#: name -> scorer object, as registered with scikit-learn on import.
+SCORERS = {
+    "hpatches_verification": hpatches_verification_scorer,
+    "hpatches_matching": hpatches_matching_scorer,
+    "hpatches_retrieval": hpatches_retrieval_scorer,
+    "hpatches_mean": hpatches_mean_scorer,
+    "denoise_psnr": denoise_psnr_scorer,
+    "denoise_ssim": denoise_ssim_scorer,
+}

@@ -1,0 +1,105 @@
+"""Patch verification: balanced ROC AUC and imbalanced AP per difficulty and negative kind.
+
+Protocol (HPatches): every pair of the task is scored at the easy, hard and
+tough versions of its images.  Per difficulty and negative kind (intra / inter
+sequence), the pairs are listed as ``[negatives; positives]`` and ranked by
+distance; *balanced* = ROC AUC over all of them, *imbalanced* = AP over the
+first ``N_pos + int(0.2 * N_pos)`` rows of that list (with as many negatives as
+positives: all negatives and the first 20 % of the positives).  The single
+number is the mean imbalanced AP over {inter, intra} x {easy, hard, tough}.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._distances import Timer, rowwise_distances
+from ._ranking import pr_roc_curves, verification_ap_auc
+from ._tasks import DIFFICULTIES, check_present, image_of
+
+__all__ = ["verification_from_pairs", "record_verification_pairs", "label_verification_pairs"]
+
+
+def record_verification_pairs(index, tasks, strict):
+    """Row pairs per difficulty: ``{diff: {"pos"|"intra"|"inter": (r1, r2)}}``."""
+    out = {}
+    for d, diff in enumerate(DIFFICULTIES):
+        out[diff] = {}
+        for kind, t in tasks.items():
+            r1 = index.rows(t["s1"], image_of(t["t1"], d), t["idx1"])
+            r2 = index.rows(t["s2"], image_of(t["t2"], d), t["idx2"])
+            if strict:
+                src = t.get("_source", kind)
+                check_present(r1, src, index, t["s1"], image_of(t["t1"], d), t["idx1"])
+                check_present(r2, src, index, t["s2"], image_of(t["t2"], d), t["idx2"])
+            keep = (r1 >= 0) & (r2 >= 0)
+            out[diff][kind] = (r1[keep], r2[keep])
+    return out
+
+
+def label_verification_pairs(labels, n_pairs, n_negatives, rng):
+    """Label-only pairs: two occurrences of one label vs a different label."""
+    uniq, inv, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    order = np.argsort(inv, kind="stable")  # rows grouped by label, sample order inside
+    offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    multi = np.flatnonzero(counts >= 2)
+    n_neg = n_pairs if n_negatives is None else n_negatives
+    none = (np.empty(0, np.int64),) * 2
+    if multi.size == 0 or n_pairs == 0:
+        return {"all": {"pos": none, "different_label": none}}
+    lab = rng.choice(multi, n_pairs)
+    i1 = (rng.random(n_pairs) * counts[lab]).astype(np.int64)
+    i2 = (rng.random(n_pairs) * (counts[lab] - 1)).astype(np.int64)
+    i2 += i2 >= i1
+    r1, r2 = order[offsets[lab] + i1], order[offsets[lab] + i2]
+    if uniq.size < 2 or n_neg == 0:
+        neg = none
+    else:
+        reps = np.resize(np.arange(n_pairs), n_neg)
+        a = r1[reps]
+        other = rng.integers(0, len(labels) - counts[inv[a]], n_neg)
+        # pick the other-th row among rows whose label differs from a's label
+        start = offsets[inv[a]]
+        other += (other >= start) * counts[inv[a]]
+        neg = (a, order[other])
+    return {"all": {"pos": (r1, r2), "different_label": neg}}
+
+
+def verification_from_pairs(X, distance, pairs, *, curve_points=1001, timer=None):
+    """Score row pairs; returns ``{diff: {kind: {...}}}`` and the single number."""
+    timer = timer or Timer()
+    results = {}
+    for diff, kinds in pairs.items():
+        r1, r2 = kinds["pos"]
+        with timer:
+            d_pos = rowwise_distances(X, r1, r2, distance)
+        P = d_pos.size
+        results[diff] = {}
+        for kind, (n1, n2) in kinds.items():
+            if kind == "pos":
+                continue
+            with timer:
+                d_neg = rowwise_distances(X, n1, n2, distance)
+            N = d_neg.size
+            _, auc, pos_bal = verification_ap_auc(d_pos, d_neg, with_positions=True)
+            n_imb = P + int(P * 0.2)
+            neg_imb = d_neg[:n_imb]
+            pos_imb = d_pos[: max(0, n_imb - N)]
+            ap, _, pos_imb_ranks = verification_ap_auc(pos_imb, neg_imb, with_positions=True)
+            res = {"auc": auc, "ap": ap, "n_pos": P, "n_neg": N,
+                   "n_pos_imbalanced": pos_imb.size, "n_neg_imbalanced": neg_imb.size}
+            if curve_points and P and N:
+                roc = pr_roc_curves(pos_bal, P, P + N, N, curve_points)
+                pr = pr_roc_curves(pos_imb_ranks, pos_imb.size, pos_imb.size + neg_imb.size,
+                                   neg_imb.size, curve_points)
+                res["roc"] = {"fpr": roc["fpr"], "tpr": roc["tpr"]}
+                res["pr"] = {"precision": pr["precision"], "recall": pr["recall"]}
+            results[diff][kind] = res
+    aps = [r["ap"] for k in results.values() for r in k.values()]
+    aucs = [r["auc"] for k in results.values() for r in k.values()]
+    return results, _nanmean(aps), _nanmean(aucs)
+
+
+def _nanmean(values):
+    v = np.asarray(values, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    return float(v.mean()) if v.size else float("nan")
