@@ -1,10 +1,12 @@
 """TPESearchCV: scikit-learn hyper-parameter search driven by optuna's TPE sampler."""
 import numbers
 import time
+import warnings
 
 import numpy as np
 from joblib import effective_n_jobs
 from sklearn.base import clone
+from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics._scorer import _MultimetricScorer
 from sklearn.model_selection._search import BaseSearchCV
 from sklearn.utils import check_random_state, indexable
@@ -43,6 +45,18 @@ class _RunState:
 
     def __reduce__(self):
         return (_RunState, ())
+
+
+def _unify_error_scores(out, return_train_score):
+    """Callable multi-metric scoring: rounds where every fit failed only know the
+    scalar ``error_score``; give those the metric names of the other trials."""
+    keys = ["test_scores"] + (["train_scores"] if return_train_score else [])
+    for key in keys:
+        names = next((list(o[key]) for o in out if isinstance(o[key], dict)), None)
+        if names is not None:
+            for o in out:
+                if not isinstance(o[key], dict):
+                    o[key] = {name: o[key] for name in names}
 
 
 class TPESearchCV(BaseSearchCV):
@@ -163,7 +177,12 @@ refit_time_, multimetric_, feature_names_in_
     **Failed fits.** As in GridSearchCV, failed fits get ``error_score`` and
     appear in ``cv_results_``. When the objective mean is not finite (e.g.
     ``error_score=np.nan``) the trial is told FAIL (TPE ignores it) but it
-    keeps its record and counts towards ``n_trials``.
+    keeps its record and counts towards ``n_trials``. ``BaseSearchCV`` raises
+    when every fit of one evaluation call fails, which for TPE is one round, not
+    the whole search: such a round is recorded with ``error_score`` and NaN fit
+    and score times (sklearn does not return them) and a ``FitFailedWarning``;
+    only when every fit of every trial failed does ``fit`` raise, as
+    GridSearchCV does.
 
     **How it uses BaseSearchCV.** ``fit`` lets ``BaseSearchCV.fit`` set up
     scoring, CV and the parallel pool and evaluate each round through its
@@ -279,6 +298,7 @@ refit_time_, multimetric_, feature_names_in_
         self._run = _RunState(
             optuna=optuna, space=space, storage=storage, study=study, objective=objective,
             seed=seed, start=time.monotonic(), collecting=True, out=[], new=[],
+            X=X, y=y, fit_params=params,
         )
         try:
             try:
@@ -384,8 +404,17 @@ refit_time_, multimetric_, feature_names_in_
         n = self.n_splits_
         try:
             with Heartbeat(run.storage, [t._trial_id for t in trials]):
-                evaluate_candidates([params for _, params in batch])
-            outs = run.out[-len(batch) * n:]
+                try:
+                    evaluate_candidates([params for _, params in batch])
+                    outs = run.out[-len(batch) * n:]
+                except ValueError as exc:
+                    # BaseSearchCV raises when every fit of *one call* failed; in
+                    # GridSearchCV that means the whole search, here one round.
+                    if self.error_score == "raise" or not str(exc).lstrip().startswith(
+                        "All the"
+                    ):
+                        raise
+                    outs = self._all_failed_outs(run, len(batch), str(exc))
             records = [make_record(outs[i * n:(i + 1) * n]) for i in range(len(batch))]
             values = [self._objective_value(run, record) for record in records]
         except BaseException:
@@ -399,6 +428,30 @@ refit_time_, multimetric_, feature_names_in_
             else:
                 study.tell(trial, state=fail)
             run.new.append(trial.number)
+
+    def _all_failed_outs(self, run, n_candidates, message):
+        """Outputs for a round whose fits all failed (sklearn discarded them).
+
+        Scores are ``error_score``, fit and score times are NaN (not recorded by
+        sklearn in that case), test sizes come from the CV splits.
+        """
+        warnings.warn(message.strip(), FitFailedWarning)
+        X, y = indexable(run.X, run.y)
+        params = _check_method_params(X, params=run.fit_params)
+        groups = self._get_routed_params_for_fit(params).splitter.split
+        sizes = [len(test) for _, test in self._checked_cv_orig.split(X, y, **groups)]
+        score = self.error_score
+        if isinstance(self.scoring, (list, tuple, set, dict)):
+            score = {name: self.error_score for name in self._get_scorers()[0]._scorers}
+        out = []
+        for _ in range(n_candidates):
+            for size in sizes:
+                split = {"fit_error": message.strip(), "test_scores": score,
+                         "n_test_samples": size, "fit_time": np.nan, "score_time": np.nan}
+                if self.return_train_score:
+                    split["train_scores"] = score
+                out.append(split)
+        return out
 
     def _objective_value(self, run, record):
         scores = record["test_scores"]
@@ -441,6 +494,14 @@ refit_time_, multimetric_, feature_names_in_
         out = [
             o for t in trials for o in record_outs(t.user_attrs[RECORD_KEY], self.return_train_score)
         ]
+        _unify_error_scores(out, self.return_train_score)
+        if all(o["fit_error"] is not None for o in out):
+            raise ValueError(
+                f"All the {len(out)} fits of the {len(trials)} trials failed; see the "
+                "FitFailedWarning messages. It is very likely that your model is "
+                "misconfigured. You can try to debug the error by setting "
+                "error_score='raise'."
+            )
         first_test_score = out[0]["test_scores"]
         self.multimetric_ = isinstance(first_test_score, dict)
         if callable(self.scoring) and self.multimetric_:
