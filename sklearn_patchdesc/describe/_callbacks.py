@@ -1,0 +1,105 @@
+"""Training callbacks of the descriptor estimators (skorch ``Callback``s).
+
+The descriptor estimators pass the skorch net to callbacks as usual; a
+callback that needs descriptors of some patches calls :func:`embed`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+
+from .._data import PatchDataset, PatchLoader
+from .._validation import check_patches
+
+__all__ = ["HPatchesEpochScore", "embed"]
+
+
+def embed(net, X, batch_size=256):
+    """Descriptors of patches ``X`` (any accepted layout) by ``net.module_`` in eval mode.
+
+    The module's train/eval mode is restored afterwards.
+    """
+    X4, _ = check_patches(X, keep_uint8=True)
+    module = net.module_
+    was_training = module.training
+    module.eval()
+    outs = []
+    try:
+        with torch.inference_mode():
+            for xb, _ in PatchLoader(PatchDataset(X4), batch_size=batch_size, seed=0):
+                outs.append(module(xb.to(net.device)).float().cpu())
+    finally:
+        module.train(was_training)
+    return torch.cat(outs).numpy()
+
+
+class _NetTransformer:
+    """Duck-typed fitted transformer around a training net, for scorers."""
+
+    def __init__(self, net):
+        self.net = net
+
+    def fit(self, X, y=None):  # pragma: no cover - scorers never refit
+        return self
+
+    def transform(self, X):
+        return embed(self.net, X)
+
+
+class HPatchesEpochScore(Callback):
+    """Score the descriptors on held-out patches after every epoch.
+
+    Records ``history[-1, name]`` and ``history[-1, name + "_best"]`` (like
+    skorch's ``EpochScoring``), so ``EarlyStopping(monitor=name,
+    lower_is_better=False)`` can stop on it.
+
+    Parameters
+    ----------
+    X : array-like
+        Validation patches (any layout the estimators accept).
+    y : array-like
+        Their labels, or the loaders' record array (full HPatches protocol).
+    scoring : str or callable, default="hpatches_mean"
+        A scorer name registered by :mod:`sklearn_patchdesc.metrics` (e.g.
+        ``"hpatches_retrieval"``) or ``scorer(transformer, X, y)``.
+    name : str, optional
+        History key; default ``"valid_" + scoring``.
+    """
+
+    def __init__(self, X, y, scoring="hpatches_mean", name=None):
+        self.X = X
+        self.y = y
+        self.scoring = scoring
+        self.name = name
+
+    @property
+    def name_(self):
+        if self.name is not None:
+            return self.name
+        return "valid_" + (self.scoring if isinstance(self.scoring, str) else "score")
+
+    def initialize(self):
+        self.best_ = -np.inf
+        return self
+
+    def _scorer(self):
+        if callable(self.scoring):
+            return self.scoring
+        from sklearn.metrics import get_scorer
+
+        from .. import metrics  # noqa: F401  (registers the HPatches scorer names)
+
+        return get_scorer(self.scoring)
+
+    def on_train_begin(self, net, **kwargs):
+        past = [row[self.name_] for row in net.history if self.name_ in row]
+        self.best_ = max(past) if past else -np.inf  # resumed fits keep their best
+
+    def on_epoch_end(self, net, **kwargs):
+        score = float(self._scorer()(_NetTransformer(net), self.X, self.y))
+        is_best = score > self.best_
+        if is_best:
+            self.best_ = score
+        net.history.record(self.name_, score)
+        net.history.record(self.name_ + "_best", bool(is_best))

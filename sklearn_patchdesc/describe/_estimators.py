@@ -1,0 +1,314 @@
+"""Descriptor network estimators (thin skorch wrappers on the shared core).
+
+:class:`BaseDescriptorNet` holds everything a learned descriptor needs on top
+of :class:`~sklearn_patchdesc._training.BasePatchNet`: label checks, sampler
+and miner plumbing, validation split by sequence, the per-epoch HPatches
+score and early stopping, ``transform`` and ``score``. A new descriptor
+network subclasses it and only declares its ``__init__`` and
+:meth:`_module_spec` (see :class:`L2NetDescriptor`).
+
+How the pieces plug in during ``fit``:
+
+- ``sampler`` (deep-copied to ``sampler_``) becomes the training loader's
+  ``iterator_train__sampler``: it decides every batch. It lives at
+  ``net.iterator_train__sampler`` (the same object), so a callback may change
+  its attributes between epochs. A sampler that is a skorch ``Callback`` is
+  registered as callback ``"sampler"`` too.
+- ``criterion`` (default :class:`TripletMarginLoss`) is called as
+  ``criterion(embeddings, labels)`` on every batch. A miner given as
+  ``criterion__mining=`` (or ``criterion__miner=`` for
+  :class:`ContrastiveLoss`) is deep-copied and, when it is a ``Callback``,
+  registered as callback ``"miner"``.
+- ``callbacks`` are skorch callbacks; they receive the net (``net.module_``,
+  ``net.history``, ``net.iterator_train__sampler``, ``net.criterion_``) and
+  can get descriptors with :func:`~sklearn_patchdesc.describe.embed`.
+"""
+from __future__ import annotations
+
+import copy
+import numbers
+
+import numpy as np
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.model_selection import GroupShuffleSplit
+from sklearn.utils.validation import check_is_fitted
+from skorch.callbacks import Callback, EarlyStopping
+from skorch.helper import predefined_split
+from torch import nn
+
+from .._data import PatchDataset
+from .._training import BasePatchNet, _seed_from
+from .._validation import check_labels, is_record_target
+from ._callbacks import HPatchesEpochScore
+from ._losses import TripletMarginLoss
+from ._modules import L2Net
+from ._samplers import RandomTripletSampler, check_triplet_labels
+
+__all__ = ["BaseDescriptorNet", "L2NetDescriptor"]
+
+
+class BaseDescriptorNet(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BasePatchNet):
+    """Base of the learned descriptor estimators (not public API; subclass it)."""
+
+    #: descriptor length when the module does not say (``out_features``)
+    _default_out_features = 128
+
+    # ------------------------------------------------------------ plumbing
+    def _criterion_spec(self):
+        crit = self.criterion if self.criterion is not None else TripletMarginLoss
+        if isinstance(crit, nn.Module):
+            crit = copy.deepcopy(crit)
+        return crit, {}
+
+    def _net_kwargs(self):
+        valid_sampler = self.sampler_
+        if isinstance(valid_sampler, Callback):
+            valid_sampler = RandomTripletSampler()
+        return {
+            "iterator_train__sampler": self.sampler_,
+            "iterator_valid__sampler": copy.deepcopy(valid_sampler),
+            "iterator_valid__seed": 0,  # same validation triplets every epoch
+        }
+
+    def _extra_callbacks(self):
+        cbs = []
+        if isinstance(self.sampler_, Callback):
+            cbs.append(("sampler", self.sampler_))
+        if self._valid_data is not None and self.valid_scoring is not None:
+            Xv, yv = self._valid_data
+            cbs.append(("valid_score", HPatchesEpochScore(Xv, yv, scoring=self.valid_scoring)))
+        if self.early_stopping is not None:
+            if self.train_split is None:
+                raise ValueError("early_stopping needs a validation set: set train_split "
+                                 "(e.g. 0.2 to hold out 20% of the sequences).")
+            if self.valid_scoring is not None and self._valid_data is not None:
+                monitor = cbs[-1][1].name_
+                lower = False
+            else:
+                monitor, lower = "valid_loss", True
+            cbs.append(("early_stopping", EarlyStopping(
+                monitor=monitor, lower_is_better=lower, patience=int(self.early_stopping),
+                load_best=True, sink=print if self.verbose else (lambda *a, **k: None))))
+        return cbs
+
+    def _build_net(self):
+        net = super()._build_net()
+        net.train_split = self._split
+        for key, name in (("criterion__mining", "miner"), ("criterion__miner", "miner")):
+            obj = getattr(net, key, None)
+            if obj is not None and not isinstance(obj, str):
+                obj = copy.deepcopy(obj)  # never train the caller's object
+                setattr(net, key, obj)
+                if isinstance(obj, Callback):
+                    net.callbacks.append((name, obj))
+        return net
+
+    # ----------------------------------------------------------- validation
+    def _make_split(self, X4, labels, y):
+        """Return (train index, validation dataset or None, validation (X, y) or None)."""
+        split = self.train_split
+        n = len(labels)
+        if split is None:
+            return None, None, None
+        if callable(split):  # a skorch-style train_split, used as given
+            return None, split, None
+        if not (isinstance(split, numbers.Real) and 0.0 < float(split) < 1.0):
+            raise ValueError(
+                f"train_split must be None, a fraction in (0, 1) of sequences to hold out, "
+                f"or a skorch train_split callable; got {split!r}.")
+        record = is_record_target(y)
+        groups = np.asarray(y["sequence"]) if record else labels
+        if len(np.unique(groups)) < 2:
+            raise ValueError("train_split needs at least two sequences (or labels) to hold "
+                             "some out; got one.")
+        gss = GroupShuffleSplit(n_splits=1, test_size=float(split),
+                                random_state=_seed_from(self.random_state))
+        train, valid = next(gss.split(np.zeros(n), groups=groups))
+        check_triplet_labels(labels[train], name="y (training part)")
+        check_triplet_labels(labels[valid], name=f"y (validation part, {len(valid)} patches "
+                             "of held-out sequences)")
+        valid_ds = PatchDataset(X4[valid], labels[valid])
+        yv = y[valid] if record else labels[valid]
+        return train, predefined_split(valid_ds), (X4[valid], yv)
+
+    # ---------------------------------------------------------------- API
+    def fit(self, X, y, **fit_params):
+        """Train the descriptor network on labelled patches.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, 1, H, W) or (n, H*W)
+            uint8 (kept uint8 in memory) or float patches.
+        y : array-like of shape (n,) or record array
+            Point labels (same label = same 3-D point) or the loaders' record
+            array (``y["label"]``; ``y["sequence"]`` groups the validation split).
+        **fit_params
+            Passed to skorch's ``partial_fit``.
+
+        Returns
+        -------
+        self
+        """
+        X4, _ = self._validate_patches(X, reset=True, keep_uint8=True)
+        labels = check_labels(y, X4.shape[0])
+        check_triplet_labels(labels)
+        self.sampler_ = (copy.deepcopy(self.sampler) if self.sampler is not None
+                         else RandomTripletSampler())
+        train, self._split, self._valid_data = self._make_split(X4, labels, y)
+        if train is not None:
+            X4, labels = X4[train], labels[train]
+        try:
+            self._train(PatchDataset(X4, labels), **fit_params)
+        finally:
+            self._valid_data = None  # no held-out copy kept on the fitted estimator
+        return self
+
+    def transform(self, X):
+        """Descriptors of ``X``: ``(n, d)`` float32, unit L2 norm per row."""
+        check_is_fitted(self, "net_")
+        X4, _ = self._validate_patches(X, reset=False, keep_uint8=True)
+        return self._forward(X4).astype(np.float32, copy=False)
+
+    def score(self, X, y):
+        """Mean of the three HPatches mAPs (the ``hpatches_mean`` scorer) on ``X``."""
+        from sklearn.metrics import get_scorer
+
+        from .. import metrics  # noqa: F401  (registers the scorer names)
+
+        return get_scorer("hpatches_mean")(self, X, y)
+
+    @property
+    def _n_features_out(self):
+        check_is_fitted(self, "net_")
+        return int(getattr(self.net_.module_, "out_features", None)
+                   or self._default_out_features)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+class L2NetDescriptor(BaseDescriptorNet):
+    """L2-Net patch descriptor trained with a triplet loss (seed 000 baseline).
+
+    ``fit(X, y)`` trains :class:`~sklearn_patchdesc.describe.L2Net` on
+    labelled patches; ``transform(X)`` returns ``(n, 128)`` float32 unit
+    vectors. Patches of any square size are resized to 32x32 inside the
+    network; each patch is standardised (mean 0, std 1) inside it too.
+
+    Defaults are the keras baseline of seed 000: random triplets
+    (:class:`RandomTripletSampler`), hinge triplet loss with margin 1 on
+    Euclidean distances, SGD with learning rate 0.1, dropout 0.1, ReLU.
+    Seed 000's TPE-tuned variant (dropout 0.5, sigmoid in layers 3 and 4,
+    Adam with learning rate 1e-3) is ``set_params(**L2NetDescriptor.TPE_PARAMS)``.
+    Batch-hard training (seed 001) is ``sampler=PKSampler(S, K),
+    criterion__mining="batch_hard"`` (seed 001 used Adam, lr 2e-4, for it).
+
+    Parameters
+    ----------
+    activations : str or sequence of 6 str, default="relu"
+        Activation after each 3x3 convolution, layer 1 first.
+    dropout : float, default=0.1
+        Dropout before the final 8x8 convolution.
+    criterion : nn.Module class or instance, default=None
+        Loss called as ``criterion(embeddings, labels)``; None means
+        :class:`TripletMarginLoss` (margin 1.0, hinge, Euclidean, given
+        triplets). Options with ``criterion__margin=0.0``,
+        ``criterion__soft=True``, ``criterion__mining="batch_hard"`` ...
+    sampler : object, default=None
+        Batch formation (:class:`RandomTripletSampler` when None, or
+        :class:`PKSampler`, or anything with ``batches(labels, batch_size,
+        rng)``). Deep-copied to ``sampler_`` in fit.
+    max_epochs : int, default=10
+    batch_size : int, default=128
+        Triplets per batch for :class:`RandomTripletSampler` (3x as many
+        patches); ignored by :class:`PKSampler` (S x K patches). Also the
+        inference batch size (at least 256).
+    lr : float, default=0.1
+        Learning rate (seed 000 baseline: SGD 0.1).
+    optimizer : str or torch.optim.Optimizer class, default="sgd"
+        Options via ``optimizer__momentum=...`` etc.
+    train_split : None, float or callable, default=None
+        None trains on everything. A fraction holds out that share of the
+        sequences (``y["sequence"]`` for record arrays, whole labels for
+        1-D labels) for validation: ``valid_loss`` per epoch. A callable is
+        used as skorch's ``train_split``.
+    valid_scoring : str or callable, optional
+        With a fractional ``train_split``: also record the held-out HPatches
+        score each epoch (``"hpatches_mean"``, ``"hpatches_retrieval"`` ...,
+        see :class:`HPatchesEpochScore`).
+    early_stopping : int, optional
+        Patience (epochs) of early stopping on the held-out score (or on
+        ``valid_loss`` without ``valid_scoring``); the best weights are kept.
+    callbacks : list of (name, Callback), optional
+    device : str, default="cpu"
+    random_state : int, RandomState or None, default=None
+        Seeds weights, triplets, batches, dropout and the validation split.
+    verbose : int, default=0
+        1 shows skorch's per-epoch table and a progress bar.
+    checkpoint_dir : str or Path, optional
+        Save after every epoch; a later fit resumes from it.
+    **kwargs
+        skorch-prefixed options: ``module__``, ``criterion__``,
+        ``optimizer__``, ``iterator_train__``, ``iterator_valid__``,
+        ``callbacks__``.
+
+    Attributes
+    ----------
+    net_ : PatchNeuralNet
+        The trained skorch net (``net_.module_`` is the :class:`L2Net`).
+    history_ : skorch History
+    sampler_ : object
+        The sampler used in fit.
+    patch_size_, n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.integers(0, 256, (60, 32, 32), dtype=np.uint8)
+    >>> y = np.repeat(np.arange(20), 3)
+    >>> d = L2NetDescriptor(max_epochs=1, batch_size=20, random_state=0).fit(X, y)
+    >>> d.transform(X).shape
+    (60, 128)
+    """
+
+    #: seed 000 sec. 3.2.2: TPE-tuned L2-Net (set_params(**TPE_PARAMS))
+    TPE_PARAMS = {
+        "dropout": 0.5,
+        "activations": ("relu", "relu", "sigmoid", "sigmoid", "relu", "relu"),
+        "optimizer": "adam",
+        "lr": 1e-3,
+    }
+    #: seed 000 sec. 2.1: the keras baseline (the defaults)
+    BASELINE_PARAMS = {"dropout": 0.1, "activations": "relu", "optimizer": "sgd", "lr": 0.1}
+
+    def __init__(self, *, activations="relu", dropout=0.1, criterion=None, sampler=None,
+                 max_epochs=10, batch_size=128, lr=0.1, optimizer="sgd", train_split=None,
+                 valid_scoring=None, early_stopping=None, callbacks=None, device="cpu",
+                 random_state=None, verbose=0, checkpoint_dir=None, **kwargs):
+        self.activations = activations
+        self.dropout = dropout
+        self.criterion = criterion
+        self.sampler = sampler
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.train_split = train_split
+        self.valid_scoring = valid_scoring
+        self.early_stopping = early_stopping
+        self.callbacks = callbacks
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.checkpoint_dir = checkpoint_dir
+        self._store_kwargs(kwargs)
+
+    def _module_spec(self):
+        acts = self.activations
+        if not isinstance(acts, str) and acts is not None:
+            acts = tuple(acts)
+        return L2Net, {"out_features": 128, "activations": acts, "dropout": self.dropout}

@@ -1,0 +1,146 @@
+"""Torch modules of the descriptor networks (kept apart from the estimators).
+
+:class:`L2Net` is the trunk of L2-Net (Tian, Fan & Wu, CVPR 2017) as used by
+the HardNet line of work and by the baseline of seed 000: seven convolutions
+on a 32x32 grey patch, the last one an 8x8 convolution that leaves a 1x1 map of
+``out_features`` channels, then L2 normalisation.
+"""
+from __future__ import annotations
+
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = ["L2Net", "PatchStandardize", "L2Normalize", "ACTIVATIONS", "L2NET_CHANNELS"]
+
+#: (out_channels, stride) of the six 3x3 convolutions of L2-Net
+L2NET_CHANNELS = ((32, 1), (32, 1), (64, 2), (64, 1), (128, 2), (128, 1))
+
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "elu": nn.ELU,
+    "leaky_relu": nn.LeakyReLU,
+    "identity": nn.Identity,
+}
+
+
+class PatchStandardize(nn.Module):
+    """Per-patch standardisation: subtract each patch's mean, divide by its std.
+
+    Makes the descriptor invariant to affine changes of brightness, so uint8
+    (0..255) and [0, 1] inputs give the same output.
+    """
+
+    def __init__(self, eps=1e-7):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x):
+        flat = x.flatten(1)
+        mean = flat.mean(dim=1).view(-1, 1, 1, 1)
+        std = flat.std(dim=1, unbiased=False).view(-1, 1, 1, 1)
+        return (x - mean) / (std + self.eps)
+
+
+class L2Normalize(nn.Module):
+    """Scale each row to unit Euclidean norm."""
+
+    def forward(self, x):
+        return F.normalize(x, p=2.0, dim=1, eps=1e-10)
+
+
+def _activation_list(activations, n_layers):
+    if isinstance(activations, str) or activations is None:
+        activations = [activations or "relu"] * n_layers
+    activations = list(activations)
+    if len(activations) != n_layers:
+        raise ValueError(
+            f"activations must be one name or {n_layers} names (one per 3x3 "
+            f"convolution); got {len(activations)}."
+        )
+    out = []
+    for name in activations:
+        if isinstance(name, str):
+            try:
+                out.append(ACTIVATIONS[name.lower()])
+            except KeyError:
+                raise ValueError(
+                    f"Unknown activation {name!r}; use one of {sorted(ACTIVATIONS)}."
+                ) from None
+        elif isinstance(name, type) and issubclass(name, nn.Module):
+            out.append(name)
+        else:
+            raise TypeError(f"An activation must be a name or an nn.Module class; got {name!r}.")
+    return out
+
+
+class L2Net(nn.Module):
+    """L2-Net descriptor trunk for 32x32 grey patches.
+
+    Layout (Tian et al. 2017, fig. 2 of seed 000): 3x3 convolutions with
+    32, 32, 64 (stride 2), 64, 128 (stride 2), 128 channels, zero padding 1,
+    each followed by BatchNorm and an activation; dropout; an 8x8 convolution
+    to ``out_features`` channels (no padding: 8x8 -> 1x1); BatchNorm; L2
+    normalisation. The input is standardised per patch inside the network.
+
+    Parameters
+    ----------
+    out_features : int, default=128
+        Descriptor length.
+    activations : str or sequence of 6 str, default="relu"
+        Activation after each 3x3 convolution (layer 1 first). Seed 000's TPE
+        variant uses ``("relu", "relu", "sigmoid", "sigmoid", "relu", "relu")``.
+    dropout : float, default=0.1
+        Dropout rate before the last convolution (0.1 in the baseline, 0.5 in
+        seed 000's TPE variant).
+    batchnorm_affine : bool, default=False
+        Learn BatchNorm scale and shift. L2-Net and HardNet keep them fixed
+        (1 and 0), which is the default here.
+    input_size : int, default=32
+        Side of the patches the 8x8 head expects; other square inputs are
+        resized (bilinear, antialiased) to it inside :meth:`forward`.
+    """
+
+    def __init__(self, out_features=128, activations="relu", dropout=0.1,
+                 batchnorm_affine=False, input_size=32):
+        super().__init__()
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1); got {dropout!r}.")
+        if input_size % 4:
+            raise ValueError(f"input_size must be a multiple of 4; got {input_size}.")
+        acts = _activation_list(activations, len(L2NET_CHANNELS))
+        self.input_size = int(input_size)
+        layers = [PatchStandardize()]
+        in_ch = 1
+        for (out_ch, stride), act in zip(L2NET_CHANNELS, acts):
+            layers += [
+                nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=False),
+                nn.BatchNorm2d(out_ch, affine=batchnorm_affine),
+                act(),
+            ]
+            in_ch = out_ch
+        head = self.input_size // 4
+        layers += [
+            nn.Dropout(float(dropout)),
+            nn.Conv2d(in_ch, out_features, head, bias=False),
+            nn.BatchNorm2d(out_features, affine=batchnorm_affine),
+            nn.Flatten(1),
+            L2Normalize(),
+        ]
+        self.features = nn.Sequential(*layers)
+
+    def forward(self, x):
+        if x.shape[-1] != self.input_size or x.shape[-2] != self.input_size:
+            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
+                              align_corners=False, antialias=True)
+        return self.features(x)
+
+
+def resize_patches(x, size):
+    """Resize a float tensor batch ``(n, 1, H, W)`` to ``size`` x ``size``."""
+    if x.shape[-1] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
+                         antialias=True)
+

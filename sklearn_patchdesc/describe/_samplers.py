@@ -1,0 +1,211 @@
+"""Batch formation for triplet training, vectorised with numpy.
+
+Sampler protocol (read by :class:`~sklearn_patchdesc._data.PatchLoader`
+once per epoch): ``batches(labels, batch_size, rng)`` yields integer index
+arrays into the training set; ``n_batches(n, batch_size)`` estimates how many.
+Attributes are read at the start of each epoch, so a callback may change them
+between epochs (e.g. growing PK batches). A sampler that is also a skorch
+``Callback`` is registered by the descriptor estimators, so it can look at the
+network (e.g. to mine hard positives) before each epoch.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["RandomTripletSampler", "PKSampler", "check_triplet_labels", "label_groups"]
+
+
+def label_groups(labels):
+    """Group patch indices by label.
+
+    Returns
+    -------
+    inverse : ndarray of shape (n,)
+        Label id ``0..L-1`` of every patch.
+    counts : ndarray of shape (L,)
+        Patches per label.
+    """
+    _, inverse, counts = np.unique(np.asarray(labels), return_inverse=True, return_counts=True)
+    return inverse.ravel(), counts
+
+
+def check_triplet_labels(labels, name="y"):
+    """Raise a ``ValueError`` unless ``labels`` allow at least one triplet.
+
+    A triplet needs a label seen at least twice (anchor and positive) and a
+    second label (negative).
+    """
+    labels = np.asarray(labels)
+    if labels.size == 0:
+        raise ValueError(f"{name} is empty; triplet training needs labelled patches.")
+    _, counts = label_groups(labels)
+    if len(counts) < 2:
+        raise ValueError(
+            f"{name} holds a single label ({labels.flat[0]!r}) for all {labels.size} patches: "
+            "no negative exists, so no triplet can be formed. Give patches of at least "
+            "two different 3-D points."
+        )
+    if counts.max() < 2:
+        raise ValueError(
+            f"every label in {name} occurs once ({len(counts)} labels for {labels.size} "
+            "patches): no anchor has a positive, so no triplet can be formed. Patches "
+            "of the same 3-D point must share a label (record arrays: y['label'])."
+        )
+
+
+def _sorted_groups(inverse, counts, rng):
+    """Patch indices grouped by label, each group in random order, and group starts."""
+    n = len(inverse)
+    perm = rng.permutation(n)
+    order = perm[np.argsort(inverse[perm], kind="stable")]
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return order, starts
+
+
+class RandomTripletSampler:
+    """Fresh random valid triplets every epoch (the baseline generator of seed 000).
+
+    Each anchor gets a positive drawn uniformly among the other patches with
+    its label and a negative drawn uniformly among the patches with another
+    label. Batches are laid out ``[anchors; positives; negatives]``, the layout
+    of ``TripletMarginLoss(mining="given")``; ``batch_size`` counts triplets,
+    so ``3 * batch_size`` patches go through the network per batch.
+
+    Parameters
+    ----------
+    n_triplets : int, optional
+        Triplets per epoch. By default every patch that has a positive is the
+        anchor of one triplet per epoch, in random order (the data is
+        covered); with a number, anchors are drawn at random among them.
+    """
+
+    def __init__(self, n_triplets=None):
+        self.n_triplets = n_triplets
+
+    def __repr__(self):
+        return f"RandomTripletSampler(n_triplets={self.n_triplets!r})"
+
+    def triplets(self, labels, rng):
+        """Return ``(anchors, positives, negatives)`` index arrays for one epoch."""
+        check_triplet_labels(labels)
+        rng = np.random.default_rng(rng)
+        inverse, counts = label_groups(labels)
+        n = len(inverse)
+        order, starts = _sorted_groups(inverse, counts, rng)
+        rank = np.empty(n, dtype=np.int64)  # position of each patch inside its group
+        rank[order] = np.arange(n) - starts[inverse[order]]
+        candidates = np.flatnonzero(counts[inverse] >= 2)
+        if self.n_triplets is None:
+            anchors = rng.permutation(candidates)
+        else:
+            k = int(self.n_triplets)
+            if k < 1:
+                raise ValueError(f"n_triplets must be a positive integer; got {self.n_triplets!r}.")
+            anchors = rng.choice(candidates, size=k, replace=k > len(candidates))
+        lab = inverse[anchors]
+        c, s = counts[lab], starts[lab]
+        # positive: a uniform rank among the c - 1 other members of the group
+        r = (rng.random(len(anchors)) * (c - 1)).astype(np.int64)
+        r += r >= rank[anchors]
+        positives = order[s + r]
+        # negative: a uniform position among the n - c patches outside the group
+        r = (rng.random(len(anchors)) * (n - c)).astype(np.int64)
+        negatives = order[np.where(r < s, r, r + c)]
+        return anchors, positives, negatives
+
+    def batches(self, labels, batch_size, rng):
+        a, p, n = self.triplets(labels, rng)
+        for start in range(0, len(a), batch_size):
+            sl = slice(start, start + batch_size)
+            yield np.concatenate([a[sl], p[sl], n[sl]])
+
+    def n_batches(self, n, batch_size):
+        k = n if self.n_triplets is None else int(self.n_triplets)
+        return -(-k // batch_size)
+
+
+class PKSampler:
+    """Batches of S labels x K patches (seed 001's symmetric batch formation).
+
+    Every epoch, the patches of each label (seen at least twice) are shuffled
+    and cut into chunks of K; a last short chunk is filled up with other
+    patches of the same label (repeats only when the label has fewer than K
+    patches). Chunks are dealt round-robin, in a random label order, into
+    batches of S chunks, so a batch holds S different labels whenever no
+    label has more chunks than there are batches, and always at least two:
+    every batch contains ``K^2 (K-1) (S-1)`` valid triplets (when its S
+    labels differ) and every patch whose label occurs twice or more is in at
+    least one batch per epoch. Patches of labels seen once are skipped (they
+    cannot be anchors nor positives). Batches have exactly ``S * K`` rows
+    (a few chunks are repeated to fill the last ones); the loader's
+    ``batch_size`` is ignored.
+
+    Parameters
+    ----------
+    n_labels_per_batch : int, default=32
+        S (>= 2).
+    n_per_label : int, default=4
+        K (>= 2).
+    """
+
+    def __init__(self, n_labels_per_batch=32, n_per_label=4):
+        self.n_labels_per_batch = n_labels_per_batch
+        self.n_per_label = n_per_label
+
+    def __repr__(self):
+        return (f"PKSampler(n_labels_per_batch={self.n_labels_per_batch!r}, "
+                f"n_per_label={self.n_per_label!r})")
+
+    def _check(self):
+        S, K = self.n_labels_per_batch, self.n_per_label
+        for name, v in (("n_labels_per_batch", S), ("n_per_label", K)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 2:
+                raise ValueError(f"{name} must be an integer >= 2; got {v!r}.")
+        return int(S), int(K)
+
+    def index_batches(self, labels, rng):
+        """Return the epoch's batches as an ``(n_batches, S * K)`` index array."""
+        S, K = self._check()
+        check_triplet_labels(labels)
+        rng = np.random.default_rng(rng)
+        inverse, counts = label_groups(labels)
+        keep = counts >= 2
+        n_keep = int(keep.sum())
+        # random label order: give kept labels a random key 0..n_keep-1 and
+        # singletons the key n_keep (one group at the end, dropped)
+        key = np.full(len(counts), n_keep, dtype=np.int64)
+        key[keep] = rng.permutation(n_keep)
+        group = key[inverse]
+        by_key = np.bincount(group, minlength=n_keep + 1)
+        order, starts = _sorted_groups(group, by_key, rng)
+        c, s = by_key[:n_keep], starts[:n_keep]
+        m = -(-c // K)  # chunks per label
+        slot_group = np.repeat(np.arange(len(c)), m * K)
+        slot_start = np.repeat(np.concatenate([[0], np.cumsum(m * K)[:-1]]), m * K)
+        j = np.arange(len(slot_group)) - slot_start
+        chunks = order[s[slot_group] + j % c[slot_group]].reshape(-1, K)
+        chunk_label = np.repeat(np.arange(len(c)), m)
+        n_chunks = len(chunks)
+        n_batches = -(-n_chunks // S)
+        extra = n_batches * S - n_chunks
+        if extra:
+            pick = rng.choice(n_chunks, size=extra, replace=extra > n_chunks)
+            chunks = np.concatenate([chunks, chunks[pick]])
+            chunk_label = np.concatenate([chunk_label, chunk_label[pick]])
+        # deal chunk i to batch i % n_batches
+        batches = chunks.reshape(S, n_batches, K).transpose(1, 0, 2)
+        batch_labels = chunk_label.reshape(S, n_batches).T
+        bad = np.flatnonzero((batch_labels == batch_labels[:, :1]).all(axis=1))
+        for b in bad:  # rare: one dominant label; swap in a chunk of another label
+            other = np.flatnonzero(chunk_label[:n_chunks] != batch_labels[b, 0])
+            batches[b, 0] = chunks[rng.choice(other)]
+        batches = batches.reshape(n_batches, S * K)
+        return batches[rng.permutation(n_batches)]
+
+    def batches(self, labels, batch_size, rng):
+        yield from self.index_batches(labels, rng)
+
+    def n_batches(self, n, batch_size):
+        S, K = self._check()
+        return max(1, -(-n // (S * K)))
+
