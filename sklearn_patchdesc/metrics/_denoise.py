@@ -15,17 +15,25 @@ from .._validation import check_patches
 __all__ = ["patch_psnr", "patch_ssim"]
 
 
+def _as_float(A, layout):
+    # validated by check_patches; re-read in float64 (check_patches gives float32)
+    A = np.asarray(A)
+    return A.reshape(A.shape[0], layout.size, layout.size).astype(np.float64)
+
+
 def _pair(clean, denoised):
-    c, lc = check_patches(clean, name="clean")
-    d, ld = check_patches(denoised, name="denoised")
+    _, lc = check_patches(clean, name="clean")
+    _, ld = check_patches(denoised, name="denoised")
+    c, d = _as_float(clean, lc), _as_float(denoised, ld)
     if c.shape != d.shape:
         raise ValueError(f"clean has {c.shape[0]} patches of {lc.size}x{lc.size} but denoised has "
                          f"{d.shape[0]} of {ld.size}x{ld.size}; they must match.")
-    both_uint8 = lc.is_uint8 and ld.is_uint8
-    c, d = c[:, 0].astype(np.float64), d[:, 0].astype(np.float64)
-    if both_uint8:  # keep the exact 0..255 integer scale
-        c, d = np.rint(c * 255.0), np.rint(d * 255.0)
+    if lc.is_uint8 and ld.is_uint8:
         return c, d, 255.0
+    if lc.is_uint8:
+        c /= 255.0
+    if ld.is_uint8:
+        d /= 255.0
     return c, d, 1.0
 
 
