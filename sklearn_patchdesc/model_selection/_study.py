@@ -13,7 +13,9 @@ Trial kinds in a study used by TPESearchCV:
   Not counted; its slot is asked again.
 """
 import json
+import random
 import threading
+import time
 import warnings
 from contextlib import contextmanager
 
@@ -45,10 +47,18 @@ def make_storage(optuna, storage, heartbeat_interval):
     engine_kwargs = {}
     if storage.startswith("sqlite"):
         engine_kwargs = {"connect_args": {"timeout": 60}}
-    with quiet_optuna(optuna):
-        return optuna.storages.RDBStorage(
-            storage, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval
-        )
+    for attempt in range(5):
+        try:
+            with quiet_optuna(optuna):
+                return optuna.storages.RDBStorage(
+                    storage, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval
+                )
+        except Exception as exc:  # noqa: BLE001
+            # Workers starting together on a fresh database race to create the
+            # tables; the losers see them on the next attempt.
+            if attempt == 4 or "sqlalchemy" not in type(exc).__module__ + str(exc):
+                raise
+            time.sleep(0.2 + 0.3 * random.random())
 
 
 def heartbeat_enabled(storage):
@@ -105,6 +115,9 @@ def fail_stale(optuna, study):
 class Heartbeat:
     """Record heartbeats for some trials from a background thread.
 
+    ``beat()`` records one at once; as a context manager it keeps recording
+    every ``heartbeat_interval`` seconds until the block ends.
+
     Parameters
     ----------
     storage : optuna storage or None
@@ -125,7 +138,6 @@ class Heartbeat:
 
     def __enter__(self):
         if heartbeat_enabled(self.storage):
-            self.beat()
             interval = self.storage.get_heartbeat_interval()
 
             def run():
