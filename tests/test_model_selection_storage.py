@@ -19,6 +19,7 @@ from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, KFold
 
 from sklearn_patchdesc.model_selection import TPESearchCV
+from sklearn_patchdesc.model_selection._study import _postgres_driver
 
 optuna = pytest.importorskip("optuna")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,6 +36,7 @@ from sklearn.datasets import make_regression
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import KFold
 from sklearn_patchdesc.model_selection import TPESearchCV
+from sklearn_patchdesc.model_selection._study import _postgres_driver
 
 url, name, n_trials, sleep, barrier = sys.argv[1:6]
 
@@ -81,7 +83,8 @@ def _finish(proc, timeout=120):
 
 
 def _trials(url, name):
-    study = optuna.load_study(study_name=name, storage=url)
+    # plain postgresql:// URLs get the psycopg2 driver inside TPESearchCV only
+    study = optuna.load_study(study_name=name, storage=_postgres_driver(url))
     results = [t for t in study.get_trials() if "sklearn_patchdesc_cv" in t.user_attrs]
     running = [t for t in study.get_trials() if t.state.name == "RUNNING"]
     return study, results, running
@@ -194,7 +197,7 @@ def _two_workers(url, worker, tmp_path):
         assert sorted(final.cv_results_["param_alpha"]) == sorted(outs[0]["alphas"])
     finally:
         if url.startswith("postgresql"):
-            optuna.delete_study(study_name=name, storage=url)
+            optuna.delete_study(study_name=name, storage=_postgres_driver(url))
 
 
 def test_two_worker_processes_share_a_sqlite_study(tmp_path, worker):

@@ -44,6 +44,7 @@ def make_storage(optuna, storage, heartbeat_interval):
     """
     if storage is None or not isinstance(storage, str):
         return storage
+    storage = _postgres_driver(storage)
     engine_kwargs = {}
     if storage.startswith("sqlite"):
         engine_kwargs = {"connect_args": {"timeout": 60}}
@@ -59,6 +60,18 @@ def make_storage(optuna, storage, heartbeat_interval):
             if attempt == 4 or "sqlalchemy" not in type(exc).__module__ + str(exc):
                 raise
             time.sleep(0.2 + 0.3 * random.random())
+
+
+def _postgres_driver(url):
+    """``postgresql://`` means psycopg (3) to SQLAlchemy 2.1+; the ``[postgres]``
+    extra installs psycopg2, so use it when psycopg is missing."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        return url
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2"):
+        return "postgresql+psycopg2://" + url.split("://", 1)[1]
+    return url
 
 
 def heartbeat_enabled(storage):
