@@ -47,11 +47,17 @@ def _pool_aps(Dm, dp, present, pool_sizes):
     ks = np.asarray(pool_sizes)
     L = np.clip(ks[None, :] - np.minimum(p[:, None], ks[None, :]), 0, n_dm)  # distractors in pool
     bounds = np.unique(np.concatenate(([0], L.ravel())))
-    cum = np.zeros((nb, P, len(bounds)), dtype=np.int64)
-    for b in range(1, len(bounds)):
-        lo, hi = bounds[b - 1], bounds[b]
-        seg = np.count_nonzero(Dm[:, None, lo:hi] < dps[:, :, None], axis=-1)
-        cum[:, :, b] = cum[:, :, b - 1] + seg
+    # Only distractors closer than some positive can change a rank: keep those
+    # (sparse for useful descriptors), then count them per pool segment.
+    thr = np.where(pres, dps, -np.inf).max(axis=1)
+    r, col = np.nonzero(Dm < thr[:, None])
+    seg = np.searchsorted(bounds, col, side="right")  # 1..len(bounds); last = beyond all pools
+    nseg = len(bounds) + 1
+    cmp = Dm[r, col][:, None] < dps[r]
+    cum = np.empty((nb, P, nseg))
+    for j in range(P):
+        cum[:, j] = np.bincount(r * nseg + seg, weights=cmp[:, j], minlength=nb * nseg).reshape(nb, nseg)
+    cum = np.cumsum(cum, axis=2)[:, :, :len(bounds)]  # cum[..., b] = count among cols < bounds[b]
     which = np.searchsorted(bounds, L)  # (nb, K)
     out = np.empty((nb, len(ks)))
     for k_i, k in enumerate(ks):
@@ -75,24 +81,25 @@ def retrieval_lists_ap(X, distance, q_rows, q_group, positives, d_rows, d_group,
     -1 where absent.  Distractors of the query's own group are skipped.
     """
     timer = timer or Timer()
-    Xf = X if distance == "l1" else X.astype(np.float64, copy=False)
+    ft = X.dtype  # distances in the descriptors' precision
     out = {k: np.full((len(q_rows), len(pool_sizes)), np.nan) for k in positives}
     P = max([v.shape[1] for v in positives.values()] + [1])
     for g in np.unique(q_group):
         qi = np.flatnonzero(q_group == g)
-        B = Xf[d_rows[d_group != g]]
+        B = X[d_rows[d_group != g]].astype(ft)
         bn = None if distance == "l1" else sq_norms(B)
         step = max(1, block_elems // max(1, P * max(1, len(B))))
         for s in range(0, len(qi), step):
             blk = qi[s:s + step]
-            A = Xf[q_rows[blk]]
+            A = X[q_rows[blk]].astype(ft)
             with timer:
                 Dm = cross_distances(A, B, distance, b_norms=bn)
             for kind, pos_rows in positives.items():
                 pr = pos_rows[blk]
                 present = pr >= 0
                 with timer:
-                    dp = _pair_distances(A, Xf[np.where(present, pr, q_rows[blk][:, None])], distance)
+                    Bp = X[np.where(present, pr, q_rows[blk][:, None])].astype(ft)
+                    dp = _pair_distances(A, Bp, distance)
                 dp[~present] = np.inf
                 out[kind][blk] = _pool_aps(Dm, dp, present, pool_sizes)
     return out

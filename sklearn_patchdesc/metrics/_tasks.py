@@ -79,6 +79,11 @@ class PatchIndex:
         keys = self._key(self.seq, image, self.idx)
         self._order = np.argsort(keys, kind="stable")
         self._keys = keys[self._order]
+        self._table = None
+        size = len(self.names) * N_IMAGES * self.M
+        if size <= 4 * len(keys) + (1 << 22):  # dense lookup table when compact
+            self._table = np.full(size, -1, dtype=np.int64)
+            self._table[keys] = np.arange(len(keys))
         dup = np.flatnonzero(self._keys[1:] == self._keys[:-1])
         if dup.size:
             r = self._order[dup[0]]
@@ -96,6 +101,8 @@ class PatchIndex:
         seq, image, idx = (np.asarray(a, dtype=np.int64) for a in (seq, image, idx))
         ok = (seq >= 0) & (idx >= 0) & (idx < self.M) & (image >= 0) & (image < N_IMAGES)
         key = np.where(ok, self._key(seq, image, idx), -1)
+        if self._table is not None:
+            return np.where(ok, self._table[np.maximum(key, 0)], -1)
         pos = np.minimum(np.searchsorted(self._keys, key), len(self._keys) - 1)
         hit = ok & (self._keys[pos] == key)
         return np.where(hit, self._order[pos], -1)

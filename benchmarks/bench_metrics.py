@@ -1,0 +1,77 @@
+"""Speed of the HPatches evaluation at full size (not a test; prints a table).
+
+Full-size synthetic descriptor set: 116 sequences x 16 images x ~1,300 patches,
+128-d float32 unit vectors; verification with 1 M positive + 1 M intra + 1 M
+inter pairs, matching on every sequence, retrieval with 10 k queries x 20 k
+distractors at the 7 official pool sizes.
+
+    OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 /work/venv/bin/python benchmarks/bench_metrics.py
+"""
+import argparse
+import resource
+import time
+
+import numpy as np
+
+from sklearn_patchdesc.metrics import hpatches_evaluate
+
+
+def make_descriptors(n_seq, n_patches, dim, seed=0):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(int(n_patches * 0.8), int(n_patches * 1.2) + 1, n_seq)
+    names = np.array([("v_" if s % 2 else "i_") + f"seq{s:03d}" for s in range(n_seq)])
+    seq = np.repeat(np.arange(n_seq), 16 * sizes)
+    image = np.concatenate([np.repeat(np.arange(16), n) for n in sizes])
+    first = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    idx = np.concatenate([np.tile(np.arange(n), 16) for n in sizes])
+    target = np.empty(len(seq), [("label", "i8"), ("sequence", "U10"), ("image", "i1")])
+    target["label"], target["sequence"], target["image"] = first[seq] + idx, names[seq], image
+    points = rng.standard_normal((sizes.sum(), dim), dtype=np.float32)
+    X = points[target["label"]]
+    level = np.array([0.0] + [0.7] * 5 + [1.0] * 5 + [1.3] * 5, np.float32)
+    for s in range(0, len(X), 1 << 18):  # in chunks: keep the builder's memory low
+        blk = X[s:s + 1 << 18]
+        blk += rng.standard_normal(blk.shape, dtype=np.float32) * level[image[s:s + 1 << 18], None]
+        blk /= np.linalg.norm(blk, axis=1, keepdims=True)
+    return X, target
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sequences", type=int, default=116)
+    ap.add_argument("--patches", type=int, default=1300)
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--pairs", type=int, default=1_000_000)
+    ap.add_argument("--queries", type=int, default=10_000)
+    ap.add_argument("--distractors", type=int, default=20_000)
+    a = ap.parse_args()
+    t0 = time.perf_counter()
+    X, target = make_descriptors(a.sequences, a.patches, a.dim)
+    print(f"data: {X.shape[0]:,} descriptors x {X.shape[1]} ({X.nbytes / 2**30:.2f} GiB), "
+          f"built in {time.perf_counter() - t0:.1f} s")
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    t0 = time.perf_counter()
+    rep = hpatches_evaluate(X, target, n_pairs=a.pairs, n_queries=a.queries,
+                            n_distractors=a.distractors, curve_points=1001)
+    total = time.perf_counter() - t0
+    d = rep.details
+    print(f"\n{'task':14s}{'seconds':>9s}{'distance s':>12s}{'share':>8s}  size")
+    sizes = {
+        "verification": f"{d['verification']['per_difficulty']['easy']['inter']['n_pos']:,} pos + "
+                        f"{d['verification']['per_difficulty']['easy']['intra']['n_neg']:,} intra + "
+                        f"{d['verification']['per_difficulty']['easy']['inter']['n_neg']:,} inter pairs x 3 difficulties",
+        "matching": f"{len(d['matching']['per_sequence'])} sequences x 15 images",
+        "retrieval": f"{d['retrieval']['n_queries']:,} queries x {d['retrieval']['n_distractors']:,} distractors x 3 difficulties",
+    }
+    for task, t in rep.timings.items():
+        print(f"{task:14s}{t['seconds']:9.2f}{t['distance_seconds']:12.2f}"
+              f"{100 * t['distance_seconds'] / t['seconds']:7.0f}%  {sizes[task]}")
+    print(f"{'all (+setup)':14s}{total:9.2f}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"peak memory (max RSS): {peak:.2f} GiB; before evaluating: {rss0:.2f} GiB "
+          f"(descriptor set {X.nbytes / 2**30:.2f} GiB)\n")
+    print(rep)
+
+
+if __name__ == "__main__":
+    main()
