@@ -2,12 +2,18 @@
 an offline HPatches-like generator, patch noise models and the descriptor CSV
 format of the official hpatches-benchmark tools."""
 from ._common import IMAGE_NAMES
+from ._generate import make_hpatches_like
 from ._hpatches_io import load_hpatches, write_hpatches
+from ._noise import add_patch_noise
+from ._sequences import load_image_sequences
 from ._splits import load_hpatches_splits
 
 __all__ = [
     "IMAGE_NAMES",
+    "add_patch_noise",
     "load_hpatches",
     "load_hpatches_splits",
+    "load_image_sequences",
+    "make_hpatches_like",
     "write_hpatches",
 ]

@@ -1,0 +1,140 @@
+"""Reader of full-image sequences with ground-truth homographies.
+
+Two layouts are recognised in a sequence folder:
+
+- hpatches-sequences-release: ``1.ppm .. 6.ppm`` and ``H_1_2 .. H_1_6``;
+- Oxford affine (Mikolajczyk & Schmid): ``img1 .. img6`` with extension
+  ``.ppm``, ``.pgm`` or ``.png`` and ``H1to2p .. H1to6p``.
+
+A homography ``H_1_k`` maps reference pixel coordinates to image ``k``:
+``x_k ~ H @ x_1`` (homogeneous ``(x, y, 1)``, x = column, y = row).
+"""
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from sklearn.utils import Bunch
+
+N_IMAGES = 6
+_EXTS = (".ppm", ".pgm", ".png")
+
+
+def _layout(folder):
+    if (folder / "1.ppm").is_file():
+        return "hpatches"
+    if any((folder / f"img1{ext}").is_file() for ext in _EXTS):
+        return "oxford"
+    return None
+
+
+def _image_path(folder, layout, k):
+    if layout == "hpatches":
+        return folder / f"{k}.ppm"
+    for ext in _EXTS:
+        path = folder / f"img{k}{ext}"
+        if path.is_file():
+            return path
+    return folder / f"img{k}{_EXTS[0]}"
+
+
+def _h_path(folder, layout, k):
+    return folder / (f"H_1_{k}" if layout == "hpatches" else f"H1to{k}p")
+
+
+def read_grey(path):
+    """Read an image file as a 2-D uint8 grey array (ITU-R 601-2 luma)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"missing image: {path}")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return np.asarray(img.convert("L"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"cannot read image {path}: {exc}") from exc
+
+
+def read_homography(path):
+    """Read a 3x3 homography text file with :func:`numpy.loadtxt`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"missing homography file: {path}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            H = np.loadtxt(path, dtype=np.float64, ndmin=2)
+    except ValueError as exc:
+        raise ValueError(f"cannot parse homography file {path}: {exc}") from exc
+    if H.shape != (3, 3):
+        raise ValueError(f"homography file {path} must hold 3x3 numbers, got shape {H.shape}")
+    if not np.all(np.isfinite(H)) or abs(np.linalg.det(H)) < 1e-12:
+        raise ValueError(f"homography in {path} is not finite and invertible")
+    return H / H[2, 2]
+
+
+def is_identity(H, tol=1e-6):
+    return np.allclose(H / H[2, 2], np.eye(3), atol=tol)
+
+
+def _read_sequence(folder):
+    layout = _layout(folder)
+    if layout is None:
+        raise FileNotFoundError(
+            f"{folder} is not an image sequence: expected 1.ppm..6.ppm with H_1_2..H_1_6 "
+            "(hpatches-sequences) or img1..img6.{ppm,pgm,png} with H1to2p..H1to6p (Oxford)")
+    images = [read_grey(_image_path(folder, layout, k)) for k in range(1, N_IMAGES + 1)]
+    Hs = np.stack([read_homography(_h_path(folder, layout, k))
+                   for k in range(2, N_IMAGES + 1)])
+    kind = "i" if all(is_identity(H) for H in Hs) else "v"
+    return Bunch(name=folder.name, kind=kind, layout=layout, images=images,
+                 homographies=Hs, path=folder)
+
+
+def load_image_sequences(root, on_error="raise"):
+    """Read image sequences with ground-truth homographies.
+
+    Parameters
+    ----------
+    root : path-like
+        A sequence folder, or a folder whose sub-folders are sequences
+        (hpatches-sequences layout ``1.ppm..6.ppm`` + ``H_1_2..H_1_6``, or Oxford
+        layout ``img1..img6.{ppm,pgm,png}`` + ``H1to2p..H1to6p``).
+    on_error : {'raise', 'skip'}, default='raise'
+        What to do with an incomplete or unreadable sub-folder: raise, or skip
+        it with a warning. A ``root`` that is itself one sequence always raises.
+
+    Returns
+    -------
+    sequences : list of Bunch
+        Sorted by name. Each has ``name`` (folder name), ``kind`` (``'i'`` if
+        every homography is the identity, else ``'v'``), ``layout``,
+        ``images`` (list of 6 grey uint8 arrays, image 1 = reference),
+        ``homographies`` (``(5, 3, 3)`` float64, ``x_k ~ H[k-2] @ x_1``,
+        normalised so ``H[2, 2] == 1``) and ``path``.
+
+    Raises
+    ------
+    FileNotFoundError
+        Missing folder, image or homography file, or no sequence found.
+    ValueError
+        Unreadable image, homography that is not 3x3 numbers or not invertible.
+    """
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image sequence folder not found: {root}")
+    if _layout(root) is not None:
+        return [_read_sequence(root)]
+    sequences = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            sequences.append(_read_sequence(folder))
+        except (FileNotFoundError, ValueError) as exc:
+            if on_error == "raise":
+                raise
+            warnings.warn(f"skipping {folder}: {exc}", stacklevel=2)
+    if not sequences:
+        raise FileNotFoundError(f"no image sequence found in {root}")
+    return sequences
