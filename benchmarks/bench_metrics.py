@@ -29,9 +29,10 @@ def make_descriptors(n_seq, n_patches, dim, seed=0):
     points = rng.standard_normal((sizes.sum(), dim), dtype=np.float32)
     X = points[target["label"]]
     level = np.array([0.0] + [0.7] * 5 + [1.0] * 5 + [1.3] * 5, np.float32)
-    for s in range(0, len(X), 1 << 18):  # in chunks: keep the builder's memory low
-        blk = X[s:s + 1 << 18]
-        blk += rng.standard_normal(blk.shape, dtype=np.float32) * level[image[s:s + 1 << 18], None]
+    step = 1 << 18
+    for s in range(0, len(X), step):  # in chunks: keep the builder's memory low
+        blk = X[s:s + step]
+        blk += rng.standard_normal(blk.shape, dtype=np.float32) * level[image[s:s + step], None]
         blk /= np.linalg.norm(blk, axis=1, keepdims=True)
     return X, target
 
