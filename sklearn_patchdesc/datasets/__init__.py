@@ -2,6 +2,7 @@
 an offline HPatches-like generator, patch noise models and the descriptor CSV
 format of the official hpatches-benchmark tools."""
 from ._common import IMAGE_NAMES
+from ._descriptors_csv import load_descriptors_csv, save_descriptors_csv
 from ._generate import make_hpatches_like
 from ._hpatches_io import load_hpatches, write_hpatches
 from ._noise import add_patch_noise
@@ -11,9 +12,11 @@ from ._splits import load_hpatches_splits
 __all__ = [
     "IMAGE_NAMES",
     "add_patch_noise",
+    "load_descriptors_csv",
     "load_hpatches",
     "load_hpatches_splits",
     "load_image_sequences",
     "make_hpatches_like",
+    "save_descriptors_csv",
     "write_hpatches",
 ]
