@@ -3,6 +3,7 @@
 ``TPESearchCV`` needs optuna (``pip install sklearn-patchdesc[tpe]``), which is
 imported only when a search is fitted.
 """
+from ._hpatches_split import HPatchesSplit
 from ._tpe import TPESearchCV
 
-__all__ = ["TPESearchCV"]
+__all__ = ["HPatchesSplit", "TPESearchCV"]
