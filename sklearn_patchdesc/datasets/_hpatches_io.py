@@ -153,32 +153,37 @@ def _cache_paths(cache_dir, seq_name, images, noisy, patch_size):
             cache_dir / f"{stem}_clean.npy")
 
 
-def _load_sequence(seq_dir, images, noisy, patch_size, cache_dir):
-    """Worker: decode one sequence, or reuse its valid cache.
+def _cache_lookup(seq_dir, images, noisy, patch_size, cache_dir):
+    """(data_path, clean_path, n) of a valid cache entry, else None."""
+    meta_path, data_path, clean_path = _cache_paths(
+        cache_dir, seq_dir.name, images, noisy, patch_size)
+    if not meta_path.is_file():
+        return None
+    try:
+        stats = _stat_key(_sequence_files(seq_dir, images, noisy))
+        meta = json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None  # a missing source file is reported by the decoder
+    if (meta.get("version") == _CACHE_VERSION and meta.get("files") == stats
+            and data_path.is_file() and data_path.stat().st_size == meta.get("data_bytes")
+            and (not noisy or clean_path.is_file())):
+        return data_path, clean_path if noisy else None, meta["n_patches"]
+    return None
 
-    With a cache the arrays are written to (or found in) .npy files and only
-    the paths travel back to the parent process.
+
+def _load_sequence(seq_dir, images, noisy, patch_size, cache_dir):
+    """Worker: decode one sequence (and store it in the cache).
+
+    With a cache the arrays are written to .npy files and only the paths
+    travel back to the parent process.
     """
     if cache_dir is None:
         return _decode_sequence(seq_dir, images, noisy, patch_size)
     meta_path, data_path, clean_path = _cache_paths(
         cache_dir, seq_dir.name, images, noisy, patch_size)
     files = _sequence_files(seq_dir, images, noisy)
-    try:
-        stats = _stat_key(files)
-    except FileNotFoundError:
-        stats = None  # decoding below names the missing file
-    if stats is not None and meta_path.is_file():
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            meta = None
-        if (meta and meta.get("version") == _CACHE_VERSION and meta.get("files") == stats
-                and data_path.is_file()
-                and data_path.stat().st_size == meta.get("data_bytes")
-                and (not noisy or clean_path.is_file())):
-            return data_path, clean_path if noisy else None, meta["n_patches"]
     data, clean, n = _decode_sequence(seq_dir, images, noisy, patch_size)
+    stats = _stat_key(files)
     cache_dir.mkdir(parents=True, exist_ok=True)
     atomic_save_npy(data_path, data)
     if noisy:
@@ -287,10 +292,17 @@ def load_hpatches(root, split=None, subset="test", patch_size=32, splits_file=No
     noisy = all(noisy_flags)
 
     cache_dir = None if cache is False or cache is None else _cache_dir(root, cache)
-    results = Parallel(n_jobs=n_jobs)(
-        delayed(_load_sequence)(root / n, images, noisy, patch_size, cache_dir)
-        for n in names
-    )
+    results = [None] * len(names)
+    if cache_dir is not None:  # valid cache entries are read without workers
+        results = [_cache_lookup(root / n, images, noisy, patch_size, cache_dir)
+                   for n in names]
+    todo = [i for i, r in enumerate(results) if r is None]
+    if todo:
+        decoded = Parallel(n_jobs=n_jobs)(
+            delayed(_load_sequence)(root / names[i], images, noisy, patch_size, cache_dir)
+            for i in todo)
+        for i, r in zip(todo, decoded):
+            results[i] = r
     counts = [r[2] for r in results]
     sizes = set()
     for r in results:
