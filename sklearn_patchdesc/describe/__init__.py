@@ -6,20 +6,33 @@ patches, ``transform(X)`` -> ``(n, d)`` float32 unit vectors, ``score`` =
 the HPatches mean mAP.
 """
 from ._callbacks import HPatchesEpochScore, embed
+from ._augment import PatchAugmentation
+from ._collapse import CollapseMonitor
 from ._estimators import L2NetDescriptor
+from ._hard_positive import HardPositiveMiner
 from ._losses import ContrastiveLoss, TripletMarginLoss
 from ._miners import BatchHardMiner
 from ._modules import L2Net
+from ._multiscale import MultiScaleDescriptor, MultiScaleNet
+from ._opms import OnlinePairMiner
 from ._samplers import PKSampler, RandomTripletSampler
+from ._stepped import SteppedBatchHard
 
 __all__ = [
     "BatchHardMiner",
+    "CollapseMonitor",
     "ContrastiveLoss",
     "HPatchesEpochScore",
+    "HardPositiveMiner",
     "L2Net",
     "L2NetDescriptor",
+    "MultiScaleDescriptor",
+    "MultiScaleNet",
+    "OnlinePairMiner",
     "PKSampler",
+    "PatchAugmentation",
     "RandomTripletSampler",
+    "SteppedBatchHard",
     "TripletMarginLoss",
     "embed",
 ]
