@@ -8,6 +8,7 @@ distractors at the 7 official pool sizes.
     OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 /work/venv/bin/python benchmarks/bench_metrics.py
 """
 import argparse
+import os
 import resource
 import time
 
@@ -51,6 +52,7 @@ def main():
     print(f"data: {X.shape[0]:,} descriptors x {X.shape[1]} ({X.nbytes / 2**30:.2f} GiB), "
           f"built in {time.perf_counter() - t0:.1f} s")
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    cpu0 = sum(os.times()[:2])
     t0 = time.perf_counter()
     rep = hpatches_evaluate(X, target, n_pairs=a.pairs, n_queries=a.queries,
                             n_distractors=a.distractors, curve_points=1001)
@@ -67,7 +69,9 @@ def main():
     for task, t in rep.timings.items():
         print(f"{task:14s}{t['seconds']:9.2f}{t['distance_seconds']:12.2f}"
               f"{100 * t['distance_seconds'] / t['seconds']:7.0f}%  {sizes[task]}")
-    print(f"{'all (+setup)':14s}{total:9.2f}")
+    cpu = sum(os.times()[:2]) - cpu0
+    print(f"{'all (+setup)':14s}{total:9.2f}   process CPU time {cpu:.1f} s, load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"peak memory (max RSS): {peak:.2f} GiB; before evaluating: {rss0:.2f} GiB "
           f"(descriptor set {X.nbytes / 2**30:.2f} GiB)\n")
