@@ -1,0 +1,85 @@
+"""The command line: ``python -m sklearn_patchdesc <command>`` / ``sklearn-patchdesc``.
+
+One small module per subcommand (``_demo``, ``_make_data``, ``_evaluate``,
+``_export``); each exposes ``add_parser(subparsers)`` and ``run(args) -> int``
+and imports the heavy libraries (torch, matplotlib) only inside ``run`` so
+that ``--help`` is fast.
+
+User errors (bad paths, bad arguments, wrong file layouts) are printed as one
+line on stderr and give exit status 1 (2 for argument syntax errors, as
+argparse does); ``--traceback`` shows the full Python traceback instead.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from . import _demo, _evaluate, _export, _make_data
+from ._common import CLIError
+
+__all__ = ["build_parser", "main"]
+
+_COMMANDS = (_demo, _make_data, _evaluate, _export)
+
+#: exceptions that mean "bad input", reported without a traceback
+_USER_ERRORS = (CLIError, FileNotFoundError, FileExistsError, NotADirectoryError,
+                IsADirectoryError, PermissionError, ValueError, TypeError, ImportError)
+
+
+def build_parser():
+    """The argparse parser of every subcommand."""
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="sklearn-patchdesc",
+        description="Learned local patch descriptors and denoisers, evaluated with the "
+                    "HPatches protocol. Run '<command> --help' for the options of a command.",
+        allow_abbrev=False,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--traceback", action="store_true",
+                        help="show the full Python traceback on errors (for bug reports)")
+    sub = parser.add_subparsers(dest="command", metavar="<command>")
+    for module in _COMMANDS:
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv=None):
+    """Run the command line.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name; ``sys.argv[1:]`` when None.
+
+    Returns
+    -------
+    status : int
+        0 on success, 1 on a user error or failure, 2 on an argument syntax
+        error, 130 when interrupted.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, syntax errors
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    show_tb = args.traceback or bool(os.environ.get("SKLEARN_PATCHDESC_TRACEBACK"))
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. piped into `head`
+        sys.stderr.close()
+        return 1
+    except _USER_ERRORS as exc:
+        if show_tb:
+            raise
+        msg = str(exc) if isinstance(exc, CLIError) else f"{type(exc).__name__}: {exc}"
+        print(f"{parser.prog} {args.command}: error: {msg}", file=sys.stderr)
+        return 1

@@ -1,0 +1,112 @@
+"""Helpers shared by the subcommands: user errors, argument types, paths, output."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+class CLIError(Exception):
+    """A user error: printed as ``<prog> <command>: error: <message>``, exit status 1."""
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def non_negative_int(text):
+    """argparse type: an integer >= 0 (seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def positive_float(text):
+    """argparse type: a finite float > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def existing_dir(path, what):
+    """Return ``Path(path)`` if it is a folder, else raise :class:`CLIError`."""
+    path = Path(path)
+    if not path.exists():
+        raise CLIError(f"{what} not found: {path}")
+    if not path.is_dir():
+        raise CLIError(f"{what} is not a folder: {path}")
+    return path
+
+
+def check_output_dir(path, force, what="output folder"):
+    """Check that ``path`` can be written: absent, an empty folder, or ``force``.
+
+    Nothing is created here; the caller writes only after all checks pass.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise CLIError(f"{what} exists and is not a folder: {path}")
+    if path.is_dir() and any(path.iterdir()) and not force:
+        raise CLIError(f"{what} is not empty: {path} (pass --force to write into it)")
+    probe = path if path.exists() else next(p for p in path.resolve().parents if p.exists())
+    if not os.access(probe, os.W_OK):
+        raise CLIError(f"{what} is not writable: {path}")
+    return path
+
+
+def disk_usage(path):
+    """Total size in bytes and number of files under ``path``."""
+    total = count = 0
+    for dirpath, _, files in os.walk(path):
+        for name in files:
+            total += os.path.getsize(os.path.join(dirpath, name))
+            count += 1
+    return total, count
+
+
+def human_size(n_bytes):
+    """``12.3 MB`` style size."""
+    size = float(n_bytes)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"  # pragma: no cover
+
+
+def note(message):
+    """Print a progress or status line on stderr (stdout stays for results)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def read_image_sequences(path):
+    """Image sequences with homographies from ``path`` (one sequence or a folder of them).
+
+    Incomplete sub-folders are skipped with a note on stderr.
+    """
+    import warnings
+
+    from ..datasets import load_image_sequences
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        seqs = load_image_sequences(path, on_error="skip")
+    for w in caught:
+        note(f"note: {w.message}")
+    return seqs

@@ -1,0 +1,280 @@
+"""``evaluate DESCRIPTOR_DIR``: score descriptor CSVs in the official layout.
+
+A drop-in for hpatches-benchmark's ``hpatches_eval.py`` + ``hpatches_results.py``:
+the same descriptor files (``<dir>/<sequence>/<image>.csv``, one row per patch,
+row = patch index) and the same task files, scored by
+:func:`sklearn_patchdesc.metrics.hpatches_evaluate`.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ._common import CLIError, existing_dir, non_negative_int, note
+
+HELP = "score descriptor CSVs in the official HPatches layout"
+
+DESCRIPTION = """\
+Score descriptors stored in the official hpatches-benchmark layout,
+DESCRIPTOR_DIR/<sequence>/<image>.csv (image = ref, e1..e5, h1..h5, t1..t5; one
+row per patch, row k = patch index k), on the three HPatches tasks and print
+the table of hpatches_results.py (mAP per difficulty easy / hard / tough).
+
+With --tasks DIR the official task files of --split are used
+(verif_pos_split-S.csv, verif_neg_intra_split-S.csv, verif_neg_inter_split-S.csv,
+retr_queries_split-S.csv, retr_distractors_split-S.csv) and, when DIR holds
+splits.json, only the split's test sequences are read and matched. A task whose
+files are not in DIR is generated instead with the official sampling rules
+(a note says so). Without --tasks every sequence found is scored with tasks
+generated from --random-state."""
+
+EPILOG = """\
+examples:
+  python -m sklearn_patchdesc evaluate descriptors/sift
+  python -m sklearn_patchdesc evaluate descriptors/sift --tasks hpatches-benchmark/tasks --split a
+  python -m sklearn_patchdesc evaluate descriptors/sift --json > sift.json"""
+
+TASKS = ("verification", "matching", "retrieval")
+TASK_FILES = {"verification": ("verif_pos", "verif_neg_intra", "verif_neg_inter"),
+              "matching": (),
+              "retrieval": ("retr_queries", "retr_distractors")}
+
+
+def add_parser(sub):
+    """Register the ``evaluate`` subcommand."""
+    import argparse
+
+    p = sub.add_parser("evaluate", help=HELP, description=DESCRIPTION, epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       allow_abbrev=False)
+    p.add_argument("descr_dir", metavar="DESCRIPTOR_DIR",
+                   help="folder with one sub-folder of <image>.csv files per sequence")
+    p.add_argument("--tasks", dest="tasks_dir", metavar="DIR",
+                   help="folder of the official task files (hpatches-benchmark/tasks)")
+    p.add_argument("--split", default=None, metavar="NAME",
+                   help="split of the task files: a, b, c, full, illum, view "
+                        "(default: a; needs --tasks)")
+    p.add_argument("--delimiter", default=",", metavar="CHAR",
+                   help="field delimiter of the descriptor CSVs (default: ',')")
+    p.add_argument("--distance", "--dist", default="l2", type=str.lower,
+                   choices=("l2", "l1", "hamming"),
+                   help="descriptor distance (default: l2); hamming for binary descriptors")
+    p.add_argument("--task", dest="task", action="append", choices=TASKS,
+                   help="run only this task (repeat for several; default: all three)")
+    p.add_argument("--random-state", type=non_negative_int, default=0, metavar="N",
+                   help="seed of generated tasks (default: %(default)s)")
+    p.add_argument("--n-jobs", type=int, default=None, metavar="N",
+                   help="parallel CSV readers (default: 1; -1 = all cores)")
+    p.add_argument("--json", action="store_true",
+                   help="print every number as JSON on stdout instead of the table")
+    p.set_defaults(run=run)
+    return p
+
+
+# ------------------------------------------------------------------ reading
+def _image_names():
+    from ..datasets import IMAGE_NAMES
+
+    return IMAGE_NAMES
+
+
+def find_sequences(root):
+    """Sub-folders of ``root`` that hold at least one ``<image>.csv``."""
+    names = _image_names()
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                  and any((p / f"{n}.csv").is_file() for n in names))
+
+
+def _short(exc, limit=100):
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def _read_csv(path, delimiter):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # empty file: reported below
+        try:
+            arr = np.loadtxt(path, delimiter=delimiter, dtype=np.float64, ndmin=2)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CLIError(f"{path}: not a numeric CSV with delimiter {delimiter!r} "
+                           f"({_short(exc)})") from None
+    if arr.size == 0:
+        raise CLIError(f"{path}: empty descriptor file")
+    if not np.isfinite(arr).all():
+        raise CLIError(f"{path}: holds NaN or infinite values")
+    return arr
+
+
+def read_sequence(folder, delimiter):
+    """Read every ``<image>.csv`` of one sequence folder.
+
+    Returns
+    -------
+    blocks : list of (image_code, array (n, d))
+    """
+    blocks, n_rows = [], None
+    for code, name in enumerate(_image_names()):
+        path = folder / f"{name}.csv"
+        if not path.is_file():
+            continue
+        arr = _read_csv(path, delimiter)
+        if n_rows is not None and arr.shape[0] != n_rows:
+            raise CLIError(f"{path}: {arr.shape[0]} rows, but {blocks[0][2]} has {n_rows}; "
+                           "every image of a sequence needs one row per patch")
+        n_rows = arr.shape[0]
+        blocks.append((code, arr, path.name))
+    if not blocks:
+        raise CLIError(f"no descriptor CSV (ref.csv, e1.csv ...) in {folder}")
+    return [(code, arr) for code, arr, _ in blocks]
+
+
+def read_descriptor_dir(root, sequences=None, delimiter=",", n_jobs=None):
+    """Read descriptors in the official layout into ``(X, target)``.
+
+    Parameters
+    ----------
+    root : Path
+        ``root/<sequence>/<image>.csv``.
+    sequences : list of str, optional
+        Sequences to read (all found when None); missing ones are an error.
+    delimiter : str
+    n_jobs : int, optional
+
+    Returns
+    -------
+    X : ndarray (n, d) float64
+    target : record array with ``label``, ``sequence``, ``image`` (as the loaders)
+    """
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    if not delimiter:
+        raise CLIError("--delimiter must not be empty")
+    found = find_sequences(root)
+    if sequences is None:
+        if not found:
+            nested = [p.name for p in sorted(root.iterdir())
+                      if p.is_dir() and find_sequences(p)][:3]
+            hint = (f"; did you mean {root / nested[0]}?" if nested else "")
+            raise CLIError(f"no <sequence>/<image>.csv descriptor files in {root}{hint}")
+        sequences = found
+    else:
+        missing = sorted(set(sequences) - set(found))
+        if missing:
+            raise CLIError(f"{len(missing)} sequence(s) of the split have no descriptor "
+                           f"folder in {root}: {', '.join(missing[:5])}"
+                           + (" ..." if len(missing) > 5 else ""))
+    jobs = (delayed(read_sequence)(root / s, delimiter) for s in sequences)
+    results = list(tqdm(Parallel(n_jobs=n_jobs, return_as="generator")(jobs),
+                        total=len(sequences), desc="reading CSVs", unit="seq",
+                        disable=None, file=sys.stderr))
+    dims = {arr.shape[1] for blocks in results for _, arr in blocks}
+    if len(dims) > 1:
+        raise CLIError(f"descriptor files in {root} have different numbers of columns "
+                       f"{sorted(dims)}; check --delimiter")
+    n_total = sum(arr.shape[0] for blocks in results for _, arr in blocks)
+    width = max(len(s) for s in sequences)
+    target = np.recarray(n_total, dtype=[("label", np.int64), ("sequence", f"U{width}"),
+                                         ("image", np.int8)])
+    X = np.empty((n_total, dims.pop()), dtype=np.float64)
+    pos = first = 0
+    for name, blocks in zip(sequences, results):
+        for code, arr in blocks:
+            n = arr.shape[0]
+            X[pos:pos + n] = arr
+            target.label[pos:pos + n] = first + np.arange(n)
+            target.sequence[pos:pos + n] = name
+            target.image[pos:pos + n] = code
+            pos += n
+        first += blocks[0][1].shape[0]
+    return X, target
+
+
+# ------------------------------------------------------------------ tasks
+def split_test_sequences(tasks_dir, split):
+    """Test sequences of ``split`` from ``splits.json`` in ``tasks_dir`` (or None)."""
+    for path in (tasks_dir / "splits.json", tasks_dir / "splits" / "splits.json"):
+        if path.is_file():
+            try:
+                splits = json.loads(path.read_text())
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise CLIError(f"{path}: not valid JSON ({exc})") from None
+            if split not in splits:
+                raise CLIError(f"unknown split {split!r}; {path} has {sorted(splits)}")
+            return list(splits[split]["test"])
+    return None
+
+
+def task_sources(tasks_dir, split, tasks):
+    """Map each task to ``"files"`` (official task files) or ``"generated"``."""
+    out = {}
+    for task in tasks:
+        stems = TASK_FILES[task]
+        have = tasks_dir is not None and all(
+            (tasks_dir / f"{s}_split-{split}.csv").is_file() for s in stems)
+        out[task] = "files" if have and stems else ("split" if have else "generated")
+    return out
+
+
+def evaluate(X, target, *, tasks, sources, tasks_dir, split, distance, random_state):
+    """Run :func:`hpatches_evaluate` per task source and merge into one report."""
+    from ..metrics import HPatchesReport, hpatches_evaluate
+
+    groups = {}
+    for task in tasks:
+        groups.setdefault(sources[task] == "generated", []).append(task)
+    reports = []
+    for generated, group in groups.items():
+        kw = {} if generated else {"tasks_dir": tasks_dir, "split": split}
+        reports.append(hpatches_evaluate(X, target, distance=distance, tasks=group,
+                                         random_state=random_state, **kw))
+    if len(reports) == 1:
+        return reports[0]
+    scores, details, timings = {}, {}, {}
+    for task in tasks:
+        rep = next(r for r in reports if task in r.scores)
+        scores[task], details[task] = rep.scores[task], rep.details[task]
+        timings[task] = rep.timings[task]
+    return HPatchesReport(scores=scores, details=details, protocol=reports[0].protocol,
+                          distance=reports[0].distance, split=split, timings=timings)
+
+
+def run(args):
+    """Read, score and print; returns the exit status."""
+    root = existing_dir(args.descr_dir, "descriptor folder")
+    tasks_dir = None
+    if args.tasks_dir is not None:
+        tasks_dir = existing_dir(args.tasks_dir, "--tasks folder")
+    elif args.split is not None:
+        raise CLIError("--split selects official task files: give their folder with "
+                       "--tasks DIR")
+    split = (args.split or "a") if tasks_dir is not None else None
+    tasks = tuple(t for t in TASKS if t in (args.task or TASKS))
+    sequences = split_test_sequences(tasks_dir, split) if tasks_dir is not None else None
+    sources = task_sources(tasks_dir, split, tasks)
+    for task, src in sources.items():
+        if tasks_dir is not None and src == "generated":
+            note(f"note: {task} task files for split {split!r} not in {tasks_dir}; "
+                 f"generating {task} tasks (random_state={args.random_state})")
+    X, target = read_descriptor_dir(root, sequences, args.delimiter, args.n_jobs)
+    n_seq = len(np.unique(target.sequence))
+    header = (f"descriptors: {root}  ({n_seq} sequences, {len(X)} patches, "
+              f"{X.shape[1]} dims, distance {args.distance})")
+    note(f"scoring {', '.join(tasks)} ...")
+    report = evaluate(X, target, tasks=tasks, sources=sources, tasks_dir=tasks_dir,
+                      split=split, distance=args.distance, random_state=args.random_state)
+    if args.json:
+        out = report.as_dict()
+        out.update(descriptor_dir=str(root), n_sequences=n_seq, n_patches=int(len(X)),
+                   n_dims=int(X.shape[1]), tasks_dir=None if tasks_dir is None else str(tasks_dir),
+                   task_source={t: ("generated" if s == "generated" else "files")
+                                for t, s in sources.items()})
+        print(json.dumps(out, indent=2, allow_nan=True))
+    else:
+        print(header)
+        print(report)
+    return 0

@@ -1,0 +1,181 @@
+"""``export MODEL --data ROOT OUT``: write a fitted model's descriptors as CSVs.
+
+The output is the official hpatches-benchmark descriptor layout,
+``OUT[/NAME]/<sequence>/<image>.csv`` (one row per patch, row = patch index),
+which :mod:`._evaluate` and the official ``hpatches_eval.py`` read.
+
+MODEL is either a file written by the persistence layer (issue 7:
+``sklearn_patchdesc.persistence.load(path)`` returning a fitted estimator or
+pipeline whose ``transform`` gives ``(n, d)`` descriptors), or one of the
+training-free baselines ``builtin:sift`` / ``builtin:raw``.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from ._common import (CLIError, check_output_dir, disk_usage, existing_dir, human_size, note,
+                      positive_int)
+
+HELP = "write a fitted model's descriptors as CSVs in the official layout"
+
+DESCRIPTION = """\
+Describe every patch of an HPatches / N-HPatches folder (--data ROOT, read with
+load_hpatches) with a fitted model and write the descriptors in the official
+hpatches-benchmark layout OUT[/NAME]/<sequence>/<image>.csv, one row per patch
+(row = patch index). Score the result with 'evaluate OUT/NAME' or the official
+hpatches_eval.py (--descr-dir OUT --descr-name NAME).
+
+MODEL is a file saved with the library's save() (safetensors weights + JSON
+parameters; loading runs no code), or builtin:sift / builtin:raw for the
+training-free SIFT-like and raw-pixel baselines."""
+
+EPILOG = """\
+examples:
+  python -m sklearn_patchdesc export model.skpd --data hpatches-release descriptors --name l2net
+  python -m sklearn_patchdesc export builtin:sift --data n-hpatches descriptors --name sift"""
+
+BUILTINS = ("builtin:sift", "builtin:raw")
+
+
+def add_parser(sub):
+    """Register the ``export`` subcommand."""
+    import argparse
+
+    p = sub.add_parser("export", help=HELP, description=DESCRIPTION, epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       allow_abbrev=False)
+    p.add_argument("model", metavar="MODEL",
+                   help="fitted model file (save()/load() format) or builtin:sift / builtin:raw")
+    p.add_argument("--data", required=True, metavar="ROOT",
+                   help="HPatches release or N-HPatches folder (one sub-folder per sequence)")
+    p.add_argument("out", metavar="OUT", help="output folder of the descriptor CSVs")
+    p.add_argument("--name", default=None, metavar="NAME",
+                   help="descriptor name: write to OUT/NAME (the official --descr-name)")
+    p.add_argument("--clean", action="store_true",
+                   help="N-HPatches data: describe the clean patches instead of the noisy ones")
+    p.add_argument("--split", default=None, metavar="NAME",
+                   help="only the test sequences of this official split (needs splits.json "
+                        "next to ROOT)")
+    p.add_argument("--patch-size", type=positive_int, default=32, metavar="PX",
+                   help="patch side the model expects (default: %(default)s)")
+    p.add_argument("--delimiter", default=",", metavar="CHAR",
+                   help="CSV field delimiter (default: ',')")
+    p.add_argument("--batch-size", type=positive_int, default=2048, metavar="N",
+                   help="patches per transform call (default: %(default)s)")
+    p.add_argument("--force", action="store_true",
+                   help="write into a non-empty output folder, replacing sequence folders")
+    p.set_defaults(run=run)
+    return p
+
+
+def load_model(spec):
+    """Return a fitted transformer for MODEL (builtin name or saved file)."""
+    if spec in BUILTINS:
+        from ..describe import RawPatchDescriptor, SIFTPatchDescriptor
+
+        return (SIFTPatchDescriptor() if spec == "builtin:sift" else RawPatchDescriptor())
+    if spec.startswith("builtin:"):
+        raise CLIError(f"unknown built-in model {spec!r}; choose from {', '.join(BUILTINS)}")
+    path = Path(spec)
+    if not path.exists():
+        raise CLIError(f"model file not found: {path}")
+    if not path.is_file():
+        raise CLIError(f"model is not a file: {path}")
+    try:
+        from ..persistence import load
+    except ImportError:
+        raise CLIError(
+            "loading saved models needs sklearn_patchdesc.persistence.load (issue 7), "
+            "which this version does not have yet; use builtin:sift or builtin:raw, or "
+            "write descriptors from Python with the fitted estimator") from None
+    return load(path)
+
+
+def describe(model, X, batch_size):
+    """``model.transform`` in batches with a progress bar; (n, d) float array."""
+    from tqdm.auto import tqdm
+
+    if not hasattr(model, "transform"):
+        raise CLIError(f"{type(model).__name__} has no transform(); MODEL must be a "
+                       "fitted descriptor or pipeline")
+    out = []
+    for start in tqdm(range(0, len(X), batch_size), desc="describing", unit="batch",
+                      disable=None, file=sys.stderr):
+        D = np.asarray(model.transform(X[start:start + batch_size]))
+        if D.ndim != 2:
+            raise CLIError(f"model.transform returned shape {D.shape}; expected (n, d)")
+        out.append(D)
+    return np.concatenate(out)
+
+
+def write_descriptor_dir(D, target, out, delimiter=",", overwrite=False):
+    """Write descriptors as ``out/<sequence>/<image>.csv`` atomically.
+
+    Every sequence folder is written under a temporary name inside ``out``
+    and renamed into place only when all of them are complete.
+
+    Returns
+    -------
+    paths : list of Path
+        The sequence folders written.
+    """
+    from ..datasets import IMAGE_NAMES
+
+    seqs = np.asarray(target["sequence"]).astype(str)
+    names = sorted(set(seqs))
+    conflicts = [out / s for s in names if (out / s).exists()]
+    if conflicts and not overwrite:
+        raise CLIError(f"{conflicts[0]} exists (pass --force to replace)")
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".export-tmp-{uuid.uuid4().hex[:12]}"
+    tmp.mkdir()
+    fmt = "%.9g" if D.dtype.kind == "f" else "%d"
+    try:
+        for s in names:
+            rows = np.flatnonzero(seqs == s)
+            first = target["label"][rows].min()
+            (tmp / s).mkdir()
+            for code in np.unique(target["image"][rows]):
+                sel = rows[target["image"][rows] == code]
+                sel = sel[np.argsort(target["label"][sel] - first, kind="stable")]
+                np.savetxt(tmp / s / f"{IMAGE_NAMES[code]}.csv", D[sel], fmt=fmt,
+                           delimiter=delimiter)
+        for s in names:
+            if (out / s).exists():
+                shutil.rmtree(out / s)
+            (tmp / s).rename(out / s)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return [out / s for s in names]
+
+
+def run(args):
+    """Load model and data, describe, write; returns the exit status."""
+    root = existing_dir(args.data, "--data folder")
+    out = Path(args.out) / args.name if args.name else Path(args.out)
+    if args.name is not None and (not args.name or Path(args.name).name != args.name):
+        raise CLIError(f"--name must be a plain folder name, got {args.name!r}")
+    if not args.delimiter:
+        raise CLIError("--delimiter must not be empty")
+    check_output_dir(out, args.force)
+    model = load_model(args.model)
+    from ..datasets import load_hpatches
+
+    note(f"loading patches from {root} ...")
+    data = load_hpatches(root, split=args.split, patch_size=args.patch_size)
+    if args.clean and "data_clean" not in data:
+        raise CLIError(f"--clean: {root} has no clean twins (not the N-HPatches layout)")
+    X = data.data_clean if args.clean else data.data
+    if args.model in BUILTINS:
+        model.fit(X[:1])  # training-free: fit only records the input size
+    D = describe(model, X, args.batch_size)
+    paths = write_descriptor_dir(D, data.target, out, args.delimiter, overwrite=args.force)
+    size = sum(disk_usage(p)[0] for p in paths)
+    print(f"wrote {out}: {len(paths)} sequences, {len(D)} descriptors of {D.shape[1]} dims "
+          f"({human_size(size)}); score with: python -m sklearn_patchdesc evaluate {out}")
+    return 0
