@@ -38,17 +38,25 @@ from sklearn.model_selection import KFold
 from sklearn_patchdesc.model_selection import TPESearchCV
 from sklearn_patchdesc.model_selection._study import _postgres_driver
 
-url, name, n_trials, sleep, barrier = sys.argv[1:6]
+url, name, n_trials, sleep, barrier, hang_at = sys.argv[1:7]
+N_FITS = [0]
 
 
 class SlowRidge(Ridge):
     def fit(self, X, y, sample_weight=None):
+        N_FITS[0] += 1
+        if hang_at != "-" and N_FITS[0] == int(hang_at):  # tell the test, wait to be killed
+            open(name + ".hanging", "w").close()
+            time.sleep(120)
         time.sleep(float(sleep))
         return super().fit(X, y, sample_weight)
 
 
 X, y = make_regression(n_samples=40, n_features=4, noise=1.0, random_state=0)
-if barrier != "-":  # start together with the other worker
+if barrier != "-":  # start together with the other worker, imports done
+    import optuna, sqlalchemy, alembic  # noqa: E401,F401
+    if url.startswith("postgres"):
+        import psycopg2  # noqa: F401
     open(barrier + ".ready." + str(os.getpid()), "w").close()
     while not os.path.exists(barrier + ".go"):
         time.sleep(0.05)
@@ -67,9 +75,10 @@ def worker(tmp_path):
     script.write_text(WORKER)
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
-    def start(url, name, n_trials, sleep, barrier="-"):
+    def start(url, name, n_trials, sleep, barrier="-", hang_at="-"):
+        args = [url, name, str(n_trials), str(sleep), str(barrier), str(hang_at)]
         return subprocess.Popen(
-            [sys.executable, str(script), url, name, str(n_trials), str(sleep), str(barrier)],
+            [sys.executable, str(script), *args], cwd=tmp_path,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )
 
@@ -135,23 +144,18 @@ def test_resume_grows_the_budget_and_replays_results(tmp_path):
 
 def test_sigkill_then_resume_runs_only_missing_trials(tmp_path, worker):
     url, name, n_trials = f"sqlite:///{tmp_path / 'kill.db'}", "killed", 8
-    proc = worker(url, name, n_trials, sleep=0.05)
+    # cv=2: fits 1-6 are trials 0-2; the 7th fit (trial 3) hangs until the kill
+    proc = worker(url, name, n_trials, sleep=0.0, hang_at=7)
     deadline = time.monotonic() + 90
-    while True:  # kill once 2 trials are done and one is being evaluated
+    while not (tmp_path / (name + ".hanging")).exists():
         assert proc.poll() is None, proc.communicate()[1][-3000:]
         assert time.monotonic() < deadline, "worker too slow"
-        try:
-            _, results, running = _trials(url, name)
-        except KeyError:  # study not created yet
-            results, running = [], []
-        if len(results) >= 2 and running:
-            break
-        time.sleep(0.02)
+        time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     _, results, running = _trials(url, name)
     done_before = {t.number for t in results}
-    assert running and 2 <= len(done_before) < n_trials
+    assert done_before == {0, 1, 2} and [t.number for t in running] == [3]
 
     # restart (same study, same seed); the dead process's RUNNING trial is failed
     # once its heartbeat is older than the grace period, then asked again
