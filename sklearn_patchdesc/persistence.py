@@ -1,0 +1,553 @@
+"""Save and load fitted estimators and pipelines without pickle.
+
+:func:`save` writes one ``.skpd`` file; :func:`load` reads it back. Loading
+runs no code from the file: it is a zip archive of exactly two members,
+
+- ``manifest.json``: ``{"format": "sklearn_patchdesc.model", "format_version":
+  1, "library_version": ..., "root": <tree>}`` where ``<tree>`` describes the
+  object: estimator class names, constructor parameters and fitted attributes
+  as plain JSON values with a few tagged forms (``{"__tuple__": [...]}``,
+  ``{"__ndarray__": key}``, ``{"__estimator__": name, ...}`` ...);
+- ``tensors.safetensors``: every array and tensor (network weights, optimizer
+  state, numeric fitted arrays) in the `safetensors` format, referred to by
+  key from the manifest.
+
+Classes are rebuilt only from an **allow-list** held in this module: the
+public classes of this library's ``denoise``, ``describe``, ``inversion`` and
+``pipeline`` packages, :class:`sklearn.pipeline.Pipeline`,
+:class:`sklearn.frozen.FrozenEstimator`, torch's optimizers and a few torch
+losses. A class name in a file is only ever a key looked up in that table;
+no dotted path is imported. A file that is not a zip of these two members
+(e.g. a pickle, a joblib dump, a ``torch.save`` file), a truncated file or an
+unknown tag raises :class:`PersistenceError` before anything is built, and no
+byte of it is ever unpickled.
+
+What is saved:
+
+- any scikit-learn estimator of an allow-listed class (and :class:`Pipeline` /
+  :class:`FrozenEstimator` nesting them): ``get_params(deep=False)`` plus
+  every fitted attribute (public names ending in ``_``);
+- for the network estimators (``net_``): the module weights, the optimizer
+  state, the criterion state and the training history; on load the skorch net
+  is rebuilt from the parameters (``_build_net``) and the state is put back,
+  so ``transform`` gives identical results and ``partial_fit`` can go on;
+- parameter values that are JSON values, tuples, dicts, numpy arrays and
+  scalars, ``pathlib`` paths, ``numpy.random.RandomState``, allow-listed
+  classes (e.g. ``optimizer=torch.optim.AdamW``) and instances of allow-listed
+  library classes whose constructor arguments are stored under their own
+  names (samplers, losses, miners, library callbacks).
+
+Anything else (a lambda, a user-defined class or callback, skorch's own
+callbacks, an arbitrary ``nn.Module``) is refused at save time with a
+:class:`PersistenceError` that names the parameter, e.g.
+``L2NetDescriptor.callbacks[0][1]``. Pickle (``joblib.dump``) still works for
+those, with pickle's usual trust caveat.
+
+Files are written atomically: to a temporary name in the destination folder,
+flushed, then renamed over ``path``.
+"""
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import math
+import os
+import tempfile
+import zipfile
+from pathlib import Path, PurePath
+
+import numpy as np
+import torch
+
+__all__ = ["save", "load", "PersistenceError", "FORMAT", "FORMAT_VERSION", "allowed_classes"]
+
+FORMAT = "sklearn_patchdesc.model"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+TENSORS = "tensors.safetensors"
+#: refuse manifests larger than this (a manifest only holds parameters)
+MAX_MANIFEST_BYTES = 64 * 2**20
+
+
+class PersistenceError(ValueError):
+    """A model file cannot be written or read (not ours, damaged, unsupported value)."""
+
+
+# ---------------------------------------------------------------- allow-list
+_TORCH_CLASSES = (
+    torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop,
+    torch.optim.LBFGS, torch.optim.Adagrad, torch.optim.Adadelta, torch.optim.Adamax,
+    torch.optim.NAdam, torch.optim.RAdam,
+    torch.nn.MSELoss, torch.nn.L1Loss, torch.nn.SmoothL1Loss, torch.nn.HuberLoss,
+)
+_LIBRARY_PACKAGES = ("denoise", "describe", "inversion", "pipeline")
+_EXTRA_LIBRARY = (
+    ("sklearn_patchdesc.denoise._optim", "HybridLBFGSSGD", "sklearn_patchdesc.denoise.HybridLBFGSSGD"),
+)
+_registry = None
+
+
+def allowed_classes():
+    """Return the allow-list: ``{name in the file: class}``.
+
+    Returns
+    -------
+    classes : dict of str to type
+        Public classes of the library packages ``denoise``, ``describe``,
+        ``inversion`` and ``pipeline`` (named ``sklearn_patchdesc.<package>.<Class>``),
+        scikit-learn's ``Pipeline`` and ``FrozenEstimator``, torch optimizers
+        and losses (``torch.optim.Adam``, ``torch.nn.MSELoss`` ...).
+    """
+    global _registry
+    if _registry is None:
+        import importlib
+
+        from sklearn.frozen import FrozenEstimator
+        from sklearn.pipeline import Pipeline
+
+        table = {"sklearn.pipeline.Pipeline": Pipeline,
+                 "sklearn.frozen.FrozenEstimator": FrozenEstimator}
+        for cls in _TORCH_CLASSES:
+            prefix = "torch.optim" if issubclass(cls, torch.optim.Optimizer) else "torch.nn"
+            table[f"{prefix}.{cls.__name__}"] = cls
+        for package in _LIBRARY_PACKAGES:
+            # fixed, known module names of this library (never names from a file)
+            try:
+                mod = importlib.import_module(f"sklearn_patchdesc.{package}")
+            except ModuleNotFoundError:
+                continue
+            for name in getattr(mod, "__all__", ()):
+                obj = getattr(mod, name, None)
+                if isinstance(obj, type):
+                    table[f"sklearn_patchdesc.{package}.{name}"] = obj
+        for module, name, key in _EXTRA_LIBRARY:
+            with contextlib.suppress(ImportError, AttributeError):
+                table[key] = getattr(importlib.import_module(module), name)
+        _registry = table
+    return dict(_registry)
+
+
+def _name_of_class(cls):
+    for name, known in allowed_classes().items():
+        if known is cls:
+            return name
+    return None
+
+
+# ------------------------------------------------------------------- encode
+class _Encoder:
+    def __init__(self):
+        self.tensors = {}
+
+    def _tensor(self, t):
+        key = f"t{len(self.tensors)}"
+        # safetensors wants dense, contiguous, unshared storage
+        self.tensors[key] = t.detach().to("cpu").contiguous().clone()
+        return key
+
+    def value(self, obj, where):
+        from sklearn.base import BaseEstimator
+
+        if obj is None or isinstance(obj, (bool, str)):
+            return obj
+        if isinstance(obj, int) and not isinstance(obj, bool):
+            return obj
+        if isinstance(obj, float):
+            return obj if math.isfinite(obj) else {"__float__": repr(obj)}
+        if isinstance(obj, np.generic):
+            if obj.dtype.kind not in "biuf":
+                raise PersistenceError(f"Cannot save {where}: numpy scalar of dtype {obj.dtype}.")
+            return {"__npscalar__": obj.dtype.str, "value": self.value(obj.item(), where)}
+        if isinstance(obj, np.ndarray):
+            return self._ndarray(obj, where)
+        if isinstance(obj, torch.Tensor):
+            return {"__tensor__": self._tensor(obj)}
+        if isinstance(obj, tuple):
+            return {"__tuple__": [self.value(v, f"{where}[{i}]") for i, v in enumerate(obj)]}
+        if isinstance(obj, list):
+            return [self.value(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+        if isinstance(obj, dict):
+            if all(isinstance(k, str) for k in obj):
+                return {"__dict__": {k: self.value(v, f"{where}[{k!r}]") for k, v in obj.items()}}
+            return {"__items__": [[self.value(k, f"{where} key"), self.value(v, f"{where}[{k!r}]")]
+                                  for k, v in obj.items()]}
+        if isinstance(obj, PurePath):
+            return {"__path__": str(obj)}
+        if isinstance(obj, np.random.RandomState):
+            return {"__randomstate__": self.value(obj.get_state(legacy=True), where)}
+        if isinstance(obj, torch.dtype):
+            return {"__torchdtype__": str(obj).removeprefix("torch.")}
+        if isinstance(obj, type):
+            name = _name_of_class(obj)
+            if name is None:
+                raise PersistenceError(
+                    f"Cannot save {where}: the class {obj.__module__}.{obj.__qualname__} is not "
+                    "in the allow-list of classes sklearn_patchdesc rebuilds without pickle "
+                    "(see sklearn_patchdesc.persistence.allowed_classes()). Use a built-in "
+                    "name (e.g. optimizer='adam') or save with joblib (pickle) instead.")
+            return {"__class__": name}
+        if isinstance(obj, BaseEstimator):
+            return self.estimator(obj, where)
+        name = _name_of_class(type(obj))
+        if name is not None:
+            return self._object(obj, name, where)
+        what = "a function" if callable(obj) and not hasattr(obj, "__dict__") else \
+            f"an instance of {type(obj).__module__}.{type(obj).__qualname__}"
+        if inspect.isfunction(obj) or inspect.ismethod(obj) or inspect.isbuiltin(obj):
+            what = f"the callable {getattr(obj, '__qualname__', obj)!r}"
+        raise PersistenceError(
+            f"Cannot save {where}: it is {what}, which cannot be stored as JSON or "
+            "safetensors (only plain values, arrays, allow-listed classes and library "
+            "objects are). Set it to a supported value (e.g. a string option) before "
+            "saving, or save with joblib (pickle) instead.")
+
+    def _ndarray(self, arr, where):
+        if arr.dtype.names is not None:
+            return {"__recarray__": [[name, self._ndarray(np.ascontiguousarray(arr[name]),
+                                                           f"{where}[{name!r}]")]
+                                     for name in arr.dtype.names]}
+        kind = arr.dtype.kind
+        if kind in "US":
+            return {"__strarray__": arr.dtype.str, "shape": list(arr.shape),
+                    "values": [str(v) if kind == "U" else v.decode("latin-1")
+                               for v in arr.ravel().tolist()]}
+        if kind == "O":
+            return {"__objarray__": [self.value(v, f"{where}[{i}]")
+                                     for i, v in enumerate(arr.ravel().tolist())],
+                    "shape": list(arr.shape)}
+        if kind not in "biuf" or arr.dtype.byteorder == ">":
+            raise PersistenceError(f"Cannot save {where}: arrays of dtype {arr.dtype} are not "
+                                   "supported.")
+        key = self._tensor(torch.from_numpy(np.ascontiguousarray(arr)))
+        return {"__ndarray__": key, "dtype": arr.dtype.str}
+
+    def _object(self, obj, name, where):
+        """A library object rebuilt as ``cls(**init_args)`` (+ module state)."""
+        sig = inspect.signature(type(obj).__init__)
+        init = {}
+        for pname, p in list(sig.parameters.items())[1:]:
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            if not hasattr(obj, pname):
+                raise PersistenceError(
+                    f"Cannot save {where}: {type(obj).__name__} does not keep its argument "
+                    f"{pname!r} as an attribute, so it cannot be rebuilt without pickle.")
+            init[pname] = self.value(getattr(obj, pname), f"{where}.{pname}")
+        out = {"__object__": name, "init": {"__dict__": init}}
+        if isinstance(obj, torch.nn.Module):
+            out["state"] = self.value(dict(obj.state_dict()), f"{where}.state_dict()")
+        return out
+
+    def estimator(self, est, where=None):
+        where = where or type(est).__name__
+        name = _name_of_class(type(est))
+        if name is None:
+            raise PersistenceError(
+                f"Cannot save {where}: {type(est).__module__}.{type(est).__qualname__} is not "
+                "an estimator class sklearn_patchdesc can rebuild without pickle (allowed: "
+                "this library's estimators, Pipeline, FrozenEstimator). Use joblib instead.")
+        params = est.get_params(deep=False)
+        out = {"__estimator__": name,
+               "params": {"__dict__": {k: self.value(v, f"{where}.{k}") for k, v in params.items()}}}
+        fitted = {}
+        for key, value in vars(est).items():
+            if key in params or not key.endswith("_") or key.startswith("_"):
+                continue
+            if key == "net_":
+                fitted[key] = self._net(value, f"{where}.net_")
+            else:
+                fitted[key] = self.value(value, f"{where}.{key}")
+        if fitted:
+            out["fitted"] = {"__dict__": fitted}
+        return out
+
+    def _net(self, net, where):
+        from ._training import _json_safe
+
+        out = {"module": self.value(dict(net.module_.state_dict()), f"{where}.module_"),
+               "optimizer": self.value(net.optimizer_.state_dict(), f"{where}.optimizer_"),
+               "history": json.dumps(_json_safe(net.history.to_list()))}
+        if isinstance(net.criterion_, torch.nn.Module):
+            out["criterion"] = self.value(dict(net.criterion_.state_dict()), f"{where}.criterion_")
+        return {"__net__": out}
+
+
+# ------------------------------------------------------------------- decode
+class _Decoder:
+    def __init__(self, tensors, path):
+        self.tensors = tensors
+        self.path = path
+
+    def _bad(self, msg):
+        return PersistenceError(f"{self.path} is damaged or not a sklearn_patchdesc model file: {msg}")
+
+    def _tensor(self, key):
+        if not isinstance(key, str) or key not in self.tensors:
+            raise self._bad(f"missing tensor {key!r}")
+        return self.tensors[key]
+
+    def _class(self, name):
+        cls = allowed_classes().get(name) if isinstance(name, str) else None
+        if cls is None:
+            raise PersistenceError(
+                f"{self.path} names the class {name!r}, which is not in the allow-list of "
+                "classes sklearn_patchdesc loads (allowed_classes()); refusing to load it.")
+        return cls
+
+    def value(self, node):
+        if node is None or isinstance(node, (bool, int, float, str)):
+            return node
+        if isinstance(node, list):
+            return [self.value(v) for v in node]
+        if not isinstance(node, dict) or len(node) == 0:
+            raise self._bad(f"unexpected value {node!r:.80}")
+        tag = next(iter(node))
+        body = node[tag]
+        if tag == "__dict__":
+            return {k: self.value(v) for k, v in body.items()}
+        if tag == "__items__":
+            return {self.value(k): self.value(v) for k, v in body}
+        if tag == "__tuple__":
+            return tuple(self.value(v) for v in body)
+        if tag == "__float__":
+            if body not in ("nan", "inf", "-inf"):
+                raise self._bad(f"bad float {body!r}")
+            return float(body)
+        if tag == "__npscalar__":
+            return np.dtype(_check_dtype(body, self)).type(self.value(node["value"]))
+        if tag == "__ndarray__":
+            arr = self._tensor(body).numpy()
+            return arr.astype(np.dtype(_check_dtype(node["dtype"], self)), copy=False)
+        if tag == "__recarray__":
+            cols = [(name, self.value(col)) for name, col in body]
+            dtype = [(name, col.dtype, col.shape[1:]) for name, col in cols]
+            out = np.empty(len(cols[0][1]) if cols else 0, dtype=dtype)
+            for name, col in cols:
+                out[name] = col
+            return out
+        if tag == "__strarray__":
+            dtype = np.dtype(_check_dtype(body, self))
+            vals = node["values"] if dtype.kind == "U" else [v.encode("latin-1") for v in node["values"]]
+            return np.array(vals, dtype=dtype).reshape(node["shape"])
+        if tag == "__objarray__":
+            vals = [self.value(v) for v in body]
+            out = np.empty(len(vals), dtype=object)
+            out[:] = vals
+            return out.reshape(node["shape"])
+        if tag == "__tensor__":
+            return self._tensor(body).clone()
+        if tag == "__path__":
+            return Path(body)
+        if tag == "__randomstate__":
+            rs = np.random.RandomState()
+            rs.set_state(self.value(body))
+            return rs
+        if tag == "__torchdtype__":
+            dt = getattr(torch, str(body), None)
+            if not isinstance(dt, torch.dtype):
+                raise self._bad(f"unknown torch dtype {body!r}")
+            return dt
+        if tag == "__class__":
+            return self._class(body)
+        if tag == "__object__":
+            cls = self._class(body)
+            obj = cls(**self.value(node["init"]))
+            if "state" in node and isinstance(obj, torch.nn.Module):
+                obj.load_state_dict(self.value(node["state"]))
+            return obj
+        if tag == "__estimator__":
+            return self.estimator(node)
+        raise self._bad(f"unknown tag {tag!r}")
+
+    def estimator(self, node):
+        from sklearn.base import BaseEstimator
+
+        cls = self._class(node["__estimator__"])
+        if not issubclass(cls, BaseEstimator):
+            raise self._bad(f"{node['__estimator__']} is not an estimator")
+        est = cls(**self.value(node["params"]))
+        fitted = self.value({"__dict__": {k: v for k, v in node.get("fitted", {}).get("__dict__", {})
+                                          .items() if k != "net_"}}) if "fitted" in node else {}
+        for key, value in fitted.items():
+            setattr(est, key, value)
+        net_node = node.get("fitted", {}).get("__dict__", {}).get("net_")
+        if net_node is not None:
+            self._restore_net(est, net_node["__net__"])
+        return est
+
+    def _restore_net(self, est, node):
+        from skorch.history import History
+
+        # attributes a descriptor's fit keeps only while it trains
+        for name in ("_split", "_valid_data"):
+            if hasattr(type(est), "_make_split") and name not in vars(est):
+                setattr(est, name, None)
+        with torch.random.fork_rng(devices=[]):  # initialisation must not move the caller's RNG
+            net = est._build_net()
+            net.initialize()
+        try:
+            net.module_.load_state_dict(self.value(node["module"]))
+            net.optimizer_.load_state_dict(self.value(node["optimizer"]))
+            if "criterion" in node:
+                net.criterion_.load_state_dict(self.value(node["criterion"]))
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise self._bad(f"the saved weights do not fit {type(est).__name__}'s network: {exc}") \
+                from exc
+        net.history_ = History(json.loads(node["history"]))
+        est.net_ = net
+
+
+def _check_dtype(text, decoder):
+    if not isinstance(text, str) or len(text) > 8:
+        raise decoder._bad(f"bad dtype {text!r}")
+    try:
+        dt = np.dtype(text)
+    except TypeError as exc:
+        raise decoder._bad(f"bad dtype {text!r}") from exc
+    if dt.kind not in "biufUS":
+        raise decoder._bad(f"dtype {text!r} is not allowed")
+    return text
+
+
+# --------------------------------------------------------------- public API
+def save(obj, path):
+    """Save a fitted (or unfitted) estimator or pipeline to ``path`` without pickle.
+
+    Parameters
+    ----------
+    obj : estimator
+        An estimator of this library, or a :class:`~sklearn.pipeline.Pipeline` /
+        :class:`~sklearn.frozen.FrozenEstimator` of them (nesting allowed).
+    path : str or Path
+        Destination file (the ``.skpd`` suffix is conventional, not
+        required). Written atomically (temporary file, then rename).
+
+    Returns
+    -------
+    path : Path
+
+    Raises
+    ------
+    PersistenceError
+        If a parameter or fitted attribute cannot be stored without pickle;
+        the message names it (e.g. ``Pipeline.steps[1][1].callbacks``).
+        Nothing is written then.
+
+    See Also
+    --------
+    load : read the file back.
+    """
+    from sklearn.base import BaseEstimator
+    from safetensors.torch import save as st_save
+
+    if not isinstance(obj, BaseEstimator):
+        raise PersistenceError(f"save() takes an estimator or a Pipeline; got {type(obj).__name__}.")
+    import sklearn_patchdesc
+
+    enc = _Encoder()
+    root = enc.estimator(obj)
+    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
+                "library_version": sklearn_patchdesc.__version__, "root": root}
+    manifest_bytes = json.dumps(manifest, allow_nan=False).encode("utf-8")
+    tensor_bytes = st_save(enc.tensors, metadata={"format": FORMAT})
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".",
+                               prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED) as zf:
+                zf.writestr(MANIFEST, manifest_bytes)
+                zf.writestr(TENSORS, tensor_bytes)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def _sniff(head):
+    """A readable guess of what a non-model file is (from its first bytes only)."""
+    if head[:1] == b"\x80" and len(head) > 1 and head[1:2] in b"\x02\x03\x04\x05":
+        return "a Python pickle (e.g. pickle.dump / joblib.dump)"
+    if head[:2] in (b"\x1f\x8b", b"x\x9c", b"x\x01", b"x\xda") or head[:3] == b"BZh" \
+            or head[:6] == b"\xfd7zXZ\x00":
+        return "a compressed file (e.g. a compressed joblib pickle)"
+    if head[:1] in (b"(", b"}", b"]") or head[:2] == b"cc":
+        return "possibly a protocol-0/1 Python pickle"
+    return "not a sklearn_patchdesc model file"
+
+
+def load(path):
+    """Load an estimator or pipeline written by :func:`save`; never unpickles.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    estimator
+        A new object equal in parameters and fitted state to the saved one.
+
+    Raises
+    ------
+    PersistenceError
+        If the file is not a sklearn_patchdesc model file (a pickle, a
+        ``torch.save`` file, anything else), is truncated or damaged, or names
+        a class outside :func:`allowed_classes`.
+    FileNotFoundError
+        If ``path`` does not exist.
+    """
+    from safetensors.torch import load as st_load
+
+    path = Path(path)
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if not zipfile.is_zipfile(path):
+        raise PersistenceError(
+            f"{path} is not a sklearn_patchdesc model file ({_sniff(head)}; or a truncated "
+            "file). It was not loaded: sklearn_patchdesc.persistence.load never unpickles. "
+            "Load trusted pickles with joblib.load yourself.")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = sorted(zf.namelist())
+            if names != sorted([MANIFEST, TENSORS]):
+                raise PersistenceError(
+                    f"{path} is a zip archive but not a sklearn_patchdesc model file (members "
+                    f"{names[:5]}{'...' if len(names) > 5 else ''}; expected {MANIFEST} and "
+                    f"{TENSORS}). A torch.save file holds pickles: it was not loaded.")
+            if zf.getinfo(MANIFEST).file_size > MAX_MANIFEST_BYTES:
+                raise PersistenceError(f"{path}: {MANIFEST} is implausibly large; not loaded.")
+            manifest_bytes = zf.read(MANIFEST)
+            tensor_bytes = zf.read(TENSORS)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise PersistenceError(f"{path} is truncated or damaged: {exc}") from exc
+    try:
+        manifest = json.loads(manifest_bytes.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PersistenceError(f"{path}: {MANIFEST} is not valid JSON: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise PersistenceError(f"{path} is not a sklearn_patchdesc model file (format "
+                               f"{manifest.get('format') if isinstance(manifest, dict) else None!r}).")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise PersistenceError(
+            f"{path} has format version {manifest.get('format_version')!r}; this version of "
+            f"sklearn_patchdesc reads version {FORMAT_VERSION}.")
+    try:
+        tensors = st_load(tensor_bytes)
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+        raise PersistenceError(f"{path}: {TENSORS} is damaged: {exc}") from exc
+    decoder = _Decoder(tensors, path)
+    try:
+        return decoder.estimator(manifest["root"])
+    except PersistenceError:
+        raise
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+        raise PersistenceError(f"{path} is damaged or not a sklearn_patchdesc model file: "
+                               f"{type(exc).__name__}: {exc}") from exc
