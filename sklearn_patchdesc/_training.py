@@ -351,6 +351,40 @@ class BasePatchNet(BaseEstimator):
                 net.partial_fit(dataset, None, epochs=remaining, **fit_params)
         return self
 
+    # ---------------------------------------------------------- persistence
+    def save(self, path):
+        """Save this estimator (fitted or not) to ``path`` without pickle.
+
+        See :func:`sklearn_patchdesc.persistence.save` (weights in
+        safetensors, parameters and fitted attributes in JSON, atomic write).
+
+        Returns
+        -------
+        path : Path
+        """
+        from .persistence import save
+
+        return save(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """Load an estimator of this class saved by :meth:`save`; never unpickles.
+
+        Raises
+        ------
+        sklearn_patchdesc.persistence.PersistenceError
+            If the file is not a sklearn_patchdesc model file or damaged.
+        TypeError
+            If the file holds another class of estimator.
+        """
+        from .persistence import load
+
+        obj = load(path)
+        if not isinstance(obj, cls):
+            raise TypeError(f"{path} holds a {type(obj).__name__}, not a {cls.__name__}; "
+                            "use sklearn_patchdesc.persistence.load to load any model.")
+        return obj
+
     @property
     def history_(self):
         """skorch ``History`` of the fit (per-epoch and per-batch losses)."""
