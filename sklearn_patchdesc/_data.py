@@ -98,8 +98,11 @@ class PatchLoader:
     drop_last : bool, default=False
         Skip a last batch smaller than ``batch_size`` (with ``shuffle``).
     seed : int, optional
-        Seed of the batch order; by default one is drawn from torch's global
-        generator, which the estimators seed from their ``random_state``.
+        Seed of the batch order; by default a fresh one is drawn from torch's
+        global generator at the start of every pass (epoch), which the
+        estimators seed from their ``random_state`` -- so a fit resumed from
+        a checkpoint (which restores that generator) sees the same batches as
+        an uninterrupted one.
     """
 
     def __init__(self, dataset, batch_size=128, shuffle=False, sampler=None,
@@ -111,9 +114,13 @@ class PatchLoader:
         self.shuffle = shuffle
         self.sampler = sampler
         self.drop_last = drop_last
-        if seed is None:
-            seed = int(torch.randint(0, 2**31 - 1, ()).item())
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
+        # with seed=None the generator is drawn per pass in __iter__
+        self.rng = None if seed is None else np.random.default_rng(seed)
+
+    @staticmethod
+    def _draw_seed():
+        return int(torch.randint(0, 2**31 - 1, ()).item())
 
     def _index_batches(self):
         n = len(self.dataset)
@@ -131,6 +138,8 @@ class PatchLoader:
             yield order[start:start + self.batch_size]
 
     def __iter__(self):
+        if self.seed is None:
+            self.rng = np.random.default_rng(self._draw_seed())
         base, indices = _unwrap(self.dataset)
         for idx in self._index_batches():
             yield base.batch(idx if indices is None else indices[np.asarray(idx)])

@@ -106,6 +106,9 @@ class EpochCheckpoint(Callback):
             "module": net.module_.state_dict(),
             "optimizer": net.optimizer_.state_dict(),
             "history": json.dumps(_json_safe(net.history.to_list())),
+            # RNG state at the end of the epoch: a resumed fit draws the same
+            # batch orders / augmentations as an uninterrupted one
+            "torch_rng": torch.get_rng_state(),
         }
         if isinstance(net.criterion_, torch.nn.Module):
             state["criterion"] = net.criterion_.state_dict()
@@ -133,6 +136,8 @@ def load_checkpoint(net, dirname):
             f"(different architecture or parameters): {exc}. Use another "
             "checkpoint_dir or delete the old checkpoint."
         ) from exc
+    if "torch_rng" in state:
+        torch.set_rng_state(state["torch_rng"].cpu())
     net.history_ = History(json.loads(state["history"]))
     return len(net.history_)
 
