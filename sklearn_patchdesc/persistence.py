@@ -40,7 +40,7 @@ What is saved:
 Anything else (a lambda, a user-defined class or callback, skorch's own
 callbacks, an arbitrary ``nn.Module``) is refused at save time with a
 :class:`PersistenceError` that names the parameter, e.g.
-``L2NetDescriptor.callbacks[0][1]``. Pickle (``joblib.dump``) still works for
+``Pipeline.steps[1][1]:L2NetDescriptor.callbacks[0][1]``. Pickle (``joblib.dump``) still works for
 those, with pickle's usual trust caveat.
 
 Files are written atomically: to a temporary name in the destination folder,
@@ -240,7 +240,7 @@ class _Encoder:
         return out
 
     def estimator(self, est, where=None):
-        where = where or type(est).__name__
+        where = f"{where}:{type(est).__name__}" if where else type(est).__name__
         name = _name_of_class(type(est))
         if name is None:
             raise PersistenceError(
@@ -431,7 +431,8 @@ def save(obj, path):
     ------
     PersistenceError
         If a parameter or fitted attribute cannot be stored without pickle;
-        the message names it (e.g. ``Pipeline.steps[1][1].callbacks``).
+        the message names it (e.g.
+        ``Pipeline.steps[1][1]:L2NetDescriptor.callbacks``).
         Nothing is written then.
 
     See Also
@@ -473,8 +474,9 @@ def _sniff(head):
     """A readable guess of what a non-model file is (from its first bytes only)."""
     if head[:1] == b"\x80" and len(head) > 1 and head[1:2] in b"\x02\x03\x04\x05":
         return "a Python pickle (e.g. pickle.dump / joblib.dump)"
-    if head[:2] in (b"\x1f\x8b", b"x\x9c", b"x\x01", b"x\xda") or head[:3] == b"BZh" \
-            or head[:6] == b"\xfd7zXZ\x00":
+    zlib_header = len(head) > 1 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0
+    if zlib_header or head[:2] in (b"\x1f\x8b", b"ZF") or head[:3] == b"BZh" \
+            or head[:6] == b"\xfd7zXZ\x00" or head[:4] == b"\x28\xb5\x2f\xfd":
         return "a compressed file (e.g. a compressed joblib pickle)"
     if head[:1] in (b"(", b"}", b"]") or head[:2] == b"cc":
         return "possibly a protocol-0/1 Python pickle"
