@@ -71,7 +71,7 @@ class CollapseMonitor(Callback):
     n_probe : int, default=256
     min_distance : float, default=0.1
     loss_patience : int, optional
-    loss_rtol : float, default=0.002
+    loss_rtol : float, default=0.02
     action : {"rollback", "stop", "raise"}, default="rollback"
     check_at_start : bool, default=True
         Also embed the probe before the first epoch (records the initial
@@ -85,10 +85,12 @@ class CollapseMonitor(Callback):
         1-based epoch in which collapse was detected.
     good_epoch_ : int
         Last epoch that passed (0 = start of training).
+    probe_rows_ : ndarray or None
+        Training rows used as probe (None when ``probe`` was given).
     """
 
     def __init__(self, probe=None, n_probe=256, min_distance=0.1, loss_patience=None,
-                 loss_rtol=0.002, action="rollback", check_at_start=True):
+                 loss_rtol=0.02, action="rollback", check_at_start=True):
         self.probe = probe
         self.n_probe = n_probe
         self.min_distance = min_distance
@@ -114,11 +116,12 @@ class CollapseMonitor(Callback):
     def _make_probe(self, dataset):
         if self.probe is not None:
             X4, _ = check_patches(self.probe, name="probe", keep_uint8=True)
+            self.probe_rows_ = None
             return PatchDataset(X4)
         n = len(dataset)
         k = min(int(self.n_probe), n)
-        rows = np.sort(torch_seeded_rng().choice(n, size=k, replace=False))
-        return dataset_rows(dataset, rows)
+        self.probe_rows_ = np.sort(torch_seeded_rng().choice(n, size=k, replace=False))
+        return dataset_rows(dataset, self.probe_rows_)
 
     def probe_distance(self, net):
         """Mean pairwise distance of the probe descriptors now."""

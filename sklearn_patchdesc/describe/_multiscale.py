@@ -38,8 +38,8 @@ class MultiScaleNet(nn.Module):
     - shallow 4x / 8x: average pooling by 4 / 8, two 3x3 convolutions with
       ``shallow_channels`` channels (BatchNorm, ReLU), global average pooling,
       L2 normalisation;
-    - concatenation, dropout, a linear projection to ``out_features``, L2
-      normalisation.
+    - concatenation, dropout, a linear projection to ``out_features``,
+      BatchNorm (``batchnorm=True``), L2 normalisation.
 
     Parameters
     ----------
@@ -56,9 +56,11 @@ class MultiScaleNet(nn.Module):
         Working size; other square inputs are resized (bilinear,
         antialiased). Must be a multiple of 8 (the 8x branch).
     batchnorm : bool, default=True
-        BatchNorm after each deep convolution (off for torchvision's VGG16
-        without BN, but the weights still load: they are matched by
-        convolution order).
+        BatchNorm after each deep convolution and (without learned scale and
+        shift) after the projection, as L2-Net does; this keeps descriptors
+        spread out. VGG16 weights load either way (matched by convolution
+        order). ``False`` gives a plain network that can collapse to one
+        point under aggressive batch-hard training.
     dropout : float, default=0.0
     weights : str or Path, optional
         torchvision-format VGG16 state-dict file; its first ``depth`` blocks'
@@ -103,6 +105,9 @@ class MultiScaleNet(nn.Module):
         self.shallow8 = self._shallow(int(shallow_channels))
         self.dropout = nn.Dropout(float(dropout))
         self.project = nn.Linear(int(deep_features) + 2 * int(shallow_channels), self.out_features)
+        # de-means the descriptors before normalisation, like L2-Net's last BatchNorm
+        self.project_bn = nn.BatchNorm1d(self.out_features, affine=False) if batchnorm \
+            else nn.Identity()
         self.normalize = L2Normalize()
         if weights is not None:
             self.load_vgg16(weights)
@@ -138,7 +143,7 @@ class MultiScaleNet(nn.Module):
         s4 = self.shallow4(F.avg_pool2d(x, 4))
         s8 = self.shallow8(F.avg_pool2d(x, 8))
         z = self.dropout(torch.cat((deep, s4, s8), dim=1))
-        return self.normalize(self.project(z))
+        return self.normalize(self.project_bn(self.project(z)))
 
 
 class MultiScaleDescriptor(BaseDescriptorNet):
