@@ -9,6 +9,7 @@ from ._callbacks import HPatchesEpochScore, embed
 from ._augment import PatchAugmentation
 from ._collapse import CollapseMonitor
 from ._estimators import L2NetDescriptor
+from ._handcrafted import RawPatchDescriptor, SIFTPatchDescriptor
 from ._hard_positive import HardPositiveMiner
 from ._losses import ContrastiveLoss, TripletMarginLoss
 from ._miners import BatchHardMiner
@@ -32,6 +33,8 @@ __all__ = [
     "PKSampler",
     "PatchAugmentation",
     "RandomTripletSampler",
+    "RawPatchDescriptor",
+    "SIFTPatchDescriptor",
     "SteppedBatchHard",
     "TripletMarginLoss",
     "embed",

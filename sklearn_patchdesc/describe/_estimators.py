@@ -124,6 +124,7 @@ class BaseDescriptorNet(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseP
         gss = GroupShuffleSplit(n_splits=1, test_size=float(split),
                                 random_state=_seed_from(self.random_state))
         train, valid = next(gss.split(np.zeros(n), groups=groups))
+        self.valid_groups_ = np.unique(groups[valid])
         check_triplet_labels(labels[train], name="y (training part)")
         check_triplet_labels(labels[valid], name=f"y (validation part, {len(valid)} patches "
                              "of held-out sequences)")
@@ -149,11 +150,15 @@ class BaseDescriptorNet(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseP
         -------
         self
         """
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
+                             "is None: give point labels or the loaders' record array.")
         X4, _ = self._validate_patches(X, reset=True, keep_uint8=True)
         labels = check_labels(y, X4.shape[0])
         check_triplet_labels(labels)
         self.sampler_ = (copy.deepcopy(self.sampler) if self.sampler is not None
                          else RandomTripletSampler())
+        self.valid_groups_ = None
         train, self._split, self._valid_data = self._make_split(X4, labels, y)
         if train is not None:
             X4, labels = X4[train], labels[train]
@@ -262,6 +267,9 @@ class L2NetDescriptor(BaseDescriptorNet):
     history_ : skorch History
     sampler_ : object
         The sampler used in fit.
+    valid_groups_ : ndarray or None
+        Sequences (labels for 1-D targets) held out by a fractional
+        ``train_split``.
     patch_size_, n_features_in_ : int
 
     Examples
