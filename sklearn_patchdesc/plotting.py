@@ -69,3 +69,171 @@ def plot_inversion(X, reconstructions, *, n_rows=None, titles=None, figsize=None
                 ax.set_title(titles[col], fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _pyplot(name):
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(f"{name} needs matplotlib: pip install sklearn-patchdesc[plot]") from exc
+    return plt
+
+
+def plot_embedding(descriptors, labels, *, ax=None, max_points=2000, perplexity=30.0,
+                   random_state=0, title=None, legend=None):
+    """2-D t-SNE map of descriptors coloured by label (seed 001 figure "tsne").
+
+    Seed 001 draws one batch of 128 sequences x 16 patches this way: a
+    collapsed network puts every descriptor at one spot, a healthy one
+    separates the labels. Uses :class:`sklearn.manifold.TSNE`.
+
+    Parameters
+    ----------
+    descriptors : array-like of shape (n, d)
+    labels : array-like of shape (n,) or record array
+        Point labels (``y["label"]`` of a record array); colours cycle over
+        the label ids.
+    ax : matplotlib Axes, optional
+        Draw into it; by default a new figure is made.
+    max_points : int, default=2000
+        A random subset of at most this many rows is embedded (t-SNE is
+        quadratic).
+    perplexity : float, default=30.0
+        Lowered automatically for very few points.
+    random_state : int, default=0
+    title : str, optional
+        Default: the number of points and labels, and the mean pairwise
+        descriptor distance (near 0 means collapse).
+    legend : bool, optional
+        Show a legend; default when there are at most 12 labels.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    plt = _pyplot("plot_embedding")
+    import numpy as np
+    from sklearn.manifold import TSNE
+
+    from ._validation import check_labels
+    from .describe._collapse import mean_pairwise_distance
+
+    D = np.asarray(descriptors, dtype=np.float64)
+    if D.ndim != 2 or len(D) < 2:
+        raise ValueError(f"descriptors must be a 2-D array with at least 2 rows; got shape "
+                         f"{D.shape}.")
+    if not np.isfinite(D).all():
+        raise ValueError("descriptors contain NaN or infinite values.")
+    lab = check_labels(labels, len(D))
+    rng = np.random.default_rng(random_state)
+    if len(D) > max_points:
+        keep = np.sort(rng.choice(len(D), size=int(max_points), replace=False))
+        D, lab = D[keep], lab[keep]
+    perp = float(min(perplexity, max(1.0, (len(D) - 1) / 3.0)))
+    xy = TSNE(n_components=2, perplexity=perp, init="pca", random_state=random_state).fit_transform(D)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.0, 4.5))
+    else:
+        fig = ax.figure
+    uniq, inv = np.unique(lab, return_inverse=True)
+    cmap = plt.get_cmap("tab20" if len(uniq) > 10 else "tab10")
+    for i, u in enumerate(uniq):
+        m = inv == i
+        ax.scatter(xy[m, 0], xy[m, 1], s=8, color=cmap(i % cmap.N), label=str(u))
+    if legend or (legend is None and len(uniq) <= 12):
+        ax.legend(fontsize=7, markerscale=1.5, loc="best", title="label", title_fontsize=7)
+    if title is None:
+        title = (f"t-SNE of {len(D)} descriptors, {len(uniq)} labels\n"
+                 f"mean pairwise distance {mean_pairwise_distance(D):.3f}")
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return fig
+
+
+def plot_training_history(net, *, keys=None, figsize=None):
+    """Loss and score curves of a fit, with the batch-size steps marked.
+
+    Left: ``train_loss`` (and ``valid_loss``) per epoch, the collapse
+    threshold of :class:`~sklearn_patchdesc.describe.SteppedBatchHard` as a
+    dashed line, and a vertical line with the new batch size at every stage
+    change (seed 001 figure "stepped"). Right (when present): the per-epoch
+    scores, e.g. ``valid_hpatches_mean`` recorded by ``valid_scoring``, and
+    ``probe_distance`` of :class:`~sklearn_patchdesc.describe.CollapseMonitor`.
+
+    Parameters
+    ----------
+    net : fitted estimator, skorch net or skorch History
+        Anything with ``history_``, ``history`` or the history itself (a
+        list of per-epoch dicts works too).
+    keys : sequence of str, optional
+        Score keys for the right panel; default every key starting with
+        ``valid_`` other than ``valid_loss`` (and not ``*_best``), plus
+        ``probe_distance``.
+    figsize : tuple of 2 float, optional
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        One or two axes.
+    """
+    plt = _pyplot("plot_training_history")
+    import numpy as np
+
+    hist = net
+    for attr in ("history_", "history"):
+        if hasattr(hist, attr) and not isinstance(hist, list):
+            hist = getattr(hist, attr)
+            break
+    rows = list(hist)
+    if not rows or not all(isinstance(r, dict) for r in rows):
+        raise ValueError("plot_training_history needs a fitted estimator, a skorch net or a "
+                         "non-empty history of per-epoch dicts.")
+    epochs = np.array([r.get("epoch", i + 1) for i, r in enumerate(rows)])
+
+    def series(key):
+        vals = [r.get(key) for r in rows]
+        return np.array([np.nan if v is None else float(v) for v in vals])
+
+    if keys is None:
+        keys = sorted({k for r in rows for k in r
+                       if k.startswith("valid_") and k != "valid_loss" and not k.endswith("_best")
+                       and k not in ("valid_batch_count",)})
+        if any("probe_distance" in r for r in rows):
+            keys.append("probe_distance")
+    keys = [k for k in keys if any(k in r for r in rows)]
+    n_ax = 2 if keys else 1
+    fig, axes = plt.subplots(1, n_ax, figsize=figsize or (5.0 * n_ax, 3.6), squeeze=False)
+    ax = axes[0, 0]
+    for key, style in (("train_loss", "-"), ("valid_loss", "--")):
+        if any(key in r for r in rows):
+            ax.plot(epochs, series(key), style, marker="o", ms=3, label=key)
+    if any("collapse_threshold" in r for r in rows):
+        thr = series("collapse_threshold")
+        ax.plot(epochs, thr, ":", color="grey", label="collapse point")
+    steps = series("stage_batch_size") if any("stage_batch_size" in r for r in rows) else None
+    if steps is not None:
+        for i in range(1, len(rows)):
+            if steps[i] != steps[i - 1] and np.isfinite(steps[i]):
+                x = (epochs[i] + epochs[i - 1]) / 2.0
+                for a in axes[0]:
+                    a.axvline(x, color="tab:red", alpha=0.4, lw=1)
+                ax.annotate(f"batch {int(steps[i])}", (x, 1.0), xycoords=("data", "axes fraction"),
+                            rotation=90, va="top", ha="right", fontsize=7, color="tab:red")
+    collapsed = [e for e, r in zip(epochs, rows) if r.get("collapsed")]
+    for e in collapsed:
+        ax.axvline(e, color="black", lw=1.5, ls="-.", label="collapse detected")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize=7)
+    ax.set_title("training loss", fontsize=9)
+    if keys:
+        ax2 = axes[0, 1]
+        for key in keys:
+            ax2.plot(epochs, series(key), marker="o", ms=3, label=key)
+        ax2.set_xlabel("epoch")
+        ax2.set_ylabel("score / distance")
+        ax2.legend(fontsize=7)
+        ax2.set_title("per-epoch scores", fontsize=9)
+    fig.tight_layout()
+    return fig
