@@ -251,8 +251,9 @@ class BaseNetDenoiser(TransformerMixin, BasePatchNet):
         if Y is None and X4.shape[-1] < 2:
             raise ValueError(
                 f"Self-supervised (Neighbor2Neighbor) training needs patches of at least "
-                f"2x2; X holds {X4.shape[-1]}x{X4.shape[-1]} patches. Give target "
-                "patches y of X's shape instead."
+                f"2x2 (n_features >= 4); X holds {X4.shape[-1]}x{X4.shape[-1]} patches "
+                f"(n_features = {X4.shape[-1] ** 2}). Give target patches y of X's "
+                "shape instead."
             )
         self.training_mode_ = "paired" if Y is not None else "neighbor2neighbor"
         # uint8 stays uint8 in memory; batches are converted on the fly
