@@ -43,19 +43,19 @@ def add_patch_noise(X, level, kind="gaussian", random_state=None, data_range=Non
     kind : {'gaussian', 'poisson', 'shot', 'speckle', 'salt-and-pepper', 'mixed'}
         With intensities ``x`` in grey levels 0..255 and severity ``t``:
 
-        ============== ====================================== ===== ===== =====
-        kind           model                                  easy  hard  tough
-        ============== ====================================== ===== ===== =====
-        gaussian       x + N(0, s^2), s = 8 t                 8     16    24
-        poisson, shot  255 / P * Poisson(P x / 255),          400   100   44.4
-                       photons at white P = 400 / t^2
-        speckle        x (1 + N(0, s^2)), s = 0.08 t          0.08  0.16  0.24
-        salt-and-pepper a fraction p = 0.02 t of pixels set   2 %   4 %   6 %
-                       to 0 or 255 (half each)
-        mixed          poisson with P = 800 / t^2, then
-                       gaussian s = 5.66 t, then salt-and-
-                       pepper p = 0.005 t
-        ============== ====================================== ===== ===== =====
+        =============== ====================================== ===== ===== =====
+        kind            model                                  easy  hard  tough
+        =============== ====================================== ===== ===== =====
+        gaussian        x + N(0, s^2), s = 8 t                 8     16    24
+        poisson, shot   255 / P * Poisson(P x / 255),          400   100   44.4
+                        photons at white P = 400 / t^2
+        speckle         x (1 + N(0, s^2)), s = 0.08 t          0.08  0.16  0.24
+        salt-and-pepper a fraction p = 0.02 t of pixels set    2 %   4 %   6 %
+                        to 0 or 255 (half each)
+        mixed           poisson with P = 800 / t^2, then
+                        gaussian s = 5.66 t, then salt-and-
+                        pepper p = 0.005 t
+        =============== ====================================== ===== ===== =====
 
         (Poisson noise at mid-grey has a standard deviation of about 9, 18 and
         27 grey levels for easy, hard and tough: comparable to gaussian.)
