@@ -68,6 +68,7 @@ def main(argv=None):
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     show_tb = args.traceback or bool(os.environ.get("SKLEARN_PATCHDESC_TRACEBACK"))
     try:
         return int(args.run(args) or 0)

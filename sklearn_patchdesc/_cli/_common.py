@@ -110,3 +110,20 @@ def read_image_sequences(path):
     for w in caught:
         note(f"note: {w.message}")
     return seqs
+
+
+def transform_batches(model, X, batch_size=2048, desc="describing"):
+    """``model.transform`` over ``X`` in batches, with a progress bar on stderr.
+
+    Returns the concatenated outputs (descriptors ``(n, d)`` or patches).
+    """
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    if not hasattr(model, "transform"):
+        raise CLIError(f"{type(model).__name__} has no transform(); a fitted descriptor, "
+                       "denoiser or pipeline is needed")
+    parts = [np.asarray(model.transform(X[start:start + batch_size]))
+             for start in tqdm(range(0, len(X), batch_size), desc=desc, unit="batch",
+                               disable=None, file=sys.stderr, leave=False)]
+    return np.concatenate(parts)

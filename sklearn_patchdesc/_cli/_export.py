@@ -12,14 +12,13 @@ training-free baselines ``builtin:sift`` / ``builtin:raw``.
 from __future__ import annotations
 
 import shutil
-import sys
 import uuid
 from pathlib import Path
 
 import numpy as np
 
 from ._common import (CLIError, check_output_dir, disk_usage, existing_dir, human_size, note,
-                      positive_int)
+                      positive_int, transform_batches)
 
 HELP = "write a fitted model's descriptors as CSVs in the official layout"
 
@@ -97,20 +96,12 @@ def load_model(spec):
 
 
 def describe(model, X, batch_size):
-    """``model.transform`` in batches with a progress bar; (n, d) float array."""
-    from tqdm.auto import tqdm
-
-    if not hasattr(model, "transform"):
-        raise CLIError(f"{type(model).__name__} has no transform(); MODEL must be a "
-                       "fitted descriptor or pipeline")
-    out = []
-    for start in tqdm(range(0, len(X), batch_size), desc="describing", unit="batch",
-                      disable=None, file=sys.stderr):
-        D = np.asarray(model.transform(X[start:start + batch_size]))
-        if D.ndim != 2:
-            raise CLIError(f"model.transform returned shape {D.shape}; expected (n, d)")
-        out.append(D)
-    return np.concatenate(out)
+    """Descriptors ``(n, d)`` of ``X`` (progress bar on stderr)."""
+    D = transform_batches(model, X, batch_size, desc="describing")
+    if D.ndim != 2:
+        raise CLIError(f"model.transform returned shape {D.shape}; expected (n, d) "
+                       "descriptors")
+    return D
 
 
 def write_descriptor_dir(D, target, out, delimiter=",", overwrite=False):

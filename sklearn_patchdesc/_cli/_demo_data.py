@@ -1,0 +1,175 @@
+"""Data of the demo: budget plan, built-in / real data, train/test split by sequence."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ._common import CLIError, note, read_image_sequences
+
+#: noise level of each image code (0 = ref, 1..5 easy, 6..10 hard, 11..15 tough)
+_LEVELS = np.array(["easy"] * 6 + ["hard"] * 5 + ["tough"] * 5, dtype=object)
+
+#: share of sequences held out for testing (seed 000: 40 of 116)
+TEST_FRACTION = 0.35
+
+
+@dataclass
+class Plan:
+    """Sizes and epochs of one demo run, derived from ``--budget``.
+
+    Budget 1 is about 3-5 minutes on a 2-core CPU; costs grow about
+    linearly with the budget (epochs and sizes both grow as its square root).
+    """
+
+    budget: float
+    n_sequences: int
+    n_patches: int
+    denoiser_epochs: int
+    denoiser_patches: int
+    l2net_epochs: int
+    l2net_triplets: int
+
+    @classmethod
+    def from_budget(cls, budget):
+        """Plan for a budget (1.0 = the default few-minute run)."""
+        r = math.sqrt(budget)
+        return cls(
+            budget=float(budget),
+            n_sequences=8 if budget >= 0.5 else 4,
+            n_patches=int(np.clip(round(200 * r), 24, 1500)),
+            denoiser_epochs=int(np.clip(round(4 * r), 1, 50)),
+            denoiser_patches=int(max(256, round(2500 * r))),
+            l2net_epochs=int(np.clip(round(3 * r), 1, 100)),
+            l2net_triplets=int(max(128, round(3000 * r))),
+        )
+
+    def as_dict(self):
+        """Plain dict (for results.json)."""
+        return asdict(self)
+
+
+def _is_hpatches_folder(root):
+    return any(p.is_dir() and ((p / "ref.png").is_file() or (p / "ref_noise.png").is_file())
+               for p in root.iterdir())
+
+
+def _keep_first_patches(bunch, n_patches):
+    """Keep patch indices < ``n_patches`` of every sequence (all 16 images)."""
+    t = bunch.target
+    seqs, inv = np.unique(t["sequence"], return_inverse=True)
+    first = np.full(len(seqs), np.iinfo(np.int64).max)
+    np.minimum.at(first, inv, t["label"])
+    keep = (t["label"] - first[inv]) < n_patches
+    bunch.data, bunch.target = bunch.data[keep], t[keep]
+    if "data_clean" in bunch:
+        bunch.data_clean = bunch.data_clean[keep]
+    return bunch
+
+
+def _interleaved(names, rng):
+    """Sequence names in random order, viewpoint and illumination alternating first."""
+    names = [str(s) for s in names]
+    by_kind = [[names[i] for i in rng.permutation(len(names)) if names[i].startswith(k)]
+               for k in ("v_", "i_")]
+    order = [s for pair in zip(*by_kind) for s in pair]
+    return order + [names[i] for i in rng.permutation(len(names)) if names[i] not in order]
+
+
+def _pick_sequences(names, n, rng):
+    """Up to ``n`` sequence names, as many viewpoint as illumination ones when possible."""
+    return sorted(_interleaved(names, rng)[:n])
+
+
+def get_data(data_path, plan, random_state, n_sequences=None):
+    """The demo's patch set: noisy ``data``, clean ``data_clean``, record ``target``.
+
+    Parameters
+    ----------
+    data_path : Path or None
+        None generates the built-in N-HPatches-style set; a folder is read as an
+        HPatches / N-HPatches folder (sequence folders with ``ref.png``) or as
+        image sequences with homographies (cut into patches by
+        :func:`make_hpatches_like`).
+    plan : Plan
+    random_state : int
+    n_sequences : int, optional
+        Overrides ``plan.n_sequences`` for --data folders (default: the plan's,
+        so a full HPatches release is sub-sampled to the budget).
+
+    Returns
+    -------
+    bunch : Bunch
+        ``data``, ``data_clean``, ``target``, ``source`` (a description).
+    """
+    from sklearn.utils import Bunch
+
+    from ..datasets import add_patch_noise, load_hpatches, make_hpatches_like
+
+    rng = np.random.default_rng(random_state)
+    n_seq = plan.n_sequences if n_sequences is None else n_sequences
+    if data_path is None:
+        note(f"generating the built-in N-HPatches-style set: {n_seq} sequences x "
+             f"{plan.n_patches} points x 16 images ...")
+        b = make_hpatches_like(n_sequences=n_seq, n_patches_per_sequence=plan.n_patches,
+                               noise=True, random_state=random_state, n_jobs=2)
+        return Bunch(data=b.data, data_clean=b.data_clean, target=b.target,
+                     source="built-in N-HPatches-style set (make_hpatches_like(noise=True))")
+    if _is_hpatches_folder(data_path):
+        found = sorted(p.name for p in data_path.iterdir() if p.is_dir() and (
+            (p / "ref.png").is_file() or (p / "ref_noise.png").is_file()))
+        names = _pick_sequences(found, n_seq, rng)
+        note(f"loading {len(names)} sequences of {data_path} ...")
+        b = load_hpatches(data_path, sequences=names, patch_size=32, n_jobs=2)
+        b = _keep_first_patches(b, plan.n_patches)
+        if "data_clean" in b:
+            return Bunch(data=b.data, data_clean=b.data_clean, target=b.target,
+                         source=f"N-HPatches folder {data_path}")
+        noisy = add_patch_noise(b.data, _LEVELS[b.target["image"]],
+                                random_state=random_state)
+        return Bunch(data=noisy, data_clean=b.data, target=b.target,
+                     source=f"HPatches folder {data_path} + N-HPatches-style gaussian noise")
+    seqs = read_image_sequences(data_path)
+    names = set(_pick_sequences([s.name if s.name.startswith(("v_", "i_"))
+                                 else f"{s.kind}_{s.name}" for s in seqs], n_seq, rng))
+    seqs = [s for s in seqs if (s.name if s.name.startswith(("v_", "i_"))
+                                else f"{s.kind}_{s.name}") in names]
+    note(f"cutting patches from {len(seqs)} image sequences of {data_path} ...")
+    b = make_hpatches_like(sequences=seqs, n_patches_per_sequence=plan.n_patches, noise=True,
+                           random_state=random_state, n_jobs=2)
+    return Bunch(data=b.data, data_clean=b.data_clean, target=b.target,
+                 source=f"image sequences {data_path} (make_hpatches_like(noise=True))")
+
+
+def split_by_sequence(target, random_state):
+    """Boolean test mask: about 35 % of the sequences, both kinds when possible."""
+    names = sorted(set(np.asarray(target["sequence"]).astype(str)))
+    if len(names) < 2:
+        raise CLIError(f"the demo needs at least 2 sequences (one to train, one to test); "
+                       f"the data has {len(names)}")
+    rng = np.random.default_rng(random_state)
+    n_test = min(len(names) - 1, max(1, round(len(names) * TEST_FRACTION)))
+    test = sorted(_interleaved(names, rng)[:n_test])
+    return np.isin(np.asarray(target["sequence"]).astype(str), test), test
+
+
+def label_subset(target, rows, n_rows, rng):
+    """Rows of a random subset of points (all their images) with about ``n_rows`` rows."""
+    labels = target["label"][rows]
+    uniq = np.unique(labels)
+    per_label = len(labels) / max(len(uniq), 1)
+    k = min(len(uniq), max(2, int(math.ceil(n_rows / per_label))))
+    chosen = rng.choice(uniq, size=k, replace=False)
+    return rows[np.isin(labels, chosen)]
+
+
+def describe_source(path):
+    """Validate ``--data`` early (before any work): a folder that exists."""
+    path = Path(path)
+    if not path.exists():
+        raise CLIError(f"--data folder not found: {path}")
+    if not path.is_dir():
+        raise CLIError(f"--data is not a folder: {path}")
+    return path

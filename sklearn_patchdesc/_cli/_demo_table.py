@@ -1,0 +1,87 @@
+"""The demo's result table: task x difficulty rows, descriptor x input columns.
+
+The layout follows the seed tables (seed 000, section 2.3: rows Patch
+Verification / Image Matching / Patch Retrieval, columns Clean / Denoised /
+Noised, mAP as fractions), extended with one row per difficulty and one
+column group per descriptor.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+TASKS = ("verification", "matching", "retrieval")
+TASK_TITLES = {"verification": "Patch Verification", "matching": "Image Matching",
+               "retrieval": "Patch Retrieval"}
+DIFFICULTIES = ("easy", "hard", "tough", "mean")
+INPUTS = ("clean", "denoised", "noisy")
+
+
+def per_difficulty(report):
+    """``{task: {easy, hard, tough, mean}}`` mAPs (fractions) of an HPatches report."""
+    det = report.details
+    out = {}
+    ver = det["verification"]["per_difficulty"]
+    out["verification"] = {d: _mean([k.get("ap") for k in ver[d].values()]) for d in ver}
+    out["matching"] = {d: v.get("mean") for d, v in det["matching"]["per_difficulty"].items()}
+    out["retrieval"] = {d: v.get("mean") for d, v in det["retrieval"]["per_difficulty"].items()}
+    for task in TASKS:
+        out[task]["mean"] = getattr(report, task)
+    return out
+
+
+def _mean(values):
+    ok = [v for v in values if v is not None and not math.isnan(v)]
+    return float(np.mean(ok)) if ok else float("nan")
+
+
+def _fmt(v):
+    return "  -  " if v is None or math.isnan(v) else f"{v:.3f}"
+
+
+def build_rows(results):
+    """Table rows ``(task, difficulty, [values in column order])``.
+
+    Parameters
+    ----------
+    results : dict
+        ``{descriptor: {input: per_difficulty(report)}}``.
+    """
+    rows = []
+    for task in TASKS:
+        for d in DIFFICULTIES:
+            vals = [results[name][inp][task].get(d) for name in results for inp in INPUTS]
+            rows.append((task, d, vals))
+    return rows
+
+
+def text_table(results, title):
+    """Fixed-width text table (what the demo prints)."""
+    group = 9 * len(INPUTS) - 1
+    lines = [title, "",
+             " " * 26 + "".join(f"| {n:<{group}s}" for n in results),
+             f"{'Metric':19s}{'':7s}" + "".join(
+                 "| " + "".join(f"{i.capitalize():>9s}" for i in INPUTS) for _ in results)]
+    lines.append("-" * len(lines[-1]))
+    for task, d, vals in build_rows(results):
+        label = f"{TASK_TITLES[task] if d == 'easy' else '':19s}{d:>6s} "
+        lines.append(label + "".join(
+            "| " + "".join(f"{_fmt(v):>9s}" for v in vals[k:k + len(INPUTS)])
+            for k in range(0, len(vals), len(INPUTS))))
+        if d == "mean" and task != TASKS[-1]:
+            lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def markdown_table(results):
+    """The same table in GitHub markdown."""
+    names = list(results)
+    head = ["Metric", "Difficulty"] + [f"{n} {i}" for n in names for i in INPUTS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["---:"] *
+                                                             (len(head) - 2)) + "|"]
+    for task, d, vals in build_rows(results):
+        cells = [TASK_TITLES[task], f"**{d}**" if d == "mean" else d]
+        cells += [f"**{_fmt(v)}**" if d == "mean" else _fmt(v) for v in vals]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,88 @@
+"""The demo end to end with a tiny budget, and its argument errors."""
+import json
+from pathlib import Path
+
+import pytest
+
+from sklearn_patchdesc.__main__ import main
+
+
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("SKLEARN_PATCHDESC_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+def _snapshot(root):
+    root = Path(root)
+    return sorted((str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns)
+                  for p in root.rglob("*"))
+
+
+def test_demo_help(capsys):
+    assert main(["demo", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--budget" in out and "--data" in out and "examples:" in out
+
+
+def test_demo_runs_end_to_end_with_a_tiny_budget(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "demo"
+    assert main(["demo", "--budget", "0.02", "--n-sequences", "2", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    for word in ("Patch Verification", "Image Matching", "Patch Retrieval",
+                 "L2-Net", "SIFT", "raw pixels", "Clean", "Denoised", "Noisy", "PSNR"):
+        assert word in text
+    for name in ("results.json", "results.md", "denoising_grid.png", "training_curves.png",
+                 "pr_curves.png", "tsne.png"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    res = json.loads((out / "results.json").read_text())
+    assert set(res["results"]) == {"L2-Net", "SIFT", "raw pixels"}
+    for per_input in res["results"].values():
+        assert set(per_input) == {"clean", "denoised", "noisy"}
+        for tables in per_input.values():
+            assert set(tables) == {"verification", "matching", "retrieval"}
+            assert set(tables["matching"]) == {"easy", "hard", "tough", "mean"}
+            assert 0 <= tables["matching"]["mean"] <= 1
+    assert set(res["test_sequences"]).isdisjoint(res["train_sequences"])
+    assert "| Patch Verification |" in (out / "results.md").read_text()
+
+
+def test_demo_says_when_matplotlib_is_missing_before_any_work(tmp_path, capsys, monkeypatch):
+    from sklearn_patchdesc._cli import _demo_figures
+
+    monkeypatch.setattr(_demo_figures, "have_matplotlib", lambda: False)
+    calls = []
+    monkeypatch.setattr("sklearn_patchdesc._cli._demo_data.get_data",
+                        lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(
+                            KeyboardInterrupt()))
+    assert main(["demo", "--out", str(tmp_path / "o")]) == 130
+    assert "matplotlib is not installed" in capsys.readouterr().err
+    assert calls and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["demo", "--budget", "-1"], "positive number"),
+    (["demo", "--budget", "nan"], "positive number"),
+    (["demo", "--data", "{tmp}/missing"], "not found"),
+    (["demo", "--data", "{tmp}/f.txt"], "not a folder"),
+    (["demo", "--out", "{tmp}/f.txt"], "not a folder"),
+    (["demo", "--n-sequences", "x"], "positive integer"),
+])
+def test_demo_bad_arguments_fail_cleanly_and_change_nothing(argv, message, tmp_path, capsys):
+    (tmp_path / "f.txt").write_text("x")
+    before = _snapshot(tmp_path)
+    status = main([a.replace("{tmp}", str(tmp_path)) for a in argv])
+    err = capsys.readouterr().err
+    assert status != 0 and message in err and "Traceback" not in err
+    assert _snapshot(tmp_path) == before
+
+
+def test_demo_with_too_few_sequences_is_a_clear_error(tmp_path, capsys):
+    data = tmp_path / "one"
+    assert main(["make-data", str(data), "--n-sequences", "1", "--n-patches", "20"]) == 0
+    capsys.readouterr()
+    status = main(["demo", "--data", str(data), "--budget", "0.02", "--out",
+                   str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert status == 1 and "at least 2 sequences" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
