@@ -152,7 +152,7 @@ def test_errors(patches):
     with pytest.raises(NotFittedError):
         FeatureInverter(net, 1).transform(patches)
     inv = FeatureInverter(net, "relu1", **small(max_epochs=1)).fit(patches)
-    with pytest.raises(ValueError, match="fitted on 16x16"):
+    with pytest.raises(ValueError, match="fitted on 16x16 patches, got 8x8"):
         inv.transform(np.zeros((2, 8, 8), np.uint8))
     with pytest.raises(ValueError, match="NaN"):
         inv.transform(np.full((2, 16, 16), np.nan))

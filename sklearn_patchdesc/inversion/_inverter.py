@@ -400,8 +400,10 @@ class FeatureInverter(TransformerMixin, BasePatchNet):
         X4, layout = check_patches(X)
         if layout.size != self.patch_size_:
             raise ValueError(
-                f"X holds {layout.size}x{layout.size} patches but this FeatureInverter was "
-                f"fitted on {self.patch_size_}x{self.patch_size_} patches."
+                f"X has {layout.size * layout.size} features, but FeatureInverter is "
+                f"expecting {self.n_features_in_} features as input (it was fitted on "
+                f"{self.patch_size_}x{self.patch_size_} patches, got "
+                f"{layout.size}x{layout.size})."
             )
         return X4, layout
 
