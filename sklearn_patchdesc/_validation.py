@@ -106,15 +106,27 @@ def check_patches(X, *, name="X", min_size=None, multiple_of=None, min_samples=1
     Raises
     ------
     TypeError
-        If ``X`` is not numeric (strings, objects, complex, bool).
+        If ``X`` is not numeric (strings, bool, objects that are not numbers;
+        object arrays of numbers are converted to float64).
     ValueError
-        If ``X`` is empty, has a wrong rank, non-square patches, NaN or inf
-        values, or a patch size the caller cannot take.
+        If ``X`` is complex, empty (no patches or 0 features), has a wrong
+        rank, non-square patches, NaN or inf values, or a patch size the
+        caller cannot take. Messages use scikit-learn's wording where it has
+        one (``Complex data not supported``, ``0 feature(s)``, ``n_features``).
     """
     if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
         raise TypeError(f"{name} is a sparse matrix; patches must be a dense array.")
     X = np.asarray(X)
-    if X.dtype == object or X.dtype.kind not in "uif":
+    if X.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} must hold real numbers "
+                         "(uint8 0..255 or float).")
+    if X.dtype == object:  # e.g. lists of numbers mixed with None; numbers are accepted
+        try:
+            X = X.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must hold numbers (uint8 0..255 or float); got dtype "
+                            f"object with an entry that is not a number ({exc}).") from None
+    if X.dtype.kind not in "uif":
         raise TypeError(
             f"{name} must hold numbers (uint8 0..255 or float); got dtype {X.dtype}."
         )
@@ -123,6 +135,9 @@ def check_patches(X, *, name="X", min_size=None, multiple_of=None, min_samples=1
         raise ValueError(
             f"{name} holds {n} patch(es); at least {min_samples} required."
         )
+    if X.ndim == 2 and X.shape[1] == 0:
+        raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of "
+                         f"1 is required: {name} holds empty patches.")
     layout = _layout_of(X, name)
     if X.size == 0:
         raise ValueError(f"{name} is empty (shape {X.shape}).")
@@ -130,13 +145,14 @@ def check_patches(X, *, name="X", min_size=None, multiple_of=None, min_samples=1
         raise ValueError(f"{name} contains NaN or infinity.")
     if min_size is not None and layout.size < min_size:
         raise ValueError(
-            f"{name} holds {layout.size}x{layout.size} patches; this estimator needs at "
-            f"least {min_size}x{min_size}."
+            f"{name} holds {layout.size}x{layout.size} patches (n_features = "
+            f"{layout.size ** 2}); this estimator needs at least {min_size}x{min_size}."
         )
     if multiple_of is not None and layout.size % multiple_of:
         raise ValueError(
-            f"{name} holds {layout.size}x{layout.size} patches; this estimator needs a "
-            f"side that is a multiple of {multiple_of}."
+            f"{name} holds {layout.size}x{layout.size} patches (n_features = "
+            f"{layout.size ** 2}); this estimator needs a side that is a multiple of "
+            f"{multiple_of}."
         )
     X4 = X.reshape(X.shape[0], 1, layout.size, layout.size)
     if X.dtype == np.uint8 and keep_uint8:
