@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from sklearn_patchdesc.__main__ import main
-from sklearn_patchdesc.datasets import IMAGE_NAMES, load_hpatches
+from sklearn_patchdesc.datasets import IMAGE_NAMES, load_hpatches, save_descriptors_csv
 from sklearn_patchdesc.describe import SIFTPatchDescriptor
 from sklearn_patchdesc.metrics import hpatches_evaluate
 
@@ -46,16 +46,10 @@ def nhpatches(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def sift_csv(nhpatches, tmp_path_factory):
-    """SIFT descriptors of ``nhpatches`` as official CSVs written with numpy."""
+    """SIFT descriptors of ``nhpatches`` written by ``save_descriptors_csv``."""
     data = load_hpatches(nhpatches, cache=False)
-    D = SIFTPatchDescriptor().fit(data.data).transform(data.data).astype(np.float64)
-    root = tmp_path_factory.mktemp("descr") / "sift"
-    seqs = data.target["sequence"]
-    for s in data.sequence_names:
-        (root / s).mkdir(parents=True)
-        for code, name in enumerate(IMAGE_NAMES):
-            rows = np.flatnonzero((seqs == s) & (data.target["image"] == code))
-            np.savetxt(root / s / f"{name}.csv", D[rows], delimiter=",", fmt="%.17g")
+    D = SIFTPatchDescriptor().fit(data.data).transform(data.data)
+    root = save_descriptors_csv(D, data.target, tmp_path_factory.mktemp("descr"), "sift")
     return root, D, data.target
 
 
@@ -105,6 +99,8 @@ def test_make_data_prints_a_summary_and_refuses_to_overwrite(tmp_path, capsys):
 
 def test_evaluate_gives_the_python_numbers(sift_csv, capsys):
     root, D, target = sift_csv
+    # "%.9g" round-trips float32 exactly; the command line computes in float64
+    D = D.astype(np.float64)
     assert main(["evaluate", str(root), "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
     want = hpatches_evaluate(D, target).as_dict()
@@ -120,6 +116,7 @@ def test_evaluate_gives_the_python_numbers(sift_csv, capsys):
 
 def test_evaluate_reads_official_task_files(sift_csv, tmp_path, capsys):
     root, D, target = sift_csv
+    D = D.astype(np.float64)
     seqs = sorted(set(target["sequence"]))
     tasks = tmp_path / "tasks"
     tasks.mkdir()
@@ -161,15 +158,34 @@ def test_export_builtin_baseline_round_trips_through_evaluate(nhpatches, tmp_pat
                                 abs=1e-6)
 
 
-def test_export_of_a_saved_model_without_persistence_is_a_clear_error(nhpatches, tmp_path,
-                                                                      capsys):
+def test_export_of_a_saved_model_matches_its_transform(nhpatches, tmp_path, capsys):
+    from sklearn_patchdesc.describe import L2NetDescriptor
+    from sklearn_patchdesc.persistence import save
+
+    data = load_hpatches(nhpatches, cache=False)
+    model = L2NetDescriptor(max_epochs=1, batch_size=32, random_state=0).fit(
+        data.data[:320], data.target[:320])
+    path = save(model, tmp_path / "l2net.skpd")
+    out = tmp_path / "descr"
+    assert main(["export", str(path), "--data", str(nhpatches), str(out), "--name", "l2"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "l2"), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    want = hpatches_evaluate(model.transform(data.data).astype(np.float64), data.target)
+    for task in ("verification", "matching", "retrieval"):
+        assert got[task] == pytest.approx(getattr(want, task), abs=1e-6)
+
+
+def test_export_refuses_a_file_that_is_not_a_model(nhpatches, tmp_path, capsys):
+    import pickle
+
     model = tmp_path / "model.skpd"
-    model.write_bytes(b"not a model")
+    model.write_bytes(pickle.dumps({"not": "a model"}))
     before = _snapshot(tmp_path)
     status = main(["export", str(model), "--data", str(nhpatches), str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert status == 1 and "Traceback" not in err
-    assert "persistence" in err or "model" in err
+    assert "not a sklearn_patchdesc model file" in err
     assert _snapshot(tmp_path) == before
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -76,64 +75,27 @@ def add_parser(sub):
 
 
 # ------------------------------------------------------------------ reading
-def _image_names():
-    from ..datasets import IMAGE_NAMES
-
-    return IMAGE_NAMES
-
-
 def find_sequences(root):
     """Sub-folders of ``root`` that hold at least one ``<image>.csv``."""
-    names = _image_names()
+    from ..datasets import IMAGE_NAMES
+
     return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
-                  and any((p / f"{n}.csv").is_file() for n in names))
+                  and any((p / f"{n}.csv").is_file() for n in IMAGE_NAMES))
 
 
-def _short(exc, limit=100):
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text if len(text) <= limit else text[:limit] + " ..."
+def _read_sequence(root, name, delimiter):
+    from ..datasets import load_descriptors_csv
 
-
-def _read_csv(path, delimiter):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # empty file: reported below
-        try:
-            arr = np.loadtxt(path, delimiter=delimiter, dtype=np.float64, ndmin=2)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise CLIError(f"{path}: not a numeric CSV with delimiter {delimiter!r} "
-                           f"({_short(exc)})") from None
-    if arr.size == 0:
-        raise CLIError(f"{path}: empty descriptor file")
-    if not np.isfinite(arr).all():
-        raise CLIError(f"{path}: holds NaN or infinite values")
-    return arr
-
-
-def read_sequence(folder, delimiter):
-    """Read every ``<image>.csv`` of one sequence folder.
-
-    Returns
-    -------
-    blocks : list of (image_code, array (n, d))
-    """
-    blocks, n_rows = [], None
-    for code, name in enumerate(_image_names()):
-        path = folder / f"{name}.csv"
-        if not path.is_file():
-            continue
-        arr = _read_csv(path, delimiter)
-        if n_rows is not None and arr.shape[0] != n_rows:
-            raise CLIError(f"{path}: {arr.shape[0]} rows, but {blocks[0][2]} has {n_rows}; "
-                           "every image of a sequence needs one row per patch")
-        n_rows = arr.shape[0]
-        blocks.append((code, arr, path.name))
-    if not blocks:
-        raise CLIError(f"no descriptor CSV (ref.csv, e1.csv ...) in {folder}")
-    return [(code, arr) for code, arr, _ in blocks]
+    return load_descriptors_csv(root, delimiter=delimiter, dtype=np.float64, sequences=[name],
+                                return_X_y=True)
 
 
 def read_descriptor_dir(root, sequences=None, delimiter=",", n_jobs=None):
     """Read descriptors in the official layout into ``(X, target)``.
+
+    One :func:`~sklearn_patchdesc.datasets.load_descriptors_csv` call per
+    sequence (in parallel with ``n_jobs``, with a progress bar), so sequences
+    may differ in which images they have.
 
     Parameters
     ----------
@@ -168,29 +130,26 @@ def read_descriptor_dir(root, sequences=None, delimiter=",", n_jobs=None):
             raise CLIError(f"{len(missing)} sequence(s) of the split have no descriptor "
                            f"folder in {root}: {', '.join(missing[:5])}"
                            + (" ..." if len(missing) > 5 else ""))
-    jobs = (delayed(read_sequence)(root / s, delimiter) for s in sequences)
-    results = list(tqdm(Parallel(n_jobs=n_jobs, return_as="generator")(jobs),
-                        total=len(sequences), desc="reading CSVs", unit="seq",
-                        disable=None, file=sys.stderr))
-    dims = {arr.shape[1] for blocks in results for _, arr in blocks}
+    jobs = (delayed(_read_sequence)(root, s, delimiter) for s in sequences)
+    parts = list(tqdm(Parallel(n_jobs=n_jobs, return_as="generator")(jobs),
+                      total=len(sequences), desc="reading CSVs", unit="seq",
+                      disable=None, file=sys.stderr))
+    dims = {X.shape[1] for X, _ in parts}
     if len(dims) > 1:
         raise CLIError(f"descriptor files in {root} have different numbers of columns "
                        f"{sorted(dims)}; check --delimiter")
-    n_total = sum(arr.shape[0] for blocks in results for _, arr in blocks)
+    X = np.concatenate([X for X, _ in parts])
+    if not np.isfinite(X).all():
+        bad = next(s for s, (Xs, _) in zip(sequences, parts) if not np.isfinite(Xs).all())
+        raise CLIError(f"descriptors of sequence {bad!r} in {root} hold NaN or infinity")
     width = max(len(s) for s in sequences)
-    target = np.recarray(n_total, dtype=[("label", np.int64), ("sequence", f"U{width}"),
-                                         ("image", np.int8)])
-    X = np.empty((n_total, dims.pop()), dtype=np.float64)
+    target = np.recarray(len(X), dtype=[("label", np.int64), ("sequence", f"U{width}"),
+                                        ("image", np.int8)])
     pos = first = 0
-    for name, blocks in zip(sequences, results):
-        for code, arr in blocks:
-            n = arr.shape[0]
-            X[pos:pos + n] = arr
-            target.label[pos:pos + n] = first + np.arange(n)
-            target.sequence[pos:pos + n] = name
-            target.image[pos:pos + n] = code
-            pos += n
-        first += blocks[0][1].shape[0]
+    for _, t in parts:  # labels of each part start at 0: make them unique
+        target[pos:pos + len(t)] = t
+        target.label[pos:pos + len(t)] += first
+        pos, first = pos + len(t), first + int(t["label"].max()) + 1
     return X, target
 
 

@@ -4,18 +4,16 @@ The output is the official hpatches-benchmark descriptor layout,
 ``OUT[/NAME]/<sequence>/<image>.csv`` (one row per patch, row = patch index),
 which :mod:`._evaluate` and the official ``hpatches_eval.py`` read.
 
-MODEL is either a file written by the persistence layer (issue 7:
-``sklearn_patchdesc.persistence.load(path)`` returning a fitted estimator or
-pipeline whose ``transform`` gives ``(n, d)`` descriptors), or one of the
-training-free baselines ``builtin:sift`` / ``builtin:raw``.
+MODEL is either a file written by :func:`sklearn_patchdesc.persistence.save`
+(read back with :func:`~sklearn_patchdesc.persistence.load`, which never
+unpickles) holding a fitted descriptor or pipeline whose ``transform`` gives
+``(n, d)`` descriptors, or one of the training-free baselines
+``builtin:sift`` / ``builtin:raw``.
 """
 from __future__ import annotations
 
-import shutil
-import uuid
 from pathlib import Path
 
-import numpy as np
 
 from ._common import (CLIError, check_output_dir, disk_usage, existing_dir, human_size, note,
                       positive_int, transform_batches)
@@ -67,7 +65,7 @@ def add_parser(sub):
     p.add_argument("--batch-size", type=positive_int, default=2048, metavar="N",
                    help="patches per transform call (default: %(default)s)")
     p.add_argument("--force", action="store_true",
-                   help="write into a non-empty output folder, replacing sequence folders")
+                   help="replace a non-empty output folder (its old content is removed)")
     p.set_defaults(run=run)
     return p
 
@@ -85,13 +83,8 @@ def load_model(spec):
         raise CLIError(f"model file not found: {path}")
     if not path.is_file():
         raise CLIError(f"model is not a file: {path}")
-    try:
-        from ..persistence import load
-    except ImportError:
-        raise CLIError(
-            "loading saved models needs sklearn_patchdesc.persistence.load (issue 7), "
-            "which this version does not have yet; use builtin:sift or builtin:raw, or "
-            "write descriptors from Python with the fitted estimator") from None
+    from ..persistence import load
+
     return load(path)
 
 
@@ -102,47 +95,6 @@ def describe(model, X, batch_size):
         raise CLIError(f"model.transform returned shape {D.shape}; expected (n, d) "
                        "descriptors")
     return D
-
-
-def write_descriptor_dir(D, target, out, delimiter=",", overwrite=False):
-    """Write descriptors as ``out/<sequence>/<image>.csv`` atomically.
-
-    Every sequence folder is written under a temporary name inside ``out``
-    and renamed into place only when all of them are complete.
-
-    Returns
-    -------
-    paths : list of Path
-        The sequence folders written.
-    """
-    from ..datasets import IMAGE_NAMES
-
-    seqs = np.asarray(target["sequence"]).astype(str)
-    names = sorted(set(seqs))
-    conflicts = [out / s for s in names if (out / s).exists()]
-    if conflicts and not overwrite:
-        raise CLIError(f"{conflicts[0]} exists (pass --force to replace)")
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".export-tmp-{uuid.uuid4().hex[:12]}"
-    tmp.mkdir()
-    fmt = "%.9g" if D.dtype.kind == "f" else "%d"
-    try:
-        for s in names:
-            rows = np.flatnonzero(seqs == s)
-            first = target["label"][rows].min()
-            (tmp / s).mkdir()
-            for code in np.unique(target["image"][rows]):
-                sel = rows[target["image"][rows] == code]
-                sel = sel[np.argsort(target["label"][sel] - first, kind="stable")]
-                np.savetxt(tmp / s / f"{IMAGE_NAMES[code]}.csv", D[sel], fmt=fmt,
-                           delimiter=delimiter)
-        for s in names:
-            if (out / s).exists():
-                shutil.rmtree(out / s)
-            (tmp / s).rename(out / s)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return [out / s for s in names]
 
 
 def run(args):
@@ -165,8 +117,12 @@ def run(args):
     if args.model in BUILTINS:
         model.fit(X[:1])  # training-free: fit only records the input size
     D = describe(model, X, args.batch_size)
-    paths = write_descriptor_dir(D, data.target, out, args.delimiter, overwrite=args.force)
-    size = sum(disk_usage(p)[0] for p in paths)
-    print(f"wrote {out}: {len(paths)} sequences, {len(D)} descriptors of {D.shape[1]} dims "
+    from ..datasets import save_descriptors_csv
+
+    save_descriptors_csv(D, data.target, out.parent, out.name, delimiter=args.delimiter,
+                         overwrite=args.force or out.exists())
+    size = disk_usage(out)[0]
+    print(f"wrote {out}: {len(data.sequence_names)} sequences, {len(D)} descriptors of "
+          f"{D.shape[1]} dims "
           f"({human_size(size)}); score with: python -m sklearn_patchdesc evaluate {out}")
     return 0
