@@ -165,7 +165,10 @@ class BaseDescriptorNet(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseP
         try:
             self._train(PatchDataset(X4, labels), **fit_params)
         finally:
-            self._valid_data = None  # no held-out copy kept on the fitted estimator
+            # keep no reference to the held-out copy on the fitted estimator
+            self._valid_data = self._split = None
+            if hasattr(self, "net_"):
+                self.net_.train_split = None
         return self
 
     def transform(self, X):
