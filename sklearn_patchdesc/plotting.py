@@ -80,7 +80,7 @@ def _pyplot(name):
 
 
 def plot_embedding(descriptors, labels, *, ax=None, max_points=2000, perplexity=30.0,
-                   random_state=0, title=None, legend=None):
+                   random_state=0, title=None, legend=None, keep_scale=False):
     """2-D t-SNE map of descriptors coloured by label (seed 001 figure "tsne").
 
     Seed 001 draws one batch of 128 sequences x 16 patches this way: a
@@ -106,6 +106,11 @@ def plot_embedding(descriptors, labels, *, ax=None, max_points=2000, perplexity=
         descriptor distance (near 0 means collapse).
     legend : bool, optional
         Show a legend; default when there are at most 12 labels.
+    keep_scale : bool, default=False
+        t-SNE forgets the scale of its input, so a collapsed set still looks
+        spread out. With True the 2-D map is rescaled to the descriptors'
+        mean pairwise distance; drawn on shared axes, a collapsed set then
+        shrinks to one spot.
 
     Returns
     -------
@@ -131,6 +136,9 @@ def plot_embedding(descriptors, labels, *, ax=None, max_points=2000, perplexity=
         D, lab = D[keep], lab[keep]
     perp = float(min(perplexity, max(1.0, (len(D) - 1) / 3.0)))
     xy = TSNE(n_components=2, perplexity=perp, init="pca", random_state=random_state).fit_transform(D)
+    if keep_scale:
+        spread = mean_pairwise_distance(xy)
+        xy = (xy - xy.mean(0)) * (mean_pairwise_distance(D) / spread if spread > 0 else 0.0)
     if ax is None:
         fig, ax = plt.subplots(figsize=(5.0, 4.5))
     else:

@@ -18,9 +18,10 @@ def test_plot_embedding_healthy_and_collapsed():
     assert isinstance(fig, Figure) and len(fig.axes) == 1
     assert "mean pairwise distance" in fig.axes[0].get_title()
     collapsed = np.ones((60, 16)) + 1e-6 * rng.standard_normal((60, 16))
-    fig2 = plot_embedding(collapsed, labels, max_points=30, title="collapsed")
+    fig2 = plot_embedding(collapsed, labels, max_points=30, title="collapsed", keep_scale=True)
     assert fig2.axes[0].get_title() == "collapsed"
-    assert sum(len(c.get_offsets()) for c in fig2.axes[0].collections) == 30
+    pts = np.concatenate([c.get_offsets() for c in fig2.axes[0].collections])
+    assert len(pts) == 30 and np.abs(pts).max() < 1e-3  # collapsed: one spot at this scale
     with pytest.raises(ValueError, match="NaN"):
         plot_embedding(np.full((5, 3), np.nan), np.arange(5))
 
