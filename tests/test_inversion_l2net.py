@@ -17,7 +17,7 @@ from sklearn_patchdesc.inversion import FeatureInverter
 from sklearn_patchdesc.inversion._decompose import decompose
 from sklearn_patchdesc.inversion._inverter import psnr
 
-BUDGET = dict(max_epochs=8, batch_size=32, lr=3e-3, random_state=0, train_split=None,
+BUDGET = dict(max_epochs=6, batch_size=32, lr=3e-3, random_state=0, train_split=None,
               module__hidden_channels=16)
 
 
