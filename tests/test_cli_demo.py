@@ -32,7 +32,8 @@ def test_demo_runs_end_to_end_with_a_tiny_budget(tmp_path, capsys):
     for word in ("Patch Verification", "Image Matching", "Patch Retrieval",
                  "L2-Net", "SIFT", "raw pixels", "Clean", "Denoised", "Noisy", "PSNR"):
         assert word in text
-    for name in ("results.json", "results.md", "denoising_grid.png", "training_curves.png",
+    for name in ("results.json", "results.md", "denoising_grid.png", "training_denoiser.png",
+                 "training_l2net.png",
                  "pr_curves.png", "tsne.png"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     res = json.loads((out / "results.json").read_text())

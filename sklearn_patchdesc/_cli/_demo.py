@@ -152,9 +152,9 @@ def _figures(out, bunch, test_rows, inputs, den, l2, reports, descr, random_stat
     written = [
         fig.denoising_grid(inputs["noisy"], inputs["denoised"], inputs["clean"], levels,
                            out / "denoising_grid.png"),
-        fig.training_curves({"shallow U-Net denoiser": (den.history_, "L1 loss"),
-                             "L2-Net": (l2.history_, "triplet loss")},
-                            out / "training_curves.png"),
+        fig.training_curves(den, "shallow U-Net denoiser (L1 loss)",
+                            out / "training_denoiser.png"),
+        fig.training_curves(l2, "L2-Net (triplet loss)", out / "training_l2net.png"),
         fig.pr_curves({f"L2-Net {inp}": reports["L2-Net"][inp] for inp in INPUTS}
                       | {"SIFT denoised": reports["SIFT"]["denoised"]},
                       out / "pr_curves.png"),
