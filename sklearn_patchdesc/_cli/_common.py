@@ -127,3 +127,16 @@ def transform_batches(model, X, batch_size=2048, desc="describing"):
              for start in tqdm(range(0, len(X), batch_size), desc=desc, unit="batch",
                                disable=None, file=sys.stderr, leave=False)]
     return np.concatenate(parts)
+
+
+def json_safe(obj):
+    """``obj`` with NaN / infinity replaced by None, so ``json.dumps`` writes strict JSON."""
+    import math
+
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ._common import (check_output_dir, non_negative_int, note, positive_float,
+from ._common import (check_output_dir, json_safe, non_negative_int, note, positive_float,
                       positive_int, transform_batches)
 
 HELP = "train the baseline pipeline on built-in data and print the HPatches table"
@@ -248,7 +248,7 @@ def _write_results(out, args, plan, bunch, train_names, test_names, results, rep
                     for name, per in reports.items()},
     }
     paths = [out / "results.json", out / "results.md"]
-    paths[0].write_text(json.dumps(payload, indent=1, allow_nan=True) + "\n")
+    paths[0].write_text(json.dumps(json_safe(payload), indent=1, allow_nan=False) + "\n")
     paths[1].write_text(
         f"# sklearn-patchdesc demo\n\n{table.splitlines()[0]}\n\n{markdown}\n{psnr_line}\n\n"
         f"Data: {bunch.source}. Budget {args.budget}, random_state {args.random_state}, "

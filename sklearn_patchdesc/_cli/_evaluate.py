@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import CLIError, existing_dir, non_negative_int, note
+from ._common import CLIError, existing_dir, json_safe, non_negative_int, note
 
 HELP = "score descriptor CSVs in the official HPatches layout"
 
@@ -232,7 +232,7 @@ def run(args):
                    n_dims=int(X.shape[1]), tasks_dir=None if tasks_dir is None else str(tasks_dir),
                    task_source={t: ("generated" if s == "generated" else "files")
                                 for t, s in sources.items()})
-        print(json.dumps(out, indent=2, allow_nan=True))
+        print(json.dumps(json_safe(out), indent=2, allow_nan=False))
     else:
         print(header)
         print(report)
