@@ -92,7 +92,7 @@ fig.tight_layout()
 # The loss alone hides it: compare the curves with the probe distance
 # -------------------------------------------------------------------
 fig2 = plot_training_history(collapsed)
-fig2.suptitle("collapsing run: loss near the margin, probe distance falling", fontsize=9)
+fig2.axes[0].set_title("collapsing run: loss near the margin", fontsize=9)
 
 if OUT:
     Path(OUT).mkdir(parents=True, exist_ok=True)

@@ -102,9 +102,9 @@ fig.tight_layout()
 # The dotted line is the collapse point of the loss; a step (red line) only
 # happens after an epoch whose loss stayed below it.
 fig2 = plot_training_history(models["stepped batch-hard"])
-fig2.suptitle("stepped batch-hard (hinge, margin 1)", fontsize=9)
+fig2.axes[0].set_title("stepped batch-hard (hinge, margin 1)", fontsize=9)
 fig3 = plot_training_history(models["soft stepped"])
-fig3.suptitle("stepped batch-hard, soft margin (collapse at ln 2)", fontsize=9)
+fig3.axes[0].set_title("stepped batch-hard, soft margin (collapse at ln 2)", fontsize=9)
 
 if OUT:
     Path(OUT).mkdir(parents=True, exist_ok=True)
