@@ -1,5 +1,7 @@
 """FeatureInverter on small sequential nets: modes, module shapes, layouts,
 errors, resume, the VGG16 / AlexNet builders and plot_inversion."""
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -97,6 +99,8 @@ def test_seeded_and_network_untouched(patches):
     a = FeatureInverter(net, "relu1", **small(max_epochs=2)).fit(patches)
     b = FeatureInverter(net, "relu1", **small(max_epochs=2)).fit(patches)
     np.testing.assert_array_equal(a.transform(patches), b.transform(patches))
+    again = pickle.loads(pickle.dumps(a))
+    np.testing.assert_array_equal(again.transform(patches), a.transform(patches))
     assert net.training  # mode of the caller's network is kept
     for k, v in net.state_dict().items():
         torch.testing.assert_close(v, before[k])
