@@ -197,14 +197,25 @@ class BasePatchNet(BaseEstimator):
 
     # ----------------------------------------------------------- parameters
     def _store_kwargs(self, kwargs):
+        """Store ``**kwargs`` as attributes; unprefixed names are rejected in ``fit``.
+
+        scikit-learn's rule is that ``__init__`` only stores its arguments, so a
+        misspelt argument is kept (and cloned) and reported when fitting.
+        """
         for key, value in kwargs.items():
-            if not self._is_prefixed(key):
-                raise TypeError(
-                    f"{type(self).__name__} got an unexpected argument {key!r}; "
-                    f"prefixed network options must start with one of "
-                    f"{', '.join(p + '__' for p in PREFIXES)}."
-                )
             setattr(self, key, value)
+        unexpected = tuple(k for k in kwargs if not self._is_prefixed(k))
+        if unexpected:
+            self._unexpected_kwargs = unexpected
+
+    def _check_no_unexpected_kwargs(self):
+        unexpected = getattr(self, "_unexpected_kwargs", ())
+        if unexpected:
+            raise TypeError(
+                f"{type(self).__name__} got unexpected argument(s) "
+                f"{', '.join(map(repr, unexpected))}; prefixed network options must "
+                f"start with one of {', '.join(p + '__' for p in PREFIXES)}."
+            )
 
     @staticmethod
     def _is_prefixed(key):
@@ -212,7 +223,9 @@ class BasePatchNet(BaseEstimator):
 
     def get_params(self, deep=True):
         params = super().get_params(deep=deep)
-        params.update({k: v for k, v in vars(self).items() if self._is_prefixed(k)})
+        extra = getattr(self, "_unexpected_kwargs", ())
+        params.update({k: v for k, v in vars(self).items()
+                       if self._is_prefixed(k) or k in extra})
         return params
 
     def set_params(self, **params):
@@ -315,6 +328,7 @@ class BasePatchNet(BaseEstimator):
         )
 
     def _check_common_params(self):
+        self._check_no_unexpected_kwargs()
         for name in ("max_epochs", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
