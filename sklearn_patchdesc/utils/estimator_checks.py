@@ -40,6 +40,9 @@ def check_instances():
     """
     from sklearn.linear_model import Ridge
 
+    from ..denoise import ShallowUNetDenoiser
+    from ..describe import L2NetDescriptor
+
     from . import all_estimators
 
     # no module__ widths here: prefixed options are stored as attributes by
@@ -50,6 +53,8 @@ def check_instances():
         "DnCNNDenoiser": dict(tiny, depth=3),
         "FeatureInverter": dict(tiny, network=_tiny_feature_network(), layer=-1),
         "GaussianDenoiser": {},
+        "JointDenoiseDescribe": dict(tiny, batch_size=8, denoiser=ShallowUNetDenoiser(),
+                                     descriptor=L2NetDescriptor()),
         "L2NetDescriptor": dict(tiny, batch_size=8),
         "MultiScaleDescriptor": dict(tiny, batch_size=8, out_features=16, depth=1,
                                      deep_features=16, shallow_channels=4),
@@ -134,6 +139,7 @@ EXPECTED_FAILED_CHECKS = {
                                 "scikit-learn's '1 feature(s)' wording",
     },
     "GaussianDenoiser": _TABULAR_DATA_CHECKS,
+    "JointDenoiseDescribe": _LEARNED_DESCRIPTOR,
     "L2NetDescriptor": _LEARNED_DESCRIPTOR,
     "MultiScaleDescriptor": _LEARNED_DESCRIPTOR,
     "NLMeansDenoiser": _TABULAR_DATA_CHECKS,

@@ -1,0 +1,301 @@
+"""Joint composition of a denoiser and a descriptor: :class:`JointDenoiseDescribe`.
+
+A ``Pipeline([("denoise", D), ("describe", E)])`` trains its two steps one
+after the other, each on its own loss; the denoiser never learns what the
+descriptor needs. :class:`JointDenoiseDescribe` fine-tunes both networks end
+to end on
+
+    loss = descriptor loss(E(D(x)), labels) + lam * denoising loss(D, x)
+
+It lives in a top-level ``pipeline`` module, not in ``denoise/`` or
+``describe/``: it is a composition of one estimator of each of those
+packages (like :class:`sklearn.pipeline.Pipeline` composes steps), and
+``model_selection/`` is about searching and splitting, not about models.
+
+Training goes through the shared core: the estimator is a descriptor
+estimator (:class:`~sklearn_patchdesc.describe._estimators.BaseDescriptorNet`,
+itself a :class:`~sklearn_patchdesc._training.BasePatchNet`) whose module
+wraps both networks and whose skorch net (:class:`JointNeuralNet`) adds the
+denoising term; seeding, samplers, NaN stop, checkpoint resume, validation
+split and persistence are the core's.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from ._training import PatchNeuralNet
+from ._validation import check_patches, restore_patches
+from .denoise._selfsupervised import neighbor2neighbor_loss
+from .describe._estimators import BaseDescriptorNet
+
+__all__ = ["JointDenoiseDescribe"]  # JointModule, JointNeuralNet: building blocks
+
+
+class JointModule(nn.Module):
+    """``descriptor(denoiser(x))``, keeping both networks as sub-modules.
+
+    Parameters
+    ----------
+    denoiser, descriptor : nn.Module
+    """
+
+    def __init__(self, denoiser, descriptor):
+        super().__init__()
+        self.denoiser = denoiser
+        self.descriptor = descriptor
+        self.out_features = getattr(descriptor, "out_features", None)
+
+    def forward(self, x):
+        return self.descriptor(self.denoiser(x))
+
+
+class JointNeuralNet(PatchNeuralNet):
+    """skorch net of :class:`JointDenoiseDescribe`: descriptor loss + ``lam`` x denoising loss.
+
+    The denoising term is the self-supervised Neighbor2Neighbor loss of the
+    denoiser sub-module on the noisy batch (``denoise_criterion``, L1 by
+    default). Each batch records ``descriptor_loss`` and ``denoise_loss`` in
+    the history; epochs get their means as ``train_descriptor_loss`` /
+    ``train_denoise_loss``. Attributes set by the estimator: ``lam``,
+    ``n2n_gamma``, ``denoise_criterion``.
+    """
+
+    lam = 1.0
+    n2n_gamma = 1.0
+    denoise_criterion = None
+
+    def _joint_loss(self, batch, training):
+        Xi, yi = batch
+        Xi = Xi.to(self.device)
+        yi = yi.to(self.device)
+        emb = self.infer(Xi)
+        desc_loss = self.get_loss(emb, yi, X=Xi, training=training)
+        loss = desc_loss
+        den_value = 0.0
+        if self.lam:
+            den = self.module_.denoiser
+            den_loss, _ = neighbor2neighbor_loss(
+                den, Xi, self.denoise_criterion, gamma=self.n2n_gamma,
+                size_multiple=getattr(den, "size_multiple", 1))
+            loss = desc_loss + self.lam * den_loss
+            den_value = float(den_loss.detach())
+        prefix = "" if training else "valid_"
+        self.history.record_batch(f"{prefix}descriptor_loss", float(desc_loss.detach()))
+        self.history.record_batch(f"{prefix}denoise_loss", den_value)
+        return loss, emb
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        loss, emb = self._joint_loss(batch, True)
+        loss.backward()
+        return {"loss": loss, "y_pred": emb}
+
+    def validation_step(self, batch, **fit_params):
+        self._set_training(False)
+        with torch.no_grad():
+            loss, emb = self._joint_loss(batch, False)
+        return {"loss": loss, "y_pred": emb}
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        super().on_epoch_end(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
+                             **kwargs)
+        batches = self.history[-1, "batches"]
+        for key in ("descriptor_loss", "denoise_loss"):
+            vals = [b[key] for b in batches if key in b]
+            if vals:
+                self.history.record(f"train_{key}", float(np.mean(vals)))
+
+
+class _DenoiseLoss:
+    """Picklable holder of the denoising criterion (skorch refuses bare modules as attributes)."""
+
+    def __init__(self, criterion):
+        self.criterion = criterion
+
+    def __call__(self, pred, target):
+        return self.criterion(pred, target)
+
+
+def _module_of(est):
+    """A fresh copy of an estimator's torch module: its fitted weights, or a new build."""
+    est = getattr(est, "estimator", est)  # FrozenEstimator
+    net = getattr(est, "net_", None)
+    if net is not None:
+        return copy.deepcopy(net.module_)
+    module, kwargs = est._module_spec()
+    if isinstance(module, nn.Module):
+        return copy.deepcopy(module)
+    kwargs = dict(kwargs)
+    kwargs.update({k[len("module__"):]: v for k, v in est._prefixed_params().items()
+                   if k.startswith("module__")})
+    return module(**kwargs)
+
+
+class JointDenoiseDescribe(BaseDescriptorNet):
+    """Fine-tune a denoiser and a descriptor end to end (denoise then describe).
+
+    ``fit(X_noisy, y)`` trains the stacked network ``E(D(x))`` on labelled
+    noisy patches with the descriptor's loss plus ``lam`` times a denoising
+    loss of ``D``. The denoising term is **self-supervised**
+    (Neighbor2Neighbor on the noisy batch, as the denoisers use without
+    clean targets): the joint fit needs no clean references, exactly like
+    ``Pipeline([("denoise", D), ("describe", E)]).fit(X_noisy, y)``, so the
+    two are compared on equal data. ``lam=0`` trains for the descriptor loss
+    alone (the denoiser becomes a learned front end); large ``lam`` keeps
+    the denoiser a denoiser.
+
+    ``transform(X)`` gives the descriptors of the denoised patches;
+    :meth:`denoise` gives the jointly trained denoiser's output.
+
+    Parameters
+    ----------
+    denoiser : network denoiser estimator
+        E.g. :class:`~sklearn_patchdesc.denoise.ShallowUNetDenoiser`. Fitted
+        (or a :class:`~sklearn.frozen.FrozenEstimator` of a fitted one): its
+        weights are the starting point (fine-tuning); unfitted: its network
+        is built from its parameters (``module__*`` included) and trained
+        from scratch. Never modified.
+    descriptor : learned descriptor estimator
+        E.g. :class:`~sklearn_patchdesc.describe.L2NetDescriptor`; fitted or
+        not, as for ``denoiser``. Its ``criterion`` (and ``criterion__*``
+        options) is the descriptor loss unless ``criterion`` is given.
+    lam : float, default=1.0
+        Weight of the denoising loss.
+    n2n_gamma : float, default=1.0
+        Neighbor2Neighbor regulariser weight of the denoising loss.
+    criterion : nn.Module class or instance, optional
+        Descriptor loss; None takes the descriptor's.
+    sampler : object, optional
+        Batch formation (random triplets when None); see
+        :class:`~sklearn_patchdesc.describe.L2NetDescriptor`.
+    max_epochs : int, default=5
+    batch_size : int, default=64
+    lr : float, default=1e-4
+        Fine-tuning learning rate (low: both nets usually start trained).
+    optimizer : str or torch.optim.Optimizer class, default="adam"
+    train_split, valid_scoring, early_stopping, callbacks, device, random_state, verbose, checkpoint_dir
+        As in :class:`~sklearn_patchdesc.describe.L2NetDescriptor`.
+    **kwargs
+        skorch-prefixed options (``optimizer__weight_decay`` ...).
+
+    Attributes
+    ----------
+    net_ : JointNeuralNet
+        ``net_.module_`` is a :class:`JointModule` (``.denoiser``,
+        ``.descriptor``).
+    history_ : skorch History
+        Also ``train_descriptor_loss`` and ``train_denoise_loss`` per epoch.
+    sampler_, patch_size_, n_features_in_
+        As in the descriptors.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_patchdesc.denoise import ShallowUNetDenoiser
+    >>> from sklearn_patchdesc.describe import L2NetDescriptor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.integers(0, 256, (60, 32, 32), dtype=np.uint8)
+    >>> y = np.repeat(np.arange(20), 3)
+    >>> joint = JointDenoiseDescribe(ShallowUNetDenoiser(), L2NetDescriptor(), lam=0.5,
+    ...                              max_epochs=1, batch_size=20, random_state=0).fit(X, y)
+    >>> joint.transform(X).shape, joint.denoise(X).shape
+    ((60, 128), (60, 32, 32))
+    """
+
+    _net_class = JointNeuralNet
+
+    def __init__(self, denoiser, descriptor, *, lam=1.0, n2n_gamma=1.0, criterion=None,
+                 sampler=None, max_epochs=5, batch_size=64, lr=1e-4, optimizer="adam",
+                 train_split=None, valid_scoring=None, early_stopping=None, callbacks=None,
+                 device="cpu", random_state=None, verbose=0, checkpoint_dir=None, **kwargs):
+        self.denoiser = denoiser
+        self.descriptor = descriptor
+        self.lam = lam
+        self.n2n_gamma = n2n_gamma
+        self.criterion = criterion
+        self.sampler = sampler
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.train_split = train_split
+        self.valid_scoring = valid_scoring
+        self.early_stopping = early_stopping
+        self.callbacks = callbacks
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.checkpoint_dir = checkpoint_dir
+        self._store_kwargs(kwargs)
+
+    def _check_parts(self):
+        for name in ("denoiser", "descriptor"):
+            est = getattr(getattr(self, name), "estimator", getattr(self, name))
+            if not hasattr(est, "_module_spec"):
+                raise TypeError(f"{name} must be a network estimator of sklearn_patchdesc "
+                                f"(with a torch module); got {type(est).__name__}.")
+        if not (isinstance(self.lam, (int, float, np.floating)) and self.lam >= 0):
+            raise ValueError(f"lam must be a number >= 0; got {self.lam!r}.")
+
+    def _module_spec(self):
+        self._check_parts()
+        return JointModule(_module_of(self.denoiser), _module_of(self.descriptor)), {}
+
+    def _criterion_spec(self):
+        if self.criterion is not None:
+            return super()._criterion_spec()
+        desc = getattr(self.descriptor, "estimator", self.descriptor)
+        crit, kwargs = desc._criterion_spec()
+        kwargs = dict(kwargs)
+        kwargs.update({k[len("criterion__"):]: v for k, v in desc._prefixed_params().items()
+                       if k.startswith("criterion__")})
+        return crit, kwargs
+
+    def _build_net(self):
+        net = super()._build_net()
+        den = getattr(self.denoiser, "estimator", self.denoiser)
+        crit, kwargs = den._criterion_spec()
+        net.denoise_criterion = _DenoiseLoss(
+            crit(**kwargs) if isinstance(crit, type) else copy.deepcopy(crit))
+        net.lam = float(self.lam)
+        net.n2n_gamma = float(self.n2n_gamma)
+        return net
+
+    def fit(self, X, y, **fit_params):
+        """Fine-tune both networks on noisy labelled patches.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, 1, H, W) or (n, H*W)
+            Noisy patches.
+        y : array-like of shape (n,) or record array
+            Point labels or the loaders' record array.
+        **fit_params
+            Passed to skorch's ``partial_fit``.
+
+        Returns
+        -------
+        self
+        """
+        self._check_parts()
+        # the self-supervised denoising loss sub-samples 2x2 cells
+        if y is not None:  # y=None gets the descriptors' "requires y" error first
+            check_patches(X, min_size=2, keep_uint8=True)
+        return super().fit(X, y, **fit_params)
+
+    def denoise(self, X):
+        """Denoised patches from the jointly trained denoiser (``X``'s layout and dtype)."""
+        check_is_fitted(self, "net_")
+        X4, layout = self._validate_patches(X, reset=False)
+        den = self.net_.module_.denoiser
+        den.eval()
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(X4), 256):
+                out.append(den(torch.from_numpy(X4[i:i + 256]).to(self.net_.device)).cpu())
+        return restore_patches(torch.cat(out).numpy(), layout)
