@@ -29,11 +29,6 @@ EXPECTED_FAILED = {name: _NON_SQUARE for name in (
     "check_n_features_in", "check_pipeline_consistency", "check_readonly_memmap_input",
     "check_transformer_data_not_an_array", "check_transformer_general",
     "check_transformer_preserve_dtypes", "check_estimators_nan_inf")}
-EXPECTED_FAILED.update({
-    "check_do_not_raise_errors_in_init_or_set_params": (
-        "**kwargs only takes skorch-prefixed options (module__, optimizer__ ...); the check "
-        "passes an argument literally named 'kwargs', which __init__ refuses at once."),
-})
 
 
 @parametrize_with_checks([MultiScaleDescriptor(**TINY)],
