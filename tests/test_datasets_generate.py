@@ -118,6 +118,16 @@ def test_real_sequences_give_patch_sets(shared_data):
         assert frames.shape == (40, 4)
 
 
+def test_sequences_given_as_a_path(shared_data):
+    """A folder path works like the list load_image_sequences returns."""
+    folder = shared_data / "real" / "oxford_affine" / "boat"
+    from_path = make_hpatches_like(sequences=folder, n_patches_per_sequence=10, random_state=0)
+    from_list = make_hpatches_like(sequences=load_image_sequences(folder),
+                                   n_patches_per_sequence=10, random_state=0)
+    assert from_path.sequence_names == ["v_boat"]
+    np.testing.assert_array_equal(from_path.data, from_list.data)
+
+
 def test_too_small_images():
     rng = np.random.default_rng(0)
     img = rng.integers(0, 255, (20, 20)).astype(np.uint8)

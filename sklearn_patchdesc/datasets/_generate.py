@@ -18,7 +18,7 @@ _LEVEL_NAMES = {0: "easy", 1: "easy", 2: "hard", 3: "tough"}
 
 def _as_sequences(sequences):
     if isinstance(sequences, (str, os.PathLike)):
-        return load_image_sequences(sequences)
+        sequences = load_image_sequences(sequences)
     if isinstance(sequences, dict) or hasattr(sequences, "images"):
         sequences = [sequences]
     out = []
