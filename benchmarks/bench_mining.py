@@ -78,6 +78,8 @@ def main():
     ap.add_argument("--test", type=int, default=2, help="held-out sequences")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--only", nargs="*", default=None,
+                    help="run only the rows whose name contains one of these words")
     args = ap.parse_args()
     if args.quick:
         args.sequences, args.patches, args.test, args.epochs = 4, 24, 1, 4
@@ -99,6 +101,8 @@ def main():
 
     rows = []
     for name, kw in strategies(len(Xtr), stages).items():
+        if args.only and not any(w in name for w in args.only):
+            continue
         for aug in (False, True):
             cbs = [("augment", PatchAugmentation(mode="label"))] if aug else None
             est = L2NetDescriptor(max_epochs=args.epochs, random_state=0, callbacks=cbs, **kw)
