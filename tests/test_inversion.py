@@ -139,6 +139,8 @@ def test_errors(patches):
         FeatureInverter(net, 1, mode="sideways").fit(patches)
     with pytest.raises(ValueError, match="module="):
         FeatureInverter(net, 1, module="conv_conv").fit(patches)
+    with pytest.raises(TypeError, match="unexpected argument.*'hiden'"):
+        FeatureInverter(net, 1, hiden=8).fit(patches)
     with pytest.raises(TypeError, match="network must be"):
         FeatureInverter("vgg16", 1).fit(patches)
 
