@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -96,6 +97,7 @@ for name, search in (("TPESearchCV", tpe), ("GridSearchCV", grid)):
     ax.plot(np.arange(1, len(scores) + 1), np.maximum.accumulate(scores), marker="o",
             label=f"{name} (best {scores.max():.3f})")
     ax.scatter(np.arange(1, len(scores) + 1), scores, s=12, alpha=0.4)
+ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
 ax.set_xlabel("candidate (trial)")
 ax.set_ylabel("best cross-validated hpatches_mean so far")
 ax.set_title("L2-Net tuning: TPE vs grid on the same budget")
