@@ -109,14 +109,8 @@ _TABULAR_DATA_CHECKS = {
     "check_transformer_general": _NOT_SQUARE,
     "check_transformer_preserve_dtypes": _NOT_SQUARE,
 }
-_KWARGS = (
-    "the check passes the literal keyword argument kwargs=<value>; network estimators take "
-    "skorch-prefixed **kwargs (module__, optimizer__, ...) and, like any Python class, raise "
-    "TypeError on an unknown unprefixed keyword so typos are not silently ignored")
-_NETWORK_DENOISER = {**_TABULAR_DATA_CHECKS,
-                     "check_do_not_raise_errors_in_init_or_set_params": _KWARGS}
-_LEARNED_DESCRIPTOR = {**_TABULAR_DATA_CHECKS,
-                       "check_do_not_raise_errors_in_init_or_set_params": _KWARGS}
+_NETWORK_DENOISER = _TABULAR_DATA_CHECKS
+_LEARNED_DESCRIPTOR = _TABULAR_DATA_CHECKS
 _MULTIPLE_OF_32 = ("TernausNet's VGG encoder needs patch sides that are a multiple of 32; "
                    "the check's 2x2 patches are refused with a ValueError")
 
@@ -133,7 +127,6 @@ EXPECTED_FAILED_CHECKS = {
     "DnCNNDenoiser": _NETWORK_DENOISER,
     "FeatureInverter": {
         **_TABULAR_DATA_CHECKS,
-        "check_do_not_raise_errors_in_init_or_set_params": _KWARGS,
         "check_fit2d_1feature": "1x1 patches cannot go through the inverted network (its "
                                 "pooling empties them); the ValueError says so, not in "
                                 "scikit-learn's '1 feature(s)' wording",
