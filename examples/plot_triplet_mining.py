@@ -1,6 +1,6 @@
 """
 Triplet mining strategies: random, hard positives, batch-hard, stepped batch-hard
-================================================================================
+=================================================================================
 
 Seeds 000 and 001 got their gains from *which* triplets the L2-Net sees:
 
