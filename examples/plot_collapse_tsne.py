@@ -73,7 +73,7 @@ print("probe distance per epoch, healthy:   ", np.round(mon_h.distances_, 3))
 
 # %%
 # t-SNE of one batch of descriptors (16 labels x 16 patches, as in seed 001)
-# -------------------------------------------------------------------------
+# --------------------------------------------------------------------------
 rng = np.random.default_rng(0)
 pick = np.isin(labels, rng.choice(np.unique(labels), size=min(16, len(np.unique(labels))),
                                   replace=False))
