@@ -106,25 +106,18 @@ def pr_curves(reports, path):
 def tsne(embeddings, labels, path, random_state=0, n_points=20):
     """t-SNE of the descriptors of ``n_points`` test points (all their images)."""
     import matplotlib.pyplot as plt
-    from sklearn.manifold import TSNE
+
+    from ..plotting import plot_embedding
 
     rng = np.random.default_rng(random_state)
     uniq = np.unique(labels)
     chosen = rng.choice(uniq, size=min(n_points, len(uniq)), replace=False)
     rows = np.flatnonzero(np.isin(labels, chosen))
-    colour = np.searchsorted(np.sort(chosen), labels[rows])
     fig, axes = plt.subplots(1, len(embeddings), figsize=(4 * len(embeddings), 4),
                              squeeze=False)
     for ax, (name, D) in zip(axes[0], embeddings.items()):
-        perplexity = float(min(30, max(2, (len(rows) - 1) // 3)))
-        Y = TSNE(perplexity=perplexity, init="pca", max_iter=500, n_jobs=1,
-                 method="exact" if len(rows) <= 1000 else "barnes_hut",
-                 random_state=random_state).fit_transform(
-            np.asarray(D[rows], dtype=np.float64))
-        ax.scatter(Y[:, 0], Y[:, 1], c=colour, cmap="tab20", s=9)
-        ax.set_title(name, fontsize=10)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        plot_embedding(D[rows], labels[rows], ax=ax, title=name, legend=False,
+                       random_state=random_state)
     fig.suptitle(f"t-SNE of test descriptors: {len(chosen)} points x their images "
                  "(one colour per 3-D point)", fontsize=9)
     fig.tight_layout()
