@@ -1,9 +1,12 @@
-"""Descriptor estimators: sklearn contract, parameters, resume, plug-ins, bad input."""
+"""Descriptor estimators: parameters, resume, plug-ins, bad input.
+
+scikit-learn's estimator checks run once for every estimator in
+tests/test_estimator_checks.py.
+"""
 import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
-from sklearn.utils.estimator_checks import parametrize_with_checks
 from skorch.callbacks import Callback
 from test_describe_data import make_texture_patches
 
@@ -11,48 +14,6 @@ from sklearn_patchdesc._training import EpochCheckpoint  # noqa: F401  (core cal
 from sklearn_patchdesc.describe import (L2NetDescriptor, PKSampler, RandomTripletSampler,
                                         RawPatchDescriptor, SIFTPatchDescriptor,
                                         TripletMarginLoss)
-
-# --------------------------------------------------------- estimator checks
-_NON_SQUARE = (
-    "sklearn's check data has 2, 3, 5 or 10 features per row: not a square patch. "
-    "Flat input must be (n, H*W) with a square H*W (DESIGN.md), so the estimator "
-    "rejects it with a ValueError before the property under test is reached; the "
-    "property is tested on square patches in this file instead.")
-_SQUARE_CHECKS = [
-    "check_dict_unchanged", "check_dont_overwrite_parameters", "check_estimators_dtypes",
-    "check_estimators_empty_data_messages", "check_estimators_fit_returns_self",
-    "check_estimators_overwrite_params", "check_estimators_pickle",
-    "check_f_contiguous_array_estimator", "check_fit2d_1sample", "check_fit2d_predict1d",
-    "check_fit_check_is_fitted", "check_fit_idempotent", "check_fit_score_takes_y",
-    "check_methods_sample_order_invariance", "check_methods_subset_invariance",
-    "check_n_features_in", "check_pipeline_consistency", "check_readonly_memmap_input",
-    "check_transformer_data_not_an_array", "check_transformer_general",
-    "check_transformer_preserve_dtypes", "check_estimators_nan_inf",
-]
-
-
-def _expected_failed_checks(estimator):
-    failed = {name: _NON_SQUARE for name in _SQUARE_CHECKS}
-    failed["check_complex_data"] = (
-        "complex patches are refused with a TypeError (not an image dtype); the check "
-        "wants a ValueError.")
-    failed["check_dtype_object"] = (
-        "object arrays are refused with a TypeError: patches must be a numeric array.")
-    if isinstance(estimator, L2NetDescriptor):
-        failed["check_do_not_raise_errors_in_init_or_set_params"] = (
-            "__init__ takes **kwargs only for skorch-prefixed options (module__ ...); the "
-            "check passes a literal argument named 'kwargs', which is refused at once.")
-    return failed
-
-
-@parametrize_with_checks(
-    [RawPatchDescriptor(), SIFTPatchDescriptor(),
-     L2NetDescriptor(max_epochs=1, batch_size=8, sampler=RandomTripletSampler(8),
-                     random_state=0)],
-    expected_failed_checks=_expected_failed_checks)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
-
 
 # ---------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")

