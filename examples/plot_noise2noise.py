@@ -41,7 +41,7 @@ from sklearn_patchdesc.metrics import patch_psnr, patch_ssim
 
 QUICK = os.environ.get("SKPD_EXAMPLE_QUICK") == "1"
 OUT = os.environ.get("SKPD_EXAMPLE_OUT")
-N_SEQ, N_PTS, EPOCHS = (3, 6, 1) if QUICK else (6, 40, 8)
+N_SEQ, N_PTS, EPOCHS = (3, 6, 1) if QUICK else (6, 24, 5)
 
 data = make_hpatches_like(n_sequences=N_SEQ, n_patches_per_sequence=N_PTS, noise=True,
                           random_state=0)
