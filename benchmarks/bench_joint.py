@@ -44,14 +44,16 @@ def _descriptor(epochs, seed):
                            random_state=seed)
 
 
-def _scores(est, X, y):
-    return [get_scorer(t)(est, X, y) for t in TASKS]
+def _scores(est, X, y, name=""):
+    out = [get_scorer(t)(est, X, y) for t in TASKS]
+    print(f"  done: {name:24s} hpatches_mean {out[-1]:.4f}", flush=True)
+    return out
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sequences", type=int, default=6)
-    parser.add_argument("--patches", type=int, default=20, help="points per sequence")
+    parser.add_argument("--patches", type=int, default=12, help="points per sequence")
     parser.add_argument("--k", type=int, default=2, help="half the epochs per network")
     parser.add_argument("--lam", type=float, nargs="+", default=[0.1, 1.0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -66,19 +68,19 @@ def main(argv=None):
     Xtr, ytr, Xte, yte = X[~test], y[~test], X[test], y[test]
     print(f"train {len(Xtr)} patches ({len(names) - len(test_names)} sequences), "
           f"test {len(Xte)} patches ({len(test_names)} sequences), 2k = {2 * args.k} epochs "
-          f"per network, seeds {args.seeds}")
+          f"per network, seeds {args.seeds}", flush=True)
     k = args.k
     rows = {}
     for seed in args.seeds:
         t = time.perf_counter()
         sep = Pipeline([("denoise", _denoiser(2 * k, seed)),
                         ("describe", _descriptor(2 * k, seed))]).fit(Xtr, ytr)
-        rows.setdefault("separate", []).append((_scores(sep, Xte, yte), time.perf_counter() - t))
+        rows.setdefault("separate", []).append((_scores(sep, Xte, yte, "separate"), time.perf_counter() - t))
 
         t = time.perf_counter()
         noisy = _descriptor(2 * k, seed).fit(Xtr, ytr)
         rows.setdefault("noisy only (no denoiser)", []).append(
-            (_scores(noisy, Xte, yte), time.perf_counter() - t))
+            (_scores(noisy, Xte, yte, "noisy only"), time.perf_counter() - t))
 
         t = time.perf_counter()
         half = Pipeline([("denoise", _denoiser(k, seed)),
@@ -89,7 +91,7 @@ def main(argv=None):
             joint = JointDenoiseDescribe(half[0], half[1], lam=lam, max_epochs=k, batch_size=64,
                                          lr=1e-4, random_state=seed).fit(Xtr, ytr)
             rows.setdefault(f"joint lam={lam:g}", []).append(
-                (_scores(joint, Xte, yte), t_half + time.perf_counter() - t))
+                (_scores(joint, Xte, yte, f"joint lam={lam:g}"), t_half + time.perf_counter() - t))
 
     print(f"\n{'method':28s} {'verif':>7s} {'match':>7s} {'retr':>7s} {'MEAN':>7s} {'time s':>7s}")
     for name, vals in rows.items():
