@@ -11,37 +11,27 @@ class CLIError(Exception):
     """A user error: printed as ``<prog> <command>: error: <message>``, exit status 1."""
 
 
-def positive_int(text):
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _number_type(convert, accept, expected, name):
+    """An argparse type: ``convert(text)``, refused unless ``accept(value)``."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+    parse.__name__ = name
+    return parse
 
 
-def non_negative_int(text):
-    """argparse type: an integer >= 0 (seeds)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
-
-
-def positive_float(text):
-    """argparse type: a finite float > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (value > 0 and value < float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
+#: argparse type: an integer >= 1
+positive_int = _number_type(int, lambda v: v >= 1, "a positive integer", "positive_int")
+#: argparse type: an integer >= 0 (seeds)
+non_negative_int = _number_type(int, lambda v: v >= 0, "an integer >= 0", "non_negative_int")
+#: argparse type: a finite float > 0
+positive_float = _number_type(float, lambda v: 0 < v < float("inf"), "a positive number",
+                              "positive_float")
 
 
 def existing_dir(path, what):
