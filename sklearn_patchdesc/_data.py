@@ -92,7 +92,8 @@ class PatchLoader:
         Draw a fresh permutation every epoch.
     sampler : object, optional
         Anything with ``batches(labels, batch_size, rng)`` yielding index
-        arrays (e.g. :class:`~sklearn_patchdesc.describe.PKSampler`); it then
+        arrays and ``n_batches(labels, batch_size)`` returning how many it
+        yields (e.g. :class:`~sklearn_patchdesc.describe.PKSampler`); it then
         decides the batches and ``shuffle`` is ignored. ``labels`` is the
         dataset's ``y``.
     drop_last : bool, default=False
@@ -122,19 +123,25 @@ class PatchLoader:
     def _draw_seed():
         return int(torch.randint(0, 2**31 - 1, ()).item())
 
-    def _index_batches(self):
+    def _labels(self):
+        """The dataset's ``y`` as the sampler sees it (numpy, Subset rows only)."""
+        base, indices = _unwrap(self.dataset)
+        labels = base.y
+        labels = labels.numpy() if isinstance(labels, torch.Tensor) else labels
+        return labels if indices is None else labels[indices]
+
+    def _stop(self):
+        """End of the last batch in a plain (sampler-free) pass."""
         n = len(self.dataset)
+        return n - n % self.batch_size if (self.drop_last and n > self.batch_size) else n
+
+    def _index_batches(self):
         if self.sampler is not None:
-            base, indices = _unwrap(self.dataset)
-            labels = base.y
-            labels = labels.numpy() if isinstance(labels, torch.Tensor) else labels
-            if indices is not None:
-                labels = labels[indices]
-            yield from self.sampler.batches(labels, self.batch_size, self.rng)
+            yield from self.sampler.batches(self._labels(), self.batch_size, self.rng)
             return
+        n = len(self.dataset)
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
-        stop = n - n % self.batch_size if (self.drop_last and n > self.batch_size) else n
-        for start in range(0, stop, self.batch_size):
+        for start in range(0, self._stop(), self.batch_size):
             yield order[start:start + self.batch_size]
 
     def __iter__(self):
@@ -145,7 +152,10 @@ class PatchLoader:
             yield base.batch(idx if indices is None else indices[np.asarray(idx)])
 
     def __len__(self):
-        if self.sampler is not None and hasattr(self.sampler, "n_batches"):
-            return self.sampler.n_batches(len(self.dataset), self.batch_size)
-        n = len(self.dataset)
-        return -(-n // self.batch_size)
+        """The number of batches one pass yields (what progress bars count)."""
+        if self.sampler is not None:
+            if not hasattr(self.sampler, "n_batches"):
+                raise TypeError(f"the sampler {self.sampler!r} has no n_batches(labels, "
+                                "batch_size), so the number of batches is unknown.")
+            return int(self.sampler.n_batches(self._labels(), self.batch_size))
+        return -(-self._stop() // self.batch_size)

@@ -27,10 +27,11 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
-from skorch.callbacks import Callback, PrintLog, ProgressBar
+from skorch.callbacks import Callback
 from skorch.history import History
 
 from ._data import PatchDataset, PatchLoader
+from ._progress import BatchProgressBar, EpochLog
 from ._validation import check_patches
 
 __all__ = [
@@ -165,6 +166,11 @@ class PatchNeuralNet(NeuralNet):
             self.module_.to(memory_format=torch.channels_last)
         return self
 
+    def get_default_callbacks(self):
+        # the epoch table on stderr, uncoloured unless stderr is a terminal
+        return [(name, EpochLog() if name == "print_log" else cb)
+                for name, cb in super().get_default_callbacks()]
+
     def get_dataset(self, X, y=None):
         if isinstance(X, PatchDataset):
             return X
@@ -288,7 +294,7 @@ class BasePatchNet(BaseEstimator):
         callbacks = [("stop_on_nan", StopOnNonFiniteLoss())]
         callbacks += self._extra_callbacks()
         if self.verbose:
-            callbacks.append(("progress", ProgressBar(batches_per_epoch="auto")))
+            callbacks.append(("progress", BatchProgressBar()))
         if self.checkpoint_dir is not None:
             callbacks.append(("checkpoint", EpochCheckpoint(self.checkpoint_dir)))
         callbacks += list(self.callbacks or [])

@@ -214,5 +214,5 @@ class HardPositiveMiner(Callback):
             sl = slice(start, start + batch_size)
             yield np.concatenate([a[sl], p[sl], n[sl]])
 
-    def n_batches(self, n, batch_size):
-        return RandomTripletSampler(self.n_triplets).n_batches(n, batch_size)
+    def n_batches(self, labels, batch_size):
+        return RandomTripletSampler(self.n_triplets).n_batches(labels, batch_size)

@@ -2,7 +2,9 @@
 
 Sampler protocol (read by :class:`~sklearn_patchdesc._data.PatchLoader`
 once per epoch): ``batches(labels, batch_size, rng)`` yields integer index
-arrays into the training set; ``n_batches(n, batch_size)`` estimates how many.
+arrays into the training set; ``n_batches(labels, batch_size)`` returns
+exactly how many (the loader's ``len``, what progress bars count); it must
+not depend on the random draw.
 Attributes are read at the start of each epoch, so a callback may change them
 between epochs (e.g. growing PK batches). A sampler that is also a skorch
 ``Callback`` is registered by the descriptor estimators, so it can look at the
@@ -119,9 +121,16 @@ class RandomTripletSampler:
             sl = slice(start, start + batch_size)
             yield np.concatenate([a[sl], p[sl], n[sl]])
 
-    def n_batches(self, n, batch_size):
-        k = n if self.n_triplets is None else int(self.n_triplets)
-        return -(-k // batch_size)
+    def n_triplets_per_epoch(self, labels):
+        """Triplets one epoch draws: ``n_triplets``, or every patch that has a positive."""
+        check_triplet_labels(labels)
+        if self.n_triplets is not None:
+            return int(self.n_triplets)
+        inverse, counts = label_groups(labels)
+        return int(np.count_nonzero(counts[inverse] >= 2))
+
+    def n_batches(self, labels, batch_size):
+        return -(-self.n_triplets_per_epoch(labels) // batch_size)
 
 
 class PKSampler:
@@ -205,7 +214,10 @@ class PKSampler:
     def batches(self, labels, batch_size, rng):
         yield from self.index_batches(labels, rng)
 
-    def n_batches(self, n, batch_size):
+    def n_batches(self, labels, batch_size):
         S, K = self._check()
-        return max(1, -(-n // (S * K)))
+        check_triplet_labels(labels)
+        _, counts = label_groups(labels)
+        n_chunks = int((-(-counts[counts >= 2] // K)).sum())
+        return -(-n_chunks // S)
 

@@ -167,12 +167,12 @@ class SteppedBatchHard(Callback):
         self._pk.n_labels_per_batch, self._pk.n_per_label = self._pk_args(self.stage_)
         yield from self._pk.batches(labels, batch_size, rng)
 
-    def n_batches(self, n, batch_size):
+    def n_batches(self, labels, batch_size):
         stage = getattr(self, "stage_", 0)
         if stage < 0:
-            return RandomTripletSampler().n_batches(n, batch_size)
-        b, _ = self._checked_stages()[stage]
-        return max(1, -(-n // b))
+            return RandomTripletSampler().n_batches(labels, batch_size)
+        b, k = self._checked_stages()[stage]
+        return PKSampler(b // k, k).n_batches(labels, batch_size)
 
     # ----------------------------------------------------------- callback
     def threshold_for(self, net):
