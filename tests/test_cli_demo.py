@@ -24,11 +24,37 @@ def test_demo_help(capsys):
     assert "--budget" in out and "--data" in out and "examples:" in out
 
 
+def test_demo_help_names_its_sources_and_streams(capsys):
+    assert main(["demo", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Where the recipes come from" in out and "docs/sources.rst" in out
+    assert "results (the table" in out and "go to stdout" in out and "stderr" in out
+    for jargon in ("keras", "TPE-tuned"):
+        assert jargon not in out
+
+
+def test_demo_default_output_folder_is_git_ignored():
+    import shutil
+    import subprocess
+
+    from sklearn_patchdesc._cli._demo import DEFAULT_OUT
+
+    root = Path(__file__).resolve().parents[1]
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    proc = subprocess.run(["git", "-C", str(root), "check-ignore", "-q", DEFAULT_OUT + "/x"])
+    assert proc.returncode == 0, f"{DEFAULT_OUT}/ is not in .gitignore"
+
+
 def test_demo_runs_end_to_end_with_a_tiny_budget(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     out = tmp_path / "demo"
     assert main(["demo", "--budget", "0.02", "--n-sequences", "2", "--out", str(out)]) == 0
-    text = capsys.readouterr().out
+    text, err = capsys.readouterr()
+    # the stream convention: results on stdout, training logs on stderr, no colour codes
+    assert "train_loss" in err and "train_loss" not in text
+    assert "\x1b[" not in text and "\x1b[" not in err
+    assert str(out.resolve()) in text
     for word in ("Patch Verification", "Image Matching", "Patch Retrieval",
                  "L2-Net", "SIFT", "raw pixels", "Clean", "Denoised", "Noisy", "PSNR"):
         assert word in text

@@ -34,7 +34,9 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="sklearn-patchdesc",
         description="Learned local patch descriptors and denoisers, evaluated with the "
-                    "HPatches protocol. Run '<command> --help' for the options of a command.",
+                    "HPatches protocol. Run '<command> --help' for the options of a command. "
+                    "Every command writes its results to stdout and its progress, notes and "
+                    "errors to stderr.",
         allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

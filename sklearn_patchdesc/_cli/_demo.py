@@ -25,16 +25,26 @@ DESCRIPTION = """\
 The main job. Without --data, generate the built-in N-HPatches-style set
 (patches cut from photos bundled with scikit-image, noise rising easy < hard <
 tough); split its sequences into train and test; train the baseline pipeline
-of seed 000 - a shallow U-Net denoiser (on the clean twin, or self-supervised
-with --self-supervised) and an L2-Net descriptor (random triplets) on the
-denoised training patches - with progress bars; then print the HPatches table
+of the N-HPatches coursework report this package starts from (K. Barmpas,
+"EE3-25 Deep Learning - Final Report", Imperial College; "seed 000" in the
+docs): a shallow U-Net denoiser (on the clean twin, or self-supervised with
+--self-supervised) and an L2-Net descriptor trained with random triplets on
+the denoised training patches; then print the HPatches table
 (verification / matching / retrieval mAP per difficulty easy / hard / tough
 and mean) for noisy, denoised and clean test input, next to the SIFT and
 raw-pixel baselines. Writes results.json, results.md and figures (denoising
 grid, training curves, PR curves, t-SNE; needs matplotlib) to --out.
 
 The default budget takes a few minutes on a 2-core CPU; --budget scales
-epochs and sizes (0.1 = smoke run, 4 = about four times longer)."""
+epochs and sizes (0.1 = smoke run, 4 = about four times longer).
+
+Output: the results (the table, the PSNR line, the files written) go to
+stdout; stage headers, the per-epoch training tables and progress bars go to
+stderr (bars and colour only when stderr is a terminal; NO_COLOR=1 turns
+colour off). So `demo > results.txt` keeps only the results.
+
+The source documents of the recipes ("seed 000" .. "seed 004") are
+summarised in the docs page "Where the recipes come from" (docs/sources.rst)."""
 
 EPILOG = """\
 examples:
@@ -43,6 +53,8 @@ examples:
   python -m sklearn_patchdesc demo --data path/to/hpatches-release --budget 4
   python -m sklearn_patchdesc demo --data path/to/hpatches-sequences-release"""
 
+#: --out default, relative to the current folder (listed in the project's .gitignore)
+DEFAULT_OUT = "patchdesc-demo"
 INPUTS = ("clean", "denoised", "noisy")
 #: small batches: more optimiser steps for the same patches (better PSNR per CPU second)
 DENOISER_BATCH = 32
@@ -61,9 +73,11 @@ def add_parser(sub):
     p.add_argument("--budget", type=positive_float, default=1.0, metavar="FLOAT",
                    help="scales epochs and data sizes; 1 = a few minutes on 2 CPU cores "
                         "(default: %(default)s)")
-    p.add_argument("--out", default="patchdesc-demo", metavar="DIR",
-                   help="folder for results.json, results.md and figures "
-                        "(default: ./%(default)s; files of an earlier run are replaced)")
+    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
+                   help="folder for results.json, results.md and figures, created if "
+                        "missing (default: %(default)s in the current folder, ignored by "
+                        "git in a checkout of this project; files of an earlier run are "
+                        "replaced)")
     p.add_argument("--random-state", type=non_negative_int, default=0, metavar="N",
                    help="seed of data, split, training and tasks (default: %(default)s)")
     p.add_argument("--n-sequences", type=positive_int, default=None, metavar="N",
@@ -229,8 +243,8 @@ def run(args):
     timer["total"] = round(time.perf_counter() - t_start, 2)
     written += _write_results(out, args, plan, bunch, train_names, test_names, results,
                               reports, psnr, timer, table, psnr_line, markdown_table(results))
-    print(f"\nwall time {timer['total']:.0f} s; wrote "
-          + ", ".join(str(p) for p in written))
+    print(f"\nwall time {timer['total']:.0f} s; wrote into {out.resolve()}: "
+          + ", ".join(p.name for p in written))
     return 0
 
 
