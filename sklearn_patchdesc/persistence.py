@@ -471,7 +471,7 @@ def save(obj, path):
 
 
 def _sniff(head):
-    """A readable guess of what a non-model file is (from its first bytes only)."""
+    """A readable guess of what a non-model file is (first bytes only), or None."""
     if head[:1] == b"\x80" and len(head) > 1 and head[1:2] in b"\x02\x03\x04\x05":
         return "a Python pickle (e.g. pickle.dump / joblib.dump)"
     zlib_header = len(head) > 1 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0
@@ -480,7 +480,7 @@ def _sniff(head):
         return "a compressed file (e.g. a compressed joblib pickle)"
     if head[:1] in (b"(", b"}", b"]") or head[:2] == b"cc":
         return "possibly a protocol-0/1 Python pickle"
-    return "not a sklearn_patchdesc model file"
+    return None
 
 
 def load(path):
@@ -510,10 +510,12 @@ def load(path):
     with open(path, "rb") as fh:
         head = fh.read(8)
     if not zipfile.is_zipfile(path):
+        guess = _sniff(head)
+        what = f"it looks like {guess}" if guess else "unknown content, or a truncated file"
         raise PersistenceError(
-            f"{path} is not a sklearn_patchdesc model file ({_sniff(head)}; or a truncated "
-            "file). It was not loaded: sklearn_patchdesc.persistence.load never unpickles. "
-            "Load trusted pickles with joblib.load yourself.")
+            f"{path} is not a sklearn_patchdesc model file ({what}). It was not loaded: "
+            "sklearn_patchdesc.persistence.load never unpickles. Load trusted pickles "
+            "with joblib.load yourself.")
     try:
         with zipfile.ZipFile(path) as zf:
             names = sorted(zf.namelist())

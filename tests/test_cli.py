@@ -4,6 +4,7 @@ Commands run in-process through ``main(argv)`` (fast); one test runs the real
 ``python -m sklearn_patchdesc`` entry point in a subprocess.
 """
 import json
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -142,6 +143,20 @@ def test_evaluate_reads_official_task_files(sift_csv, tmp_path, capsys):
     assert "generating verification tasks" in capsys.readouterr().err
 
 
+def test_evaluate_with_a_tasks_folder_without_task_files_names_no_split(sift_csv, tmp_path,
+                                                                        capsys):
+    root, _, _ = sift_csv
+    empty = tmp_path / "no-tasks"
+    empty.mkdir()
+    assert main(["evaluate", str(root), "--tasks", str(empty)]) == 0
+    out, err = capsys.readouterr()
+    assert "split=a" not in out and "split 'a'" not in out
+    assert "split=None" in out and "generated (random_state=0)" in out
+    assert "generating verification tasks" in err
+    assert main(["evaluate", str(root), "--tasks", str(empty), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["split"] is None
+
+
 def test_export_builtin_baseline_round_trips_through_evaluate(nhpatches, tmp_path, capsys):
     out = tmp_path / "descr"
     assert main(["export", "builtin:raw", "--data", str(nhpatches), str(out),
@@ -177,16 +192,19 @@ def test_export_of_a_saved_model_matches_its_transform(nhpatches, tmp_path, caps
         assert got[task] == pytest.approx(getattr(want, task), abs=1e-6)
 
 
-def test_export_refuses_a_file_that_is_not_a_model(nhpatches, tmp_path, capsys):
-    import pickle
-
+@pytest.mark.parametrize("content,guess", [
+    (pickle.dumps({"not": "a model"}), "pickle"),
+    (b"some text, not a model\n", "unknown content"),
+])
+def test_export_refuses_a_file_that_is_not_a_model(nhpatches, tmp_path, capsys, content,
+                                                   guess):
     model = tmp_path / "model.skpd"
-    model.write_bytes(pickle.dumps({"not": "a model"}))
+    model.write_bytes(content)
     before = _snapshot(tmp_path)
     status = main(["export", str(model), "--data", str(nhpatches), str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert status == 1 and "Traceback" not in err
-    assert "not a sklearn_patchdesc model file" in err
+    assert err.count("not a sklearn_patchdesc model file") == 1 and guess in err, err
     assert _snapshot(tmp_path) == before
 
 

@@ -196,6 +196,8 @@ def test_malicious_files_never_unpickled(tmp_path):
     assert "pickle" in messages["joblib.skpd"]
     assert "compressed" in messages["joblib_z.skpd"]
     assert "not a sklearn_patchdesc model file" in messages["torch.skpd"]
+    for name, message in messages.items():  # each message says it once (issue 17)
+        assert message.count("sklearn_patchdesc model file") <= 1, message
     assert "not valid JSON" in messages["ours_with_pickle.skpd"]
     assert "allow-list" in messages["foreign_class.skpd"]
     with pytest.raises(PersistenceError):  # the class method goes through the same check

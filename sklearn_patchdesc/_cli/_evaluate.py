@@ -169,14 +169,32 @@ def split_test_sequences(tasks_dir, split):
 
 
 def task_sources(tasks_dir, split, tasks):
-    """Map each task to ``"files"`` (official task files) or ``"generated"``."""
+    """Map each task to ``"files"`` (official task files), ``"split"`` (no files:
+    matching on the split's test sequences of ``splits.json``) or ``"generated"``."""
+    has_splits = tasks_dir is not None and any(
+        (tasks_dir / p).is_file() for p in ("splits.json", "splits/splits.json"))
     out = {}
     for task in tasks:
         stems = TASK_FILES[task]
         have = tasks_dir is not None and all(
             (tasks_dir / f"{s}_split-{split}.csv").is_file() for s in stems)
-        out[task] = "files" if have and stems else ("split" if have else "generated")
+        if have and stems:
+            out[task] = "files"
+        else:
+            out[task] = "split" if have and has_splits else "generated"
     return out
+
+
+def tasks_line(sources, split, random_state):
+    """One line saying where the tasks came from (for the table header)."""
+    generated = [t for t, s in sources.items() if s == "generated"]
+    given = [t for t in sources if t not in generated]
+    parts = []
+    if given:
+        parts.append(f"{', '.join(given)} from the task files of split {split!r}")
+    if generated:
+        parts.append(f"{', '.join(generated)} generated (random_state={random_state})")
+    return "tasks: " + "; ".join(parts)
 
 
 def evaluate(X, target, *, tasks, sources, tasks_dir, split, distance, random_state):
@@ -219,10 +237,13 @@ def run(args):
         if tasks_dir is not None and src == "generated":
             note(f"note: {task} task files for split {split!r} not in {tasks_dir}; "
                  f"generating {task} tasks (random_state={args.random_state})")
+    if all(src == "generated" for src in sources.values()):
+        split = None  # nothing of the split is used: the report must not name one
     X, target = read_descriptor_dir(root, sequences, args.delimiter, args.n_jobs)
     n_seq = len(np.unique(target.sequence))
     header = (f"descriptors: {root}  ({n_seq} sequences, {len(X)} patches, "
-              f"{X.shape[1]} dims, distance {args.distance})")
+              f"{X.shape[1]} dims, distance {args.distance})\n"
+              + tasks_line(sources, split, args.random_state))
     note(f"scoring {', '.join(tasks)} ...")
     report = evaluate(X, target, tasks=tasks, sources=sources, tasks_dir=tasks_dir,
                       split=split, distance=args.distance, random_state=args.random_state)
