@@ -177,6 +177,25 @@ class PatchNeuralNet(NeuralNet):
         return PatchDataset(X, y)
 
 
+@contextlib.contextmanager
+def _deterministic_algorithms():
+    """Use torch's deterministic kernels while a seeded fit runs, then restore the setting.
+
+    On CPU nearly every kernel is deterministic already; the switch makes the
+    rest (and CUDA) pick their deterministic variant. ``warn_only``: an op with
+    no deterministic variant warns instead of failing the fit. Bit-identical
+    results need the same torch build and thread count (the reduction order
+    of multi-threaded kernels depends on it).
+    """
+    enabled = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+
+
 def _seed_from(random_state):
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
 
@@ -352,7 +371,7 @@ class BasePatchNet(BaseEstimator):
             yield
             return
         devices = [torch.cuda.current_device()] if str(self.device).startswith("cuda") else []
-        with torch.random.fork_rng(devices=devices):
+        with torch.random.fork_rng(devices=devices), _deterministic_algorithms():
             torch.manual_seed(_seed_from(self.random_state))
             yield
 

@@ -78,13 +78,33 @@ def test_brief_training_raises_psnr(name):
     kw = dict(lr=3e-3, max_epochs=6, batch_size=16)
     if name == "convae":  # seed 002's hybrid optimiser and lr
         kw = dict(max_epochs=6, batch_size=16)
-    if name == "ternaus":  # the U-Net with a VGG encoder needs more steps
-        kw = dict(lr=1e-3, max_epochs=12, batch_size=8)
+    if name == "ternaus":
+        # the plain U-Net with a VGG encoder (no batch norm) leaves its initial
+        # plateau late: at lr 1e-3 / 12 epochs the gain was 0.27-0.44 dB
+        # depending on the thread count (below the 0.5 dB asked); lr 2e-3 /
+        # 16 epochs gives 2-3 dB for seeds 0, 1, 2 on 1 and 2 threads
+        kw = dict(lr=2e-3, max_epochs=16, batch_size=8)
     est = NETS[name](random_state=0, **kw).fit(noisy, clean)
     out = est.transform(tn)
     assert out.dtype == np.uint8 and out.shape == tn.shape
     assert est.score(tn, tc) > patch_psnr(tc, tn) + 0.5
     assert est.training_mode_ == "paired"
+
+
+@pytest.mark.parametrize("name", sorted(NETS))
+@pytest.mark.parametrize("paired", [True, False])
+def test_same_random_state_gives_bit_identical_weights(name, paired):
+    size = SIZE.get(name, 8)
+    noisy, clean = make_patches(24, size, seed=4)
+
+    def fit():
+        est = NETS[name](max_epochs=2, batch_size=8, flip_augment=True, random_state=5)
+        return est.fit(noisy, clean if paired else None).net_.module_.state_dict()
+
+    a, b = fit(), fit()
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
 
 
 def test_noise2noise_close_to_clean_targets(train16, test16):
