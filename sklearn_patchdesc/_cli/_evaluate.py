@@ -29,7 +29,11 @@ retr_queries_split-S.csv, retr_distractors_split-S.csv) and, when DIR holds
 splits.json, only the split's test sequences are read and matched. A task whose
 files are not in DIR is generated instead with the official sampling rules
 (a note says so). Without --tasks every sequence found is scored with tasks
-generated from --random-state."""
+generated from --random-state.
+
+Descriptors are read as float32 and every distance is computed in float64 as
+the official code does, so the numbers are the official ones, exactly tied
+distances included."""
 
 EPILOG = """\
 examples:
@@ -60,8 +64,9 @@ def add_parser(sub):
     p.add_argument("--delimiter", default=",", metavar="CHAR",
                    help="field delimiter of the descriptor CSVs (default: ',')")
     p.add_argument("--distance", "--dist", default="l2", type=str.lower,
-                   choices=("l2", "l1", "hamming"),
-                   help="descriptor distance (default: l2); hamming for binary descriptors")
+                   choices=("l2", "l1", "hamming", "masked_l1"),
+                   help="descriptor distance (default: l2); hamming for binary descriptors, "
+                        "masked_l1 as the official code (columns: values, then masks)")
     p.add_argument("--task", dest="task", action="append", choices=TASKS,
                    help="run only this task (repeat for several; default: all three)")
     p.add_argument("--random-state", type=non_negative_int, default=0, metavar="N",
@@ -86,7 +91,8 @@ def find_sequences(root):
 def _read_sequence(root, name, delimiter):
     from ..datasets import load_descriptors_csv
 
-    return load_descriptors_csv(root, delimiter=delimiter, dtype=np.float64, sequences=[name],
+    # float32, as the official loader (values parsed, then cast to float32)
+    return load_descriptors_csv(root, delimiter=delimiter, dtype=np.float32, sequences=[name],
                                 return_X_y=True)
 
 
@@ -108,7 +114,7 @@ def read_descriptor_dir(root, sequences=None, delimiter=",", n_jobs=None):
 
     Returns
     -------
-    X : ndarray (n, d) float64
+    X : ndarray (n, d) float32 (as the official code reads them)
     target : record array with ``label``, ``sequence``, ``image`` (as the loaders)
     """
     from joblib import Parallel, delayed
@@ -138,10 +144,9 @@ def read_descriptor_dir(root, sequences=None, delimiter=",", n_jobs=None):
     if len(dims) > 1:
         raise CLIError(f"descriptor files in {root} have different numbers of columns "
                        f"{sorted(dims)}; check --delimiter")
+    for seq, (Xs, ts) in zip(sequences, parts):
+        check_finite_csv(root, seq, Xs, ts)
     X = np.concatenate([X for X, _ in parts])
-    if not np.isfinite(X).all():
-        bad = next(s for s, (Xs, _) in zip(sequences, parts) if not np.isfinite(Xs).all())
-        raise CLIError(f"descriptors of sequence {bad!r} in {root} hold NaN or infinity")
     width = max(len(s) for s in sequences)
     target = np.recarray(len(X), dtype=[("label", np.int64), ("sequence", f"U{width}"),
                                         ("image", np.int8)])
@@ -151,6 +156,21 @@ def read_descriptor_dir(root, sequences=None, delimiter=",", n_jobs=None):
         target.label[pos:pos + len(t)] += first
         pos, first = pos + len(t), first + int(t["label"].max()) + 1
     return X, target
+
+
+def check_finite_csv(root, sequence, X, target):
+    """CLIError naming the file and line of the first NaN / infinity of a sequence."""
+    from ..datasets import IMAGE_NAMES
+
+    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    if bad.size:
+        r = bad[0]
+        col = int(np.flatnonzero(~np.isfinite(X[r]))[0])
+        path = root / sequence / f"{IMAGE_NAMES[int(target['image'][r])]}.csv"
+        # labels of one sequence's part start at 0: label = patch index = line - 1
+        raise CLIError(f"{path}, line {int(target['label'][r]) + 1}: descriptor value "
+                       f"{X[r, col]!r} in column {col + 1} is not finite (NaN or infinity; "
+                       f"{bad.size} such row(s) in sequence {sequence!r})")
 
 
 # ------------------------------------------------------------------ tasks

@@ -1,13 +1,24 @@
-"""Descriptor validation and blocked distance computations (L2, L1, Hamming).
+"""Descriptor validation and distances that keep exact ties exact.
 
-Distances between many pairs of rows (verification) are computed row-wise in
-blocks; distances between two sets (matching, retrieval) use one matrix product
-per block for L2 and Hamming (``|a|^2 + |b|^2 - 2 a.b``) and SciPy's ``cdist``
-for L1 (no matrix-product form exists for L1, so it is markedly slower).
+**Tie rule.**  The official HPatches code computes every distance in float64
+with SciPy (``cdist`` on the float32 descriptors: exact differences, squares
+summed dimension by dimension in order, then the square root) and ranks with a
+stable sort, so two distances are tied exactly when those float64 values are
+equal.  Every distance this module *returns* is computed the same way
+(:func:`paired_distances`: float64, sequential sum, bit-identical to ``cdist``).
+
+Speed comes from the matrix-product form ``|a|^2 + |b|^2 - 2 a.b`` in the
+descriptors' precision, used only to *select*: its rounding error is bounded
+(:func:`cross_keys`), and every decision the product cannot make safely (two
+candidates within that bound of each other, or of a positive's distance) is
+taken on exact values recomputed for those few pairs.  L1 has no product form;
+SciPy's ``cdist`` is used directly (it is the official computation).
 
 Hamming descriptors are bits: a bool array, integers holding only 0 and 1 (one
 bit per column), or ``np.packbits`` bytes (uint8 with any value above 1, unpacked
-here). The Hamming distance is the number of differing bits.
+here).  The Hamming distance is the number of differing bits (= L1 on 0/1).
+``masked_l1`` is the official masked distance: the first half of the columns
+are values, the second half their masks, distance = L1 of ``values * mask``.
 """
 from __future__ import annotations
 
@@ -16,11 +27,12 @@ import time
 import numpy as np
 from scipy.spatial.distance import cdist
 
-__all__ = ["DISTANCES", "check_descriptors", "rowwise_distances", "cross_distances"]
+__all__ = ["DISTANCES", "check_descriptors", "check_finite", "paired_distances",
+           "rowwise_distances", "cross_keys", "key_to_distance", "nearest_neighbours"]
 
-DISTANCES = ("l2", "l1", "hamming")
+DISTANCES = ("l2", "l1", "hamming", "masked_l1")
 
-# Rows per block of the row-wise and cross computations (bounded memory).
+# Rows per block of the row-wise computations (bounded memory).
 _ROW_BLOCK = 1 << 13
 
 
@@ -44,10 +56,18 @@ def check_distance(distance):
     return distance.lower()
 
 
-def check_descriptors(descriptors, distance="l2", *, name="descriptors"):
-    """Validate descriptors and return them as a float array ready for ``distance``.
+def _bad_bits(name):
+    return ValueError(f"distance='hamming' needs binary {name} (bool, 0/1 values or "
+                      "np.packbits uint8 bytes)")
 
-    Returns float32 for float32/float16/bits input and float64 otherwise.
+
+def check_descriptors(descriptors, distance="l2", *, name="descriptors"):
+    """Validate descriptors and return ``(X, distance)`` ready for the tasks.
+
+    ``X`` is float32 for float32/float16/bits input and float64 otherwise;
+    ``masked_l1`` descriptors come back as ``values * mask`` with distance
+    ``"l1"``.  Finiteness is checked separately (:func:`check_finite`) so the
+    error can name the patch.
     """
     distance = check_distance(distance)
     if hasattr(descriptors, "toarray"):
@@ -59,92 +79,160 @@ def check_descriptors(descriptors, distance="l2", *, name="descriptors"):
         raise ValueError(f"{name} must be a 2-D array (n, d); got shape {X.shape}.")
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {X.shape}).")
-    if X.dtype.kind == "f" and not np.isfinite(X).all():
-        raise ValueError(f"{name} contains NaN or infinity.")
     if distance == "hamming":
         if X.dtype.kind == "f":
             if not np.isin(X, (0.0, 1.0)).all():
-                raise ValueError(
-                    f"distance='hamming' needs binary {name} (bool, 0/1 values or "
-                    "np.packbits uint8 bytes); got float values other than 0 and 1."
-                )
+                raise _bad_bits(name)
         elif X.dtype == np.uint8 and X.max() > 1:
             X = np.unpackbits(X, axis=1)
         elif X.dtype.kind in "iu" and (X.min() < 0 or X.max() > 1):
-            raise ValueError(
-                f"distance='hamming' needs binary {name} (bool, 0/1 values or "
-                "np.packbits uint8 bytes)."
-            )
-        return X.astype(np.float32)
-    if X.dtype in (np.float32, np.float16):
-        return X.astype(np.float32, copy=False)
-    return X.astype(np.float64, copy=False)
+            raise _bad_bits(name)
+        return X.astype(np.float32), distance
+    X = X.astype(np.float32 if X.dtype in (np.float32, np.float16) else np.float64, copy=False)
+    if distance == "masked_l1":
+        if X.shape[1] % 2:
+            raise ValueError(f"distance='masked_l1' needs {name} with an even number of "
+                             f"columns (values, then masks); got {X.shape[1]}.")
+        h = X.shape[1] // 2
+        return X[:, :h] * X[:, h:], "l1"  # the product in the descriptors' dtype, as official
+    return X, distance
+
+
+def check_finite(X, describe_row, *, name="descriptors"):
+    """ValueError naming the first row holding NaN or infinity.
+
+    ``describe_row(r)`` returns a phrase naming row ``r`` (e.g. its sequence,
+    image and patch index).  Row sums in float64 find candidate rows without a
+    full-size boolean temporary.
+    """
+    sums = np.add.reduce(X, axis=1, dtype=np.float64)
+    suspect = np.flatnonzero(~np.isfinite(sums))
+    if suspect.size == 0:
+        return
+    bad = suspect[~np.isfinite(X[suspect]).all(axis=1)]
+    if bad.size == 0:  # float64 overflow of a finite row
+        return
+    r = int(bad[0])
+    col = int(np.flatnonzero(~np.isfinite(X[r]))[0])
+    raise ValueError(
+        f"{name} contain NaN or infinity in {bad.size} row(s); the first is row {r} "
+        f"({describe_row(r)}), value {X[r, col]!r} in column {col}."
+    )
+
+
+# ------------------------------------------------------------ exact distances
+def paired_distances(A, B, distance):
+    """Exact distance between ``A[k]`` and ``B[k]`` for every k (float64).
+
+    The arithmetic of SciPy's ``cdist``: float64 differences, terms summed
+    over the dimensions in order (a reduction along the first axis of the
+    transposed block is a sequential sum per column; ``sum(axis=1)`` would be
+    pairwise and round differently), square root for L2.
+    """
+    D = np.asarray(A, dtype=np.float64) - B
+    if distance == "l2":
+        D *= D
+    else:
+        np.abs(D, out=D)
+    s = np.add.reduce(np.ascontiguousarray(D.T), axis=0)
+    return np.sqrt(s, out=s) if distance == "l2" else s
 
 
 def rowwise_distances(X, i, j, distance, out=None):
-    """Distances between rows ``X[i[k]]`` and ``X[j[k]]`` for every k.
-
-    Computed directly (difference, then norm) in the descriptors' precision
-    (float32 descriptors: float32; the official code uses float64, which only
-    matters for distances equal to ~1e-7 relative).
-    """
+    """Exact distances between rows ``X[i[k]]`` and ``X[j[k]]`` for every k."""
     n = len(i)
     out = np.empty(n, dtype=np.float64) if out is None else out
     for s in range(0, n, _ROW_BLOCK):
-        a = X[i[s:s + _ROW_BLOCK]]
-        a -= X[j[s:s + _ROW_BLOCK]]
-        if distance == "l2":
-            out[s:s + len(a)] = np.sqrt(np.einsum("ij,ij->i", a, a))
-        else:  # l1, and hamming on 0/1 floats (= number of differing bits)
-            out[s:s + len(a)] = np.abs(a).sum(axis=1)
+        out[s:s + _ROW_BLOCK] = paired_distances(X[i[s:s + _ROW_BLOCK]], X[j[s:s + _ROW_BLOCK]],
+                                                 distance)
     return out
 
 
+# ------------------------------------------------------------ fast selection
 def sq_norms(X):
     return np.einsum("ij,ij->i", X, X)
 
 
-def cross_distances(A, B, distance, *, b_norms=None):
-    """Full distance matrix between the rows of ``A`` and of ``B``.
+def cross_keys(A, B, distance, *, b_norms=None):
+    """Fast ``(len(A), len(B))`` matrix of distance *keys* and a per-row error bound.
 
-    For L2 the matrix-product form is used and clipped at 0 before the square
-    root; for Hamming the product form is exact (integers).
+    The key is the squared distance for L2 (matrix-product form in the
+    descriptors' precision), the Hamming distance (product form on 0/1, exact)
+    or the exact L1 distance (``cdist``).  ``tol[i]`` bounds ``|key - exact
+    key|`` on row ``i``: for the product form in unit roundoff ``u`` with
+    ``d`` dimensions, ``(2 d + 8) u (|a|^2 + max |b|^2)`` (standard dot-product
+    error bound, plus the norms and the two additions), 0 when exact.
     """
     if distance == "l1":
-        return cdist(A, B, "cityblock").astype(A.dtype, copy=False)
+        return cdist(A, B, "cityblock"), np.zeros(len(A))
     bn = sq_norms(B) if b_norms is None else b_norms
-    D = A @ B.T
-    D *= -2
-    D += sq_norms(A)[:, None]
-    D += bn[None, :]
-    if distance == "l2":
-        np.maximum(D, 0, out=D)
-        np.sqrt(D, out=D)
-    return D
+    an = sq_norms(A)
+    K = A @ B.T
+    K *= -2
+    K += an[:, None]
+    K += bn[None, :]
+    if distance == "hamming":
+        return K, np.zeros(len(A))
+    u = np.finfo(K.dtype).eps / 2
+    tol = (2 * A.shape[1] + 8) * u * (an.astype(np.float64) + float(bn.max(initial=0.0)))
+    return K, tol
 
 
-def nearest_neighbours(A, B, distance, *, block_elems=1 << 24):
-    """Index of the nearest row of ``B`` for every row of ``A`` and its distance.
+def to_key(d, distance):
+    """Key (see :func:`cross_keys`) of exact distances ``d``."""
+    return d * d if distance == "l2" else d
 
-    Ties go to the first column (``argmin``).  For L2 the neighbour is found on
-    ``|b|^2 - 2 a.b`` (same order as the distance) and its distance is then
-    recomputed directly in float64, so reported distances are exact.
+
+def key_to_distance(K, distance):
+    """Distances from keys (square root of the clipped squared distance for L2)."""
+    K = np.asarray(K, dtype=np.float64)
+    return np.sqrt(np.maximum(K, 0)) if distance == "l2" else K
+
+
+def nearest_neighbours(A, B, distance, *, against=None, block_elems=1 << 24):
+    """Index of the nearest row of ``B`` for every row of ``A`` and its exact distance.
+
+    Exact ties (equal float64 distances, see the module notes) go to the first
+    column, as ``argmin`` on the official distance matrix.  With ``against =
+    (a_keys, b_keys)`` they go to the first tied column whose key differs from
+    the row's (ties counted against a correct match).
+    Candidates are the columns whose fast key is within twice the error bound
+    of the row's smallest key; only rows with several candidates get more than
+    one exact distance.
     """
     nn = np.empty(len(A), dtype=np.int64)
     step = max(1, block_elems // max(1, len(B)))
     bn = None if distance == "l1" else sq_norms(B)
     for s in range(0, len(A), step):
         a = A[s:s + step]
-        if distance == "l1":
-            D = cdist(a, B, "cityblock")
-        else:
-            D = a @ B.T
-            D *= -2
-            D += bn[None, :]
-        nn[s:s + step] = np.argmin(D, axis=1)
-    diff = A.astype(np.float64) - B[nn]
-    if distance == "l2":
-        dist = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-    else:
-        dist = np.abs(diff).sum(axis=1)
+        K, tol = cross_keys(a, B, distance, b_norms=bn)
+        lo = K.min(axis=1)
+        cand = K <= (lo + 3 * tol + np.abs(lo) * 1e-15)[:, None]
+        r, c = np.nonzero(cand)
+        several = np.bincount(r, minlength=len(a)) > 1
+        first = np.argmax(cand, axis=1)
+        keep = several[r]
+        r, c = r[keep], c[keep]
+        nn[s:s + step] = first
+        if r.size:
+            d = np.empty(r.size)
+            for b in range(0, r.size, _ROW_BLOCK):
+                sl = slice(b, b + _ROW_BLOCK)
+                d[sl] = paired_distances(a[r[sl]], B[c[sl]], distance)
+            penal = (np.zeros(r.size, bool) if against is None
+                     else against[1][c] == against[0][s + r])
+            order = np.lexsort((c, penal, d, r))  # per row: smallest, wrong first, first
+            r, c, d, penal = r[order], c[order], d[order], penal[order]
+            head = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
+            nn[s + r[head]] = c[head]
+    dist = rowwise_pairs(A, B, nn, distance)
     return nn, dist
+
+
+def rowwise_pairs(A, B, cols, distance):
+    """Exact distances between ``A[k]`` and ``B[cols[k]]``."""
+    out = np.empty(len(A))
+    for s in range(0, len(A), _ROW_BLOCK):
+        out[s:s + _ROW_BLOCK] = paired_distances(A[s:s + _ROW_BLOCK], B[cols[s:s + _ROW_BLOCK]],
+                                                 distance)
+    return out

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from ._distances import Timer, check_descriptors, check_distance
+from ._distances import Timer, check_descriptors, check_distance, check_finite
 from ._matching import label_matching, record_matching
 from ._report import HPatchesReport
 from ._retrieval import (POOL_SIZES, label_retrieval_lists, record_retrieval_lists,
@@ -20,6 +20,7 @@ __all__ = ["hpatches_verification", "hpatches_matching", "hpatches_retrieval",
            "hpatches_evaluate"]
 
 TASKS = ("verification", "matching", "retrieval")
+TIES = ("official", "pessimistic")
 
 _PROTOCOL_DOC = """
     Two protocols, chosen from ``target``:
@@ -57,7 +58,9 @@ _PROTOCOL_DOC = """
 
     AP and AUC are the trapezoid areas of the PR / ROC curves of the ranking by
     distance with ties kept in list order, as the official benchmark computes
-    them (see ``sklearn_patchdesc.metrics._ranking``)."""
+    them (see ``sklearn_patchdesc.metrics._ranking``).  Distances are float64
+    with the arithmetic of SciPy's ``cdist`` (as the official code), so
+    exactly tied distances stay tied (``sklearn_patchdesc.metrics._distances``)."""
 
 
 def _rng(random_state, task_no):
@@ -80,15 +83,36 @@ def _check_count(name, value, allow_none=False):
     return int(value)
 
 
-def _prepare(descriptors, target, distance, tasks_dir, split):
-    distance = check_distance(distance)
-    X = check_descriptors(descriptors, distance)
+def _describe_row(kind, info):
+    if kind == "labels":
+        return lambda r: f"label {int(info[r])}"
+    from ..datasets._common import IMAGE_NAMES
+
+    def describe(r):
+        img = int(info.image[r])
+        return (f"sequence {str(info.names[info.seq[r]])!r}, image {IMAGE_NAMES[img]!r}, "
+                f"patch index {int(info.idx[r])}")
+    return describe
+
+
+def _check_ties(ties):
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {TIES}; got {ties!r}.")
+    return ties
+
+
+def _prepare(descriptors, target, distance, tasks_dir, split, ties="official"):
+    """Validated ``(X, distance used, protocol kind, index or labels, distance name)``."""
+    _check_ties(ties)
+    name = check_distance(distance)
+    X, distance = check_descriptors(descriptors, name)
     if (tasks_dir is None) != (split is None):
         raise ValueError("tasks_dir and split must be given together (or neither).")
     kind, info = record_or_labels(target, X.shape[0])
     if kind == "labels" and tasks_dir is not None:
         raise ValueError("Task files need the record target (label, sequence, image); got 1-D labels.")
-    return X, distance, kind, info
+    check_finite(X, _describe_row(kind, info))
+    return X, distance, kind, info, name
 
 
 def _verification(X, distance, kind, info, tasks_dir, split, n_pairs, n_negatives,
@@ -106,14 +130,14 @@ def _verification(X, distance, kind, info, tasks_dir, split, n_pairs, n_negative
     return {"per_difficulty": res, "imbalanced_ap": ap, "balanced_auc": auc}, ap
 
 
-def _matching(X, distance, kind, info, tasks_dir, split, timer):
+def _matching(X, distance, kind, info, tasks_dir, split, timer, ties):
     if kind == "labels":
-        return label_matching(X, info, distance, timer)
-    return record_matching(X, info, distance, split_sequences(tasks_dir, split), timer)
+        return label_matching(X, info, distance, timer, ties)
+    return record_matching(X, info, distance, split_sequences(tasks_dir, split), timer, ties)
 
 
 def _retrieval(X, distance, kind, info, tasks_dir, split, n_queries, n_distractors,
-               pool_sizes, random_state, timer):
+               pool_sizes, random_state, timer, ties):
     n_queries = _check_count("n_queries", n_queries)
     n_distractors = _check_count("n_distractors", n_distractors)
     pool_sizes = tuple(int(_check_count("pool_sizes entries", k)) for k in pool_sizes)
@@ -123,21 +147,22 @@ def _retrieval(X, distance, kind, info, tasks_dir, split, n_queries, n_distracto
     if kind == "labels":
         lists = label_retrieval_lists(info, n_queries, n_distractors, rng)
     elif tasks_dir is not None:
-        q, d = read_retrieval_tasks(info, tasks_dir, split)
-        lists = record_retrieval_lists(info, q, d, True)
+        q, d, q_path = read_retrieval_tasks(info, tasks_dir, split)
+        lists = record_retrieval_lists(info, q, d, True, source=q_path)
     else:
         q, d = generate_retrieval(info, n_queries, n_distractors, rng)
         lists = record_retrieval_lists(info, q, d, False)
     q_rows, q_group, positives, d_rows, d_group = lists
-    aps = retrieval_lists_ap(X, distance, q_rows, q_group, positives, d_rows, d_group,
-                             pool_sizes, timer=timer)
+    aps, n_listed = retrieval_lists_ap(X, distance, q_rows, q_group, positives, d_rows,
+                                       d_group, pool_sizes, timer=timer, ties=ties)
     table, score = summarize(aps, pool_sizes)
     return {"per_difficulty": table, "pool_sizes": pool_sizes,
-            "n_queries": len(q_rows), "n_distractors": len(d_rows)}, score
+            "n_queries": len(q_rows), "n_distractors": len(d_rows),
+            "min_distractors_per_query": int(n_listed.min()) if n_listed.size else 0}, score
 
 
 def hpatches_verification(descriptors, target, *, distance="l2", tasks_dir=None, split=None,
-                          n_pairs=20000, n_negatives=None, random_state=0):
+                          n_pairs=20000, n_negatives=None, random_state=0, ties="official"):
     """HPatches patch verification: mean imbalanced AP.
 
     Parameters
@@ -147,7 +172,9 @@ def hpatches_verification(descriptors, target, *, distance="l2", tasks_dir=None,
     target : record array or array-like of shape (n_samples,)
         The loaders' record target (full protocol) or 1-D point labels
         (label-only protocol, see Notes).
-    distance : {"l2", "l1", "hamming"}, default="l2"
+    distance : {"l2", "l1", "hamming", "masked_l1"}, default="l2"
+        ``masked_l1``: the official masked L1 (first half of the columns
+        values, second half masks).
     tasks_dir, split : path-like and str, default=None
         Folder of official task files and split name (``"a"``, ``"full"``...).
     n_pairs : int, default=20000
@@ -156,6 +183,12 @@ def hpatches_verification(descriptors, target, *, distance="l2", tasks_dir=None,
         Generated inter-sequence negatives (default: ``n_pairs``).
     random_state : int, Generator or None, default=0
         Seed of the generated tasks.
+    ties : {"official", "pessimistic"}, default="official"
+        How exactly equal distances rank.  ``"official"``: as the official
+        code (list order; see Notes).  ``"pessimistic"``: every tie counts
+        against the descriptor (what the model-selection scorers use, so
+        collapsed descriptors cannot score well).  Verification lists
+        negatives first, so both give the same verification numbers.
 
     Returns
     -------
@@ -168,22 +201,27 @@ def hpatches_verification(descriptors, target, *, distance="l2", tasks_dir=None,
     positives]``; imbalanced AP uses the first ``N_pos + int(0.2 N_pos)`` rows,
     balanced ROC AUC (in :func:`hpatches_evaluate`) all of them.
     """
-    X, distance, kind, info = _prepare(descriptors, target, distance, tasks_dir, split)
+    X, distance, kind, info, _ = _prepare(descriptors, target, distance, tasks_dir, split, ties)
     return _verification(X, distance, kind, info, tasks_dir, split, n_pairs, n_negatives,
                          random_state, 0, Timer())[1]
 
 
-def hpatches_matching(descriptors, target, *, distance="l2", tasks_dir=None, split=None):
+def hpatches_matching(descriptors, target, *, distance="l2", tasks_dir=None, split=None,
+                      ties="official"):
     """HPatches image matching: mean AP of nearest-neighbour matches.
 
     Parameters
     ----------
     descriptors : array-like of shape (n_samples, n_features)
     target : record array or array-like of shape (n_samples,)
-    distance : {"l2", "l1", "hamming"}, default="l2"
+    distance : {"l2", "l1", "hamming", "masked_l1"}, default="l2"
     tasks_dir, split : path-like and str, default=None
         When ``tasks_dir/splits.json`` exists, only the split's test sequences
         are matched (all must be present).
+    ties : {"official", "pessimistic"}, default="official"
+        ``"official"``: the first of exactly tied nearest neighbours is the
+        match and tied matches keep ref patch order.  ``"pessimistic"``: a
+        wrong tied neighbour is chosen and wrong matches rank first.
 
     Returns
     -------
@@ -191,20 +229,20 @@ def hpatches_matching(descriptors, target, *, distance="l2", tasks_dir=None, spl
         Mean over difficulties of the mean over sequence types (viewpoint,
         illumination) of the mean over sequences of the mean AP over images 1..5.
     """
-    X, distance, kind, info = _prepare(descriptors, target, distance, tasks_dir, split)
-    return _matching(X, distance, kind, info, tasks_dir, split, Timer())[1]
+    X, distance, kind, info, _ = _prepare(descriptors, target, distance, tasks_dir, split, ties)
+    return _matching(X, distance, kind, info, tasks_dir, split, Timer(), ties)[1]
 
 
 def hpatches_retrieval(descriptors, target, *, distance="l2", tasks_dir=None, split=None,
                        n_queries=1000, n_distractors=2000, pool_sizes=POOL_SIZES,
-                       random_state=0):
+                       random_state=0, ties="official"):
     """HPatches patch retrieval: mean AP over difficulties and pool sizes.
 
     Parameters
     ----------
     descriptors : array-like of shape (n_samples, n_features)
     target : record array or array-like of shape (n_samples,)
-    distance : {"l2", "l1", "hamming"}, default="l2"
+    distance : {"l2", "l1", "hamming", "masked_l1"}, default="l2"
     tasks_dir, split : path-like and str, default=None
         Official ``retr_queries`` / ``retr_distractors`` files.
     n_queries, n_distractors : int, default=1000, 2000
@@ -215,6 +253,10 @@ def hpatches_retrieval(descriptors, target, *, distance="l2", tasks_dir=None, sp
         List lengths (positives included) at which AP is computed; a pool
         larger than the list is the whole list.
     random_state : int, Generator or None, default=0
+    ties : {"official", "pessimistic"}, default="official"
+        ``"official"``: a distractor at exactly the distance of a positive
+        ranks after it (positives are listed first).  ``"pessimistic"``:
+        before it.
 
     Returns
     -------
@@ -222,21 +264,21 @@ def hpatches_retrieval(descriptors, target, *, distance="l2", tasks_dir=None, sp
         Mean over difficulties of the mean over pool sizes of the mean AP over
         queries (the official ``results.py`` aggregation).
     """
-    X, distance, kind, info = _prepare(descriptors, target, distance, tasks_dir, split)
+    X, distance, kind, info, _ = _prepare(descriptors, target, distance, tasks_dir, split, ties)
     return _retrieval(X, distance, kind, info, tasks_dir, split, n_queries, n_distractors,
-                      pool_sizes, random_state, Timer())[1]
+                      pool_sizes, random_state, Timer(), ties)[1]
 
 
 def hpatches_evaluate(descriptors, target, *, distance="l2", tasks_dir=None, split=None,
                       tasks=TASKS, n_pairs=20000, n_negatives=None, n_queries=1000,
                       n_distractors=2000, pool_sizes=POOL_SIZES, random_state=0,
-                      curve_points=1001):
+                      curve_points=1001, ties="official"):
     """Run the HPatches tasks and return a full report.
 
     Parameters
     ----------
     descriptors, target, distance, tasks_dir, split, n_pairs, n_negatives,
-    n_queries, n_distractors, pool_sizes, random_state
+    n_queries, n_distractors, pool_sizes, random_state, ties
         As in :func:`hpatches_verification`, :func:`hpatches_matching` and
         :func:`hpatches_retrieval` (same numbers for the same arguments).
     tasks : sequence of {"verification", "matching", "retrieval"}, default=all
@@ -256,7 +298,8 @@ def hpatches_evaluate(descriptors, target, *, distance="l2", tasks_dir=None, spl
     bad = [t for t in tasks if t not in TASKS]
     if bad or not tasks:
         raise ValueError(f"tasks must be a non-empty subset of {TASKS}; got {tasks!r}.")
-    X, distance, kind, info = _prepare(descriptors, target, distance, tasks_dir, split)
+    X, distance, kind, info, name = _prepare(descriptors, target, distance, tasks_dir, split,
+                                             ties)
     details, scores, timings = {}, {}, {}
     for task in TASKS:
         if task not in tasks:
@@ -266,13 +309,13 @@ def hpatches_evaluate(descriptors, target, *, distance="l2", tasks_dir=None, spl
             out = _verification(X, distance, kind, info, tasks_dir, split, n_pairs,
                                 n_negatives, random_state, curve_points, timer)
         elif task == "matching":
-            out = _matching(X, distance, kind, info, tasks_dir, split, timer)
+            out = _matching(X, distance, kind, info, tasks_dir, split, timer, ties)
         else:
             out = _retrieval(X, distance, kind, info, tasks_dir, split, n_queries,
-                             n_distractors, pool_sizes, random_state, timer)
+                             n_distractors, pool_sizes, random_state, timer, ties)
         details[task], scores[task] = out
         timings[task] = {"seconds": time.perf_counter() - t0, "distance_seconds": timer.seconds}
-    return HPatchesReport(scores=scores, details=details, protocol=kind, distance=distance,
+    return HPatchesReport(scores=scores, details=details, protocol=kind, distance=name,
                           split=split, timings=timings)
 
 

@@ -3,8 +3,12 @@
 Protocol (HPatches): for every sequence, difficulty and target image 1..5 of
 that difficulty, each ref descriptor is matched to its nearest neighbour among
 the target image's descriptors; a match is correct when it is the same patch
-index.  The matches are ranked by distance and AP is computed with the number
-of positives = number of ref patches (so wrong matches can never be recovered).
+index (the first target patch among exactly tied nearest ones, as ``argmin``
+on the official distance matrix).  The matches are ranked by distance (ties in
+ref patch order) and AP is computed with the number of positives = number of
+ref patches (so wrong matches can never be recovered).  With
+``ties="pessimistic"`` a tie counts against the descriptor instead: a wrong
+tied neighbour is chosen and wrong matches rank first among equal distances.
 Aggregation as the official ``results.py``: per sequence and difficulty the
 mean over the 5 images; per difficulty the mean over the sequences of each type
 (``v_`` viewpoint, ``i_`` illumination, anything else "other") and then over the
@@ -30,16 +34,20 @@ def sequence_type(name):
     return head if head in ("v", "i") and "_" in str(name) else "other"
 
 
-def _match_ap(X, q_rows, q_key, c_rows, c_key, distance, timer):
+def _match_ap(X, q_rows, q_key, c_rows, c_key, distance, timer, ties):
+    against = (q_key, c_key) if ties == "pessimistic" else None
     with timer:
-        nn, dist = nearest_neighbours(X[q_rows], X[c_rows], distance)
+        nn, dist = nearest_neighbours(X[q_rows], X[c_rows], distance, against=against)
     correct = c_key[nn] == q_key
-    order = np.argsort(dist, kind="stable")
+    if ties == "pessimistic":  # wrong matches first among equal distances
+        order = np.lexsort((correct, dist))
+    else:  # the official stable order: query (ref patch) order
+        order = np.argsort(dist, kind="stable")
     positions = np.flatnonzero(correct[order])
     return float(ap_from_positions(positions, len(q_rows))), float(correct.mean())
 
 
-def record_matching(X, index, distance, sequences=None, timer=None):
+def record_matching(X, index, distance, sequences=None, timer=None, ties="official"):
     """Per-sequence APs and the aggregated numbers for a record target."""
     timer = timer or Timer()
     codes = (np.arange(len(index.names)) if sequences is None
@@ -58,7 +66,8 @@ def record_matching(X, index, distance, sequences=None, timer=None):
                 q = np.isin(ref_idx, idx)
                 if not q.any():
                     continue
-                ap, sr = _match_ap(X, ref_rows[q], ref_idx[q], rows, idx, distance, timer)
+                ap, sr = _match_ap(X, ref_rows[q], ref_idx[q], rows, idx, distance, timer,
+                                   ties)
                 aps.append(ap)
                 srs.append(sr)
             if aps:
@@ -78,7 +87,7 @@ def record_matching(X, index, distance, sequences=None, timer=None):
     return {"per_difficulty": table, "per_sequence": per_seq}, score
 
 
-def label_matching(X, labels, distance, timer=None):
+def label_matching(X, labels, distance, timer=None, ties="official"):
     """Label-only matching: first occurrences matched among all other occurrences."""
     timer = timer or Timer()
     _, first, counts = np.unique(labels, return_index=True, return_counts=True)
@@ -88,6 +97,7 @@ def label_matching(X, labels, distance, timer=None):
     c_rows = np.flatnonzero(~is_first)
     if q_rows.size == 0:
         return {"per_difficulty": {"all": {}}, "per_sequence": {}}, float("nan")
-    ap, sr = _match_ap(X, q_rows, labels[q_rows], c_rows, labels[c_rows], distance, timer)
+    ap, sr = _match_ap(X, q_rows, labels[q_rows], c_rows, labels[c_rows], distance, timer,
+                       ties)
     return {"per_difficulty": {"all": {"all": ap, "mean": ap}}, "success_rate": sr,
             "per_sequence": {}}, ap

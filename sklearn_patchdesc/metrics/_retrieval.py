@@ -5,15 +5,18 @@ the list is its 5 counterparts in images 1..5 of that difficulty followed by
 the distractors (ref patches) of *other* sequences, in task order; for each
 pool size k the AP is computed on the first k entries of the list (the 5
 positives and the first k - 5 distractors; ties keep list order, so a
-distractor at the same distance as a positive ranks after it).  Aggregation as
+distractor at the same distance as a positive ranks after it; with
+``ties="pessimistic"`` it ranks before).  Aggregation as
 the official ``results.py``: per difficulty the mean over pool sizes of the
 mean AP over queries; the single number is the mean over difficulties.
 """
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial.distance import cdist
 
-from ._distances import Timer, cross_distances, sq_norms
+from ._distances import (_ROW_BLOCK, Timer, cross_keys, key_to_distance, paired_distances,
+                         sq_norms, to_key)
 from ._ranking import SMALL
 from ._tasks import DIFFICULTIES, check_present, shrink_queries
 
@@ -22,23 +25,16 @@ __all__ = ["POOL_SIZES", "retrieval_lists_ap", "record_retrieval_lists", "label_
 POOL_SIZES = (100, 500, 1000, 5000, 10000, 15000, 20000)
 
 
-def _pair_distances(A, Bp, distance):
-    """Distances between A[q] and Bp[q, j], in the same form as cross_distances."""
-    if distance == "l1":
-        return np.abs(A[:, None, :] - Bp).sum(-1)
-    d = -2.0 * np.einsum("qd,qjd->qj", A, Bp)
-    d += sq_norms(A)[:, None]
-    d += np.einsum("qjd,qjd->qj", Bp, Bp)
-    if distance == "l2":
-        np.maximum(d, 0, out=d)
-        np.sqrt(d, out=d)
-    return d
+def _pool_aps(r, col, dm, n_dm, dp, present, pool_sizes, ties):
+    """AP per (query, pool size) of the lists of ``nb`` queries.
 
-
-def _pool_aps(Dm, dp, present, pool_sizes):
-    """AP per (query, pool size) from distractor distances ``Dm`` (list order)."""
+    ``(r, col, dm)``: exact distances of distractor ``col`` (list order,
+    ``n_dm`` in all) to query ``r``, for at least every distractor that is
+    closer than (or, with pessimistic ties, as close as) some positive of
+    its query; the others cannot change a rank.  ``dp``: (nb, P) exact
+    positive distances, ``present`` which of them exist.
+    """
     nb, P = dp.shape
-    n_dm = Dm.shape[1]
     order = np.argsort(dp, axis=1, kind="stable")  # ties keep list order
     dps = np.take_along_axis(dp, order, 1)
     pres = np.take_along_axis(present, order, 1)
@@ -47,13 +43,13 @@ def _pool_aps(Dm, dp, present, pool_sizes):
     ks = np.asarray(pool_sizes)
     L = np.clip(ks[None, :] - np.minimum(p[:, None], ks[None, :]), 0, n_dm)  # distractors in pool
     bounds = np.unique(np.concatenate(([0], L.ravel())))
-    # Only distractors closer than some positive can change a rank: keep those
-    # (sparse for useful descriptors), then count them per pool segment.
+    before = np.less_equal if ties == "pessimistic" else np.less  # official: positives first
     thr = np.where(pres, dps, -np.inf).max(axis=1)
-    r, col = np.nonzero(Dm < thr[:, None])
+    keep = before(dm, thr[r])
+    r, col, dm = r[keep], col[keep], dm[keep]
     seg = np.searchsorted(bounds, col, side="right")  # 1..len(bounds); last = beyond all pools
     nseg = len(bounds) + 1
-    cmp = Dm[r, col][:, None] < dps[r]
+    cmp = before(dm[:, None], dps[r])
     cum = np.empty((nb, P, nseg))
     for j in range(P):
         cum[:, j] = np.bincount(r * nseg + seg, weights=cmp[:, j], minlength=nb * nseg).reshape(nb, nseg)
@@ -73,39 +69,91 @@ def _pool_aps(Dm, dp, present, pool_sizes):
     return out
 
 
+def _exact_pairs(A, B, r, col, distance):
+    out = np.empty(r.size)
+    for s in range(0, r.size, _ROW_BLOCK):
+        sl = slice(s, s + _ROW_BLOCK)
+        out[sl] = paired_distances(A[r[sl]], B[col[sl]], distance)
+    return out
+
+
+def _distractor_candidates(A, B, distance, bn, pos_dists, ties):
+    """Exact distances of the distractors that can change a rank (see ``_pool_aps``).
+
+    The fast keys select every distractor within the error bound of the
+    largest positive distance; the ones within the bound of *any* positive
+    distance are recomputed exactly (all of the block's distances through
+    ``cdist`` when that is most of them, e.g. for collapsed descriptors).
+    """
+    K, tol = cross_keys(A, B, distance, b_norms=bn)
+    thr = np.full(len(A), -np.inf)
+    for dp, present in pos_dists:
+        thr = np.maximum(thr, np.where(present, dp, -np.inf).max(axis=1))
+    thr_key = np.where(np.isfinite(thr), to_key(thr, distance), -np.inf)
+    r, col = np.nonzero(K <= (thr_key + tol)[:, None])
+    kv = K[r, col].astype(np.float64)
+    dm = key_to_distance(kv, distance)
+    if not tol.any() or r.size == 0:
+        return r, col, dm
+    unsure = np.zeros(r.size, bool)
+    t = tol[r][:, None]
+    for dp, present in pos_dists:
+        unsure |= (np.abs(kv[:, None] - to_key(dp, distance)[r]) <= t).any(axis=1)
+    n_unsure = int(unsure.sum())
+    if n_unsure > K.size // 4:
+        return r, col, cdist(A, B, _CDIST[distance])[r, col]
+    if n_unsure:
+        u = np.flatnonzero(unsure)
+        dm[u] = _exact_pairs(A, B, r[u], col[u], distance)
+    return r, col, dm
+
+
+_CDIST = {"l2": "euclidean", "l1": "cityblock", "hamming": "cityblock"}
+
+
 def retrieval_lists_ap(X, distance, q_rows, q_group, positives, d_rows, d_group,
-                       pool_sizes=POOL_SIZES, *, timer=None, block_elems=1 << 24):
+                       pool_sizes=POOL_SIZES, *, timer=None, ties="official",
+                       block_elems=1 << 24):
     """AP per query and pool size for every list kind in ``positives``.
 
     ``positives`` maps a difficulty to an int array (n_queries, P) of rows,
     -1 where absent.  Distractors of the query's own group are skipped.
+    Returns ``(aps, n_listed)``: ``{kind: (n_queries, n_pools)}`` and the
+    number of distractors in each query's list.
     """
     timer = timer or Timer()
-    ft = X.dtype  # distances in the descriptors' precision
     out = {k: np.full((len(q_rows), len(pool_sizes)), np.nan) for k in positives}
-    P = max([v.shape[1] for v in positives.values()] + [1])
+    n_listed = np.zeros(len(q_rows), np.int64)
     for g in np.unique(q_group):
         qi = np.flatnonzero(q_group == g)
-        B = X[d_rows[d_group != g]].astype(ft)
+        B = X[d_rows[d_group != g]]
+        n_listed[qi] = len(B)
         bn = None if distance == "l1" else sq_norms(B)
-        step = max(1, block_elems // max(1, P * max(1, len(B))))
+        step = max(1, block_elems // max(1, len(B)))
         for s in range(0, len(qi), step):
             blk = qi[s:s + step]
-            A = X[q_rows[blk]].astype(ft)
+            A = X[q_rows[blk]]
+            pos_dists = {}
             with timer:
-                Dm = cross_distances(A, B, distance, b_norms=bn)
-            for kind, pos_rows in positives.items():
-                pr = pos_rows[blk]
-                present = pr >= 0
-                with timer:
-                    Bp = X[np.where(present, pr, q_rows[blk][:, None])].astype(ft)
-                    dp = _pair_distances(A, Bp, distance)
-                dp[~present] = np.inf
-                out[kind][blk] = _pool_aps(Dm, dp, present, pool_sizes)
-    return out
+                for kind, pos_rows in positives.items():
+                    pr = pos_rows[blk]
+                    present = pr >= 0
+                    dp = np.full(pr.shape, np.inf)
+                    i, j = np.nonzero(present)
+                    dp[i, j] = paired_distances(A[i], X[pr[i, j]], distance)
+                    pos_dists[kind] = (dp, present)
+                if len(B):
+                    r, col, dm = _distractor_candidates(A, B, distance, bn,
+                                                        pos_dists.values(), ties)
+                else:
+                    r = col = np.empty(0, np.int64)
+                    dm = np.empty(0)
+            for kind, (dp, present) in pos_dists.items():
+                out[kind][blk] = _pool_aps(r, col, dm, len(B), dp, present, pool_sizes, ties)
+    return out, n_listed
 
 
-def record_retrieval_lists(index, queries, distractors, strict):
+def record_retrieval_lists(index, queries, distractors, strict, source=None):
     qs, qi = queries
     ds, di = distractors
     q_rows = index.rows(qs, np.zeros_like(qs), qi)
@@ -115,8 +163,8 @@ def record_retrieval_lists(index, queries, distractors, strict):
         imgs = np.arange(1, 6) + 5 * d
         rows = index.rows(qs[:, None], imgs[None, :], qi[:, None])
         if strict:
-            check_present(rows.ravel(), "retrieval queries (counterparts of the ref patch)",
-                          index, np.repeat(qs, 5), np.tile(imgs, len(qs)), np.repeat(qi, 5))
+            check_present(rows.ravel(), source or "retrieval queries", index, np.repeat(qs, 5),
+                          np.tile(imgs, len(qs)), np.repeat(qi, 5), line_of=lambda k: k // 5)
         positives[diff] = rows
     return q_rows, qs, positives, d_rows, ds
 

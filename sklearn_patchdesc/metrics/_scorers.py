@@ -5,6 +5,14 @@ score them against ``y``: the loaders' record array (full HPatches protocol,
 tasks generated from ``random_state=0`` among the patches of the fold) or 1-D
 labels (label-only protocol); see :func:`hpatches_evaluate`.  The denoising
 scorers compare ``estimator.transform(X)`` with the clean patches ``y``.
+
+Model-selection rule (unlike :func:`hpatches_evaluate`, which keeps the
+official numbers): the HPatches scorers count every exactly tied distance
+against the descriptor (``ties="pessimistic"``), so constant or collapsed
+descriptors score at or below chance instead of winning retrieval with mAP
+1.0; and they refuse (``ValueError``; ``error_score`` in scikit-learn's
+searches) a retrieval score when some query has no distractor in its list
+(e.g. a fold with a single sequence), where any descriptor scores 1.0.
 """
 from __future__ import annotations
 
@@ -29,7 +37,8 @@ class HPatchesScorer:
     ----------
     task : {"verification", "matching", "retrieval", "mean"}
     **kwargs
-        Passed to :func:`hpatches_evaluate` (e.g. ``distance``, ``n_pairs``).
+        Passed to :func:`hpatches_evaluate` (e.g. ``distance``, ``n_pairs``);
+        ``ties`` defaults to ``"pessimistic"`` here (see the module notes).
     """
 
     def __init__(self, task, **kwargs):
@@ -43,7 +52,16 @@ class HPatchesScorer:
         if y is None:
             raise ValueError(f"hpatches_{self.task} needs y: point labels or the record target.")
         D = estimator.transform(X)
-        report = hpatches_evaluate(D, y, tasks=_TASKS[self.task], curve_points=0, **self.kwargs)
+        kwargs = {"ties": "pessimistic", **self.kwargs}
+        report = hpatches_evaluate(D, y, tasks=_TASKS[self.task], curve_points=0, **kwargs)
+        retr = report.details.get("retrieval")
+        if retr is not None and retr["min_distractors_per_query"] == 0:
+            raise ValueError(
+                f"hpatches_{self.task}: some of the {retr['n_queries']} retrieval queries have "
+                "no distractor in their list (distractors come from the other sequences, or "
+                "labels, of the fold), so any descriptor would score 1.0; score folds with at "
+                "least two sequences."
+            )
         return float(report.mean if self.task == "mean" else report.scores[self.task])
 
     def __repr__(self):

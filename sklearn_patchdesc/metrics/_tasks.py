@@ -232,27 +232,76 @@ def task_path(tasks_dir, stem, split):
     return path
 
 
-def read_task_csv(path, columns):
-    """Read an official task CSV into a dict of column arrays (names str, ints int64)."""
-    path = Path(path)
+def _line_of(path, k):
+    """Line number (1-based, header = 1) of data row ``k`` (blank lines are skipped)."""
     with open(path, encoding="utf-8") as f:
-        header = f.readline().strip().split(",")
+        next(f, None)
+        n = -1
+        for line_no, line in enumerate(f, start=2):
+            if line.strip():
+                n += 1
+                if n == k:
+                    return line_no
+    return None
+
+
+def _at(path, k):
+    line = _line_of(path, int(k))
+    return f"{path}, line {line}" if line is not None else str(path)
+
+
+def read_task_csv(path, columns):
+    """Read an official task CSV into a dict of column arrays (names str, ints int64).
+
+    Every error names the file and, for a bad row, its line.
+    """
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            header = f.readline().strip().split(",")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a UTF-8 text (CSV) file.") from None
     if tuple(h.strip() for h in header) != tuple(columns):
-        raise ValueError(f"{path} has columns {header}; expected {list(columns)}.")
-    raw = np.loadtxt(path, delimiter=",", dtype=str, skiprows=1, ndmin=2, encoding="utf-8")
+        raise ValueError(f"{path}, line 1: columns {header}; expected {list(columns)}.")
+    try:
+        raw = np.loadtxt(path, delimiter=",", dtype=str, skiprows=1, ndmin=2,
+                         encoding="utf-8", comments=None)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read the rows as {len(columns)} comma-separated "
+                         f"fields ({exc}).") from None
+    if raw.size == 0:
+        raw = np.empty((0, len(columns)), dtype=str)
     if raw.shape[1] != len(columns):
         raise ValueError(f"{path}: rows must have {len(columns)} fields; got {raw.shape[1]}.")
     out = {}
     for k, name in enumerate(columns):
-        col = raw[:, k]
+        col = np.char.strip(raw[:, k])
         if name.startswith("s"):
             out[name] = col
-        else:
-            try:
-                out[name] = col.astype(np.int64)
-            except ValueError:
-                raise ValueError(f"{path}: column {name!r} must hold integers.") from None
+            continue
+        ok = np.char.isdigit(np.char.lstrip(col, "-")) & (np.char.str_len(col) > 0)
+        if not ok.all():
+            bad = int(np.flatnonzero(~ok)[0])
+            raise ValueError(f"{_at(path, bad)}: column {name!r} must hold integers; "
+                             f"got {str(col[bad])!r}.")
+        out[name] = col.astype(np.int64)
+        if name.startswith("idx") and out[name].size and out[name].min() < 0:
+            bad = int(np.argmax(out[name] < 0))
+            raise ValueError(f"{_at(path, bad)}: column {name!r} holds a negative patch "
+                             f"index {out[name][bad]}.")
     return out
+
+
+def _codes(index, names, path):
+    try:
+        return index.codes(names, source=str(path))
+    except ValueError:
+        known = np.isin(np.asarray(names).astype(str), index.names)
+        bad = int(np.flatnonzero(~known)[0])
+        raise ValueError(
+            f"{_at(path, bad)}: sequence {str(names[bad])!r} is absent from the data "
+            f"({int((~known).sum())} row(s) of the file reference absent sequences); "
+            "pass descriptors of every sequence it uses.") from None
 
 
 def read_verification_tasks(index, tasks_dir, split):
@@ -262,36 +311,49 @@ def read_verification_tasks(index, tasks_dir, split):
         path = task_path(tasks_dir, stem, split)
         cols = read_task_csv(path, VERIF_COLUMNS)
         for t in ("t1", "t2"):
-            if cols[t].size and (cols[t].min() < 0 or cols[t].max() > 5):
-                raise ValueError(f"{path}: column {t} must hold image indices 0..5.")
-        cols["s1"] = index.codes(cols["s1"], source=str(path))
-        cols["s2"] = index.codes(cols["s2"], source=str(path))
+            bad = np.flatnonzero((cols[t] < 0) | (cols[t] > 5))
+            if bad.size:
+                raise ValueError(f"{_at(path, bad[0])}: column {t} must hold image indices "
+                                 f"0..5 (0 = ref, 1..5 = e/h/t 1..5); got {cols[t][bad[0]]}.")
+        cols["s1"] = _codes(index, cols["s1"], path)
+        cols["s2"] = _codes(index, cols["s2"], path)
         out[kind] = cols
-        out[kind]["_source"] = str(path)
+        out[kind]["_source"] = path
     return out
 
 
 def read_retrieval_tasks(index, tasks_dir, split):
+    """``(queries, distractors, queries_path)``; queries / distractors as ``(codes, idx)``."""
     res = []
     for stem in ("retr_queries", "retr_distractors"):
         path = task_path(tasks_dir, stem, split)
         cols = read_task_csv(path, RETR_COLUMNS)
-        s = index.codes(cols["s"], source=str(path))
+        s = _codes(index, cols["s"], path)
         rows = index.rows(s, np.zeros_like(s), cols["idx"])
         check_present(rows, path, index, s, 0, cols["idx"])
         res.append((s, cols["idx"]))
-    return res[0], res[1]
+    return res[0], res[1], task_path(tasks_dir, "retr_queries", split)
 
 
-def check_present(rows, source, index, s, image, idx):
+def check_present(rows, source, index, s, image, idx, *, line_of=None):
+    """ValueError naming the first task row whose patch is absent from the data.
+
+    ``source`` is the task file (its line is named) or a phrase; ``line_of``
+    maps the position in ``rows`` to the file's data row (default: the same).
+    """
     missing = np.flatnonzero(rows < 0)
     if missing.size:
         k = missing[0]
         img = image if np.ndim(image) == 0 else np.asarray(image)[k]
+        where = source
+        if isinstance(source, Path):
+            where = _at(source, k if line_of is None else line_of(k))
+        have = index.idx[(index.seq == s[k]) & (index.image == int(img))]
+        span = f"indices 0..{int(have.max())}" if have.size else "no patches"
         raise ValueError(
-            f"{source} references {missing.size} patch(es) absent from the data, e.g. "
-            f"sequence {index.names[s[k]]!r}, image {int(img)}, idx {int(idx[k])}; "
-            "idx is label - first label of the sequence."
+            f"{where}: references {missing.size} patch(es) absent from the data, e.g. "
+            f"sequence {index.names[s[k]]!r}, image {int(img)}, idx {int(idx[k])} (the data "
+            f"has {span} in that image); idx is label - first label of the sequence."
         )
 
 
