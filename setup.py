@@ -14,12 +14,15 @@ EXTRAS = {
     "tpe": ["optuna>=3.4"],
     "dask": ["dask[distributed]>=2023.1"],
     "postgres": ["psycopg2-binary>=2.9"],
+    # everything `make -C docs html` / `html-quick` needs, gallery examples included
+    # (tests/test_docs.py checks it against the examples' imports)
     "docs": [
         "sphinx>=7",
         "sphinx-gallery>=0.15",
         "numpydoc>=1.6",
         "pydata-sphinx-theme>=0.15",
         "matplotlib>=3.7",
+        "optuna>=3.4",
     ],
 }
 EXTRAS["dev"] = sorted(
@@ -45,6 +48,7 @@ setup(
         "skorch>=1.0",
         "joblib>=1.3",
         "scikit-image>=0.22",
+        "pillow>=9.1",
         "tqdm>=4.60",
         "pytorch-metric-learning>=2.3",
         "safetensors>=0.4",

@@ -4,6 +4,7 @@ The build runs Sphinx on a copy of ``docs/`` (so generated files never touch
 the working tree) with example execution off (``-D plot_gallery=0``) and
 ``-W``: any warning fails the test.
 """
+import functools
 import importlib
 import os
 import pkgutil
@@ -74,6 +75,113 @@ def test_user_guide_and_toctree_pages_exist():
     make = (DOCS / "Makefile").read_text()
     for target in ("html:", "html-noplot:", "html-quick:"):
         assert target in make
+
+
+# ------------------------------------------------- the docs extra's coverage
+def _declared_requirements():
+    """``(install_requires, {extra: [names]})`` read from setup.py without running it."""
+    import ast
+    import re
+
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    extras = install = None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "EXTRAS" for t in node.targets):
+            extras = ast.literal_eval(node.value)
+        if isinstance(node, ast.keyword) and node.arg == "install_requires":
+            install = ast.literal_eval(node.value)
+
+    def names(reqs):
+        return {_normalise(re.match(r"[A-Za-z0-9_.\-]+", r).group()) for r in reqs}
+
+    return names(install), {k: names(v) for k, v in extras.items()}
+
+
+def _normalise(name):
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _imports(path, modname):
+    """Absolute names of everything ``path`` imports, at any depth (lazy imports too)."""
+    import ast
+
+    pkg = modname if path.name == "__init__.py" else modname.rpartition(".")[0]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = pkg.split(".")[:len(pkg.split(".")) - (node.level - 1)]
+                mod = ".".join(parts + ([node.module] if node.module else []))
+            else:
+                mod = node.module
+            out |= {mod} | {f"{mod}.{a.name}" for a in node.names}
+    return out
+
+
+def _third_party_reached(start):
+    """Top-level third-party modules imported by ``start`` names, following the
+    imports inside sklearn_patchdesc (an example needing optuna through
+    ``TPESearchCV`` is caught although it never imports optuna itself)."""
+    seen, found, todo = set(), set(), list(start)
+    while todo:
+        name = todo.pop()
+        top = name.split(".")[0]
+        if top != "sklearn_patchdesc":
+            if top not in sys.stdlib_module_names and top != "__future__":
+                found.add(top)
+            continue
+        base = ROOT / Path(*name.split("."))
+        path = base / "__init__.py" if (base / "__init__.py").is_file() else base.with_suffix(".py")
+        if name in seen or not path.is_file():
+            continue
+        seen.add(name)
+        todo += _imports(path, name)
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def _module_distributions():
+    from importlib.metadata import packages_distributions
+
+    return packages_distributions()
+
+
+def _distribution(module):
+    dists = _module_distributions().get(module)
+    if not dists:
+        pytest.fail(f"{module!r} is imported but not installed here, so its distribution "
+                    "cannot be checked against setup.py; install the dev extra")
+    return {_normalise(d) for d in dists}
+
+
+def test_docs_extra_covers_every_gallery_example_dependency():
+    """`pip install -e ".[docs]"` must be enough for `make -C docs html` / `html-quick`,
+    which run every example (a missing optuna once stopped the build)."""
+    install, extras = _declared_requirements()
+    declared = install | extras["docs"]
+    missing = {}
+    for example in sorted((ROOT / "examples").glob("*.py")):
+        for module in sorted(_third_party_reached(_imports(example, "examples._x"))):
+            dists = _distribution(module)
+            if not dists & declared:
+                missing.setdefault(example.name, []).append(f"{module} ({', '.join(dists)})")
+    assert not missing, ("gallery examples need packages that neither install_requires "
+                         f"nor the docs extra in setup.py declare: {missing}")
+
+
+def test_every_third_party_import_of_the_package_is_declared():
+    install, extras = _declared_requirements()
+    declared = install.union(*extras.values())
+    package = [".".join(p.relative_to(ROOT).with_suffix("").parts)
+               for p in (ROOT / "sklearn_patchdesc").rglob("*.py")]
+    undeclared = sorted(m for m in _third_party_reached(package)
+                        if not _distribution(m) & declared)
+    assert not undeclared, f"imported by sklearn_patchdesc but not in setup.py: {undeclared}"
 
 
 @pytest.mark.slow

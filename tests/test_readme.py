@@ -29,3 +29,10 @@ def test_ci_runs_the_readme_test_command_verbatim():
 def test_torch_is_pinned_to_the_local_cpu_build():
     lines = (ROOT / "constraints.txt").read_text().splitlines()
     assert "torch==2.13.0" in lines
+
+
+def test_readme_explains_the_expected_failures_of_the_estimator_checks():
+    text = " ".join((ROOT / "README.md").read_text().split())
+    assert "About the test output" in text and "xfailed" in text
+    assert "sklearn_patchdesc/utils/estimator_checks.py" in text
+    assert (ROOT / "sklearn_patchdesc" / "utils" / "estimator_checks.py").is_file()
