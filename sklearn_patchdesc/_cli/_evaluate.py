@@ -169,7 +169,7 @@ def check_finite_csv(root, sequence, X, target):
         path = root / sequence / f"{IMAGE_NAMES[int(target['image'][r])]}.csv"
         # labels of one sequence's part start at 0: label = patch index = line - 1
         raise CLIError(f"{path}, line {int(target['label'][r]) + 1}: descriptor value "
-                       f"{X[r, col]!r} in column {col + 1} is not finite (NaN or infinity; "
+                       f"{float(X[r, col])} in column {col + 1} is not finite (NaN or infinity; "
                        f"{bad.size} such row(s) in sequence {sequence!r})")
 
 

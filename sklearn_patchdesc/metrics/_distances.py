@@ -116,7 +116,7 @@ def check_finite(X, describe_row, *, name="descriptors"):
     col = int(np.flatnonzero(~np.isfinite(X[r]))[0])
     raise ValueError(
         f"{name} contain NaN or infinity in {bad.size} row(s); the first is row {r} "
-        f"({describe_row(r)}), value {X[r, col]!r} in column {col}."
+        f"({describe_row(r)}), value {float(X[r, col])} in column {col}."
     )
 
 

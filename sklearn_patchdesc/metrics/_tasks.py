@@ -36,6 +36,7 @@ contrast, must be fully covered by the data: a missing sequence or patch is a
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -245,6 +246,16 @@ def _line_of(path, k):
     return None
 
 
+def _bad_fields(path, n_fields):
+    """``("path, line N", fields)`` of the first data line without ``n_fields`` fields."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        next(f, None)
+        for line_no, line in enumerate(f, start=2):
+            if line.strip() and line.count(",") != n_fields - 1:
+                return f"{path}, line {line_no}", line.count(",") + 1
+    return None
+
+
 def _at(path, k):
     line = _line_of(path, int(k))
     return f"{path}, line {line}" if line is not None else str(path)
@@ -264,9 +275,15 @@ def read_task_csv(path, columns):
     if tuple(h.strip() for h in header) != tuple(columns):
         raise ValueError(f"{path}, line 1: columns {header}; expected {list(columns)}.")
     try:
-        raw = np.loadtxt(path, delimiter=",", dtype=str, skiprows=1, ndmin=2,
-                         encoding="utf-8", comments=None)
+        with warnings.catch_warnings():  # blank lines are skipped, as the official reader does
+            warnings.filterwarnings("ignore", message="Input line", category=UserWarning)
+            raw = np.loadtxt(path, delimiter=",", dtype=str, skiprows=1, ndmin=2,
+                             encoding="utf-8", comments=None)
     except (ValueError, UnicodeDecodeError) as exc:
+        where = _bad_fields(path, len(columns))
+        if where:
+            raise ValueError(f"{where[0]}: {where[1]} comma-separated field(s); expected "
+                             f"{len(columns)} ({', '.join(columns)}).") from None
         raise ValueError(f"{path}: cannot read the rows as {len(columns)} comma-separated "
                          f"fields ({exc}).") from None
     if raw.size == 0:
@@ -352,7 +369,7 @@ def check_present(rows, source, index, s, image, idx, *, line_of=None):
         span = f"indices 0..{int(have.max())}" if have.size else "no patches"
         raise ValueError(
             f"{where}: references {missing.size} patch(es) absent from the data, e.g. "
-            f"sequence {index.names[s[k]]!r}, image {int(img)}, idx {int(idx[k])} (the data "
+            f"sequence {str(index.names[s[k]])!r}, image {int(img)}, idx {int(idx[k])} (the data "
             f"has {span} in that image); idx is label - first label of the sequence."
         )
 
