@@ -49,10 +49,11 @@ def _pool_aps(r, col, dm, n_dm, dp, present, pool_sizes, ties):
     r, col, dm = r[keep], col[keep], dm[keep]
     seg = np.searchsorted(bounds, col, side="right")  # 1..len(bounds); last = beyond all pools
     nseg = len(bounds) + 1
-    cmp = before(dm[:, None], dps[r])
+    cell = r * nseg + seg
     cum = np.empty((nb, P, nseg))
-    for j in range(P):
-        cum[:, j] = np.bincount(r * nseg + seg, weights=cmp[:, j], minlength=nb * nseg).reshape(nb, nseg)
+    for j in range(P):  # one column at a time: temporaries the size of the candidates
+        cum[:, j] = np.bincount(cell, weights=before(dm, dps[:, j][r]),
+                                minlength=nb * nseg).reshape(nb, nseg)
     cum = np.cumsum(cum, axis=2)[:, :, :len(bounds)]  # cum[..., b] = count among cols < bounds[b]
     which = np.searchsorted(bounds, L)  # (nb, K)
     out = np.empty((nb, len(ks)))
@@ -96,9 +97,11 @@ def _distractor_candidates(A, B, distance, bn, pos_dists, ties):
     if not tol.any() or r.size == 0:
         return r, col, dm
     unsure = np.zeros(r.size, bool)
-    t = tol[r][:, None]
+    t = tol[r]
     for dp, present in pos_dists:
-        unsure |= (np.abs(kv[:, None] - to_key(dp, distance)[r]) <= t).any(axis=1)
+        pk = to_key(dp, distance)
+        for j in range(pk.shape[1]):
+            unsure |= np.abs(kv - pk[:, j][r]) <= t
     n_unsure = int(unsure.sum())
     if n_unsure > K.size // 4:
         return r, col, cdist(A, B, _CDIST[distance])[r, col]

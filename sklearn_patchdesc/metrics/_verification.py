@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._distances import Timer, rowwise_distances
+from ._distances import Timer, fast_rowwise_distances, near_other, rowwise_distances
 from ._ranking import pr_roc_curves, verification_ap_auc
 from ._tasks import DIFFICULTIES, check_present, image_of
 
@@ -64,21 +64,47 @@ def label_verification_pairs(labels, n_pairs, n_negatives, rng):
     return {"all": {"pos": (r1, r2), "different_label": neg}}
 
 
+def _distances_keeping_ties(X, distance, kinds):
+    """Distances of every pair kind, exact wherever a positive and a negative may tie.
+
+    Fast distances (descriptors' precision) decide every positive-negative
+    order they can; a distance within the joint error bound of a distance of
+    the other label is recomputed exactly (float64, the official arithmetic),
+    so exactly tied pairs stay tied and every order equals the exact one.
+    Only positive-vs-negative orders matter to AP and AUC.
+    """
+    fast = {k: fast_rowwise_distances(X, r1, r2, distance) for k, (r1, r2) in kinds.items()}
+    d_pos, rel = fast["pos"]
+    out = {k: v[0] for k, v in fast.items()}
+    pos_sorted = np.sort(d_pos)
+    redo_pos = np.zeros(d_pos.size, bool)
+    for kind, (d, _) in fast.items():
+        if kind == "pos":
+            continue
+        redo_pos |= near_other(d_pos, rel, np.sort(d))
+        redo = np.flatnonzero(near_other(d, rel, pos_sorted))
+        out[kind][redo] = rowwise_distances(X, kinds[kind][0][redo], kinds[kind][1][redo],
+                                            distance)
+    redo = np.flatnonzero(redo_pos)
+    out["pos"][redo] = rowwise_distances(X, kinds["pos"][0][redo], kinds["pos"][1][redo],
+                                         distance)
+    return out
+
+
 def verification_from_pairs(X, distance, pairs, *, curve_points=1001, timer=None):
     """Score row pairs; returns ``{diff: {kind: {...}}}`` and the single number."""
     timer = timer or Timer()
     results = {}
     for diff, kinds in pairs.items():
-        r1, r2 = kinds["pos"]
         with timer:
-            d_pos = rowwise_distances(X, r1, r2, distance)
+            dists = _distances_keeping_ties(X, distance, kinds)
+        d_pos = dists["pos"]
         P = d_pos.size
         results[diff] = {}
-        for kind, (n1, n2) in kinds.items():
+        for kind in kinds:
             if kind == "pos":
                 continue
-            with timer:
-                d_neg = rowwise_distances(X, n1, n2, distance)
+            d_neg = dists[kind]
             N = d_neg.size
             _, auc, pos_bal = verification_ap_auc(d_pos, d_neg, with_positions=True)
             n_imb = P + int(P * 0.2)
