@@ -61,7 +61,7 @@ def main():
             sampler=RandomTripletSampler(per_epoch // 3), random_state=0),
         f"L2-Net batch-hard (S={S}, K={K})": L2NetDescriptor(
             max_epochs=args.epochs, optimizer="adam", lr=1e-3,
-            sampler=PKSampler(S, K), criterion__mining="batch_hard", random_state=0),
+            sampler=PKSampler(S, K), criterion__miner="batch_hard", random_state=0),
     }
     rows = []
     for name, est in models.items():

@@ -54,7 +54,7 @@ def strategies(n_train, stages):
     """name -> estimator keyword arguments (besides epochs, seed, callbacks)."""
     per_epoch = max(1, n_train // 3)
     common = dict(optimizer="adam", lr=1e-3)
-    hard = dict(criterion__mining="batch_hard", **common)
+    hard = dict(criterion__miner="batch_hard", **common)
     return {
         "random triplets": dict(sampler=RandomTripletSampler(per_epoch), batch_size=64,
                                 **common),

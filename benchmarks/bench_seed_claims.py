@@ -183,7 +183,7 @@ class Lab:
         L2NetDescriptor, SteppedBatchHard = need("describe", "L2NetDescriptor",
                                                  "SteppedBatchHard")
         size, k = self.cfg.stages[0]
-        kw = dict(criterion__mining="batch_hard")
+        kw = dict(criterion__miner="batch_hard")
         if soft:
             kw.update(criterion__soft=True, criterion__margin=0.0)
         # one warm-up epoch of random triplets, then PK batches of the first stage only
@@ -243,7 +243,7 @@ def claim_stepped(lab):
                "stepped batch-hard avoids the collapse of large batch-hard batches",
                "held-out mean pairwise distance (collapse ~0)")
     size, k = lab.cfg.big_batch
-    hard = dict(criterion__mining="batch_hard")
+    hard = dict(criterion__miner="batch_hard")
     big, rep_big, D_big, _ = lab.describe(
         f"batch-hard {size} from scratch", lambda: L2NetDescriptor(
             sampler=PKSampler(size // k, k), **lab.common(**hard)))

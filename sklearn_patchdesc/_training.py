@@ -16,6 +16,7 @@ scikit-learn estimators around a skorch :class:`PatchNeuralNet` built in
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import tempfile
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
@@ -143,6 +144,39 @@ def load_checkpoint(net, dirname):
     return len(net.history_)
 
 
+def resolve_criterion(criterion, options):
+    """The criterion instance a net trains: a class built, or an instance used as given.
+
+    Parameters
+    ----------
+    criterion : class or instance
+        A loss class (built as ``criterion(**options)``) or a loss instance.
+        An instance is copied, never trained in place; its own arguments are
+        kept and ``options`` are applied on top of them with its
+        ``set_params`` (skorch alone would rebuild the class from the
+        options and silently drop the instance's arguments).
+    options : dict
+        The ``criterion__`` options (prefix removed).
+
+    Returns
+    -------
+    criterion : object
+        A new instance.
+    """
+    options = copy.deepcopy(dict(options))  # never train the caller's miner objects
+    if isinstance(criterion, type):
+        return criterion(**options)
+    if not options:
+        return copy.deepcopy(criterion)
+    if not (hasattr(criterion, "set_params") and hasattr(criterion, "get_params")):
+        raise TypeError(
+            f"criterion is an instance of {type(criterion).__name__}, which has no "
+            f"set_params, so the options {sorted('criterion__' + k for k in options)} cannot "
+            f"be applied to it. Pass the class (criterion={type(criterion).__name__}) with "
+            "the criterion__ options, or an instance already built with them.")
+    return clone(criterion, safe=False).set_params(**options)
+
+
 class PatchNeuralNet(NeuralNet):
     """skorch ``NeuralNet`` fed with whole-tensor patch batches.
 
@@ -260,12 +294,29 @@ class BasePatchNet(BaseEstimator):
                 setattr(self, key, value)
             else:
                 plain[key] = value
+        for key in plain:
+            base = key.partition("__")[0]
+            if "__" in key and base not in plain and getattr(self, base, "") is None:
+                raise ValueError(
+                    f"Cannot set {key!r}: {type(self).__name__}.{base} is None. Give the "
+                    f"object first, e.g. set_params({base}=..., {key}=...).")
         if plain:
             super().set_params(**plain)
         return self
 
     def _prefixed_params(self):
         return {k: v for k, v in vars(self).items() if self._is_prefixed(k)}
+
+    def _criterion_options(self):
+        """This estimator's ``criterion__`` options, prefix removed."""
+        n = len("criterion__")
+        return {k[n:]: v for k, v in self._prefixed_params().items()
+                if k.startswith("criterion__")}
+
+    def _build_criterion(self):
+        """The criterion instance of the net (see :func:`resolve_criterion`)."""
+        criterion, defaults = self._criterion_spec()
+        return resolve_criterion(criterion, {**defaults, **self._criterion_options()})
 
     # --------------------------------------------------------- subclass API
     def _module_spec(self):
@@ -283,6 +334,12 @@ class BasePatchNet(BaseEstimator):
     def _net_kwargs(self):
         """Extra keyword arguments for the skorch net (subclass hook)."""
         return {}
+
+    @staticmethod
+    def _criterion_callbacks(criterion):
+        """A criterion's miner that is a skorch callback is registered as ``"miner"``."""
+        miner = getattr(criterion, "miner", None)
+        return [("miner", miner)] if isinstance(miner, Callback) else []
 
     # ------------------------------------------------------------- patches
     def _validate_patches(self, X, *, reset, **checks):
@@ -305,13 +362,14 @@ class BasePatchNet(BaseEstimator):
     # ------------------------------------------------------------- training
     def _build_net(self):
         module, module_kwargs = self._module_spec()
-        criterion, criterion_kwargs = self._criterion_spec()
+        criterion = self._build_criterion()
         kwargs = {f"module__{k}": v for k, v in module_kwargs.items()}
-        kwargs.update({f"criterion__{k}": v for k, v in criterion_kwargs.items()})
         kwargs.update(self._net_kwargs())
-        kwargs.update(self._prefixed_params())
+        kwargs.update({k: v for k, v in self._prefixed_params().items()
+                       if not k.startswith("criterion__")})
         callbacks = [("stop_on_nan", StopOnNonFiniteLoss())]
         callbacks += self._extra_callbacks()
+        callbacks += self._criterion_callbacks(criterion)
         if self.verbose:
             callbacks.append(("progress", BatchProgressBar()))
         if self.checkpoint_dir is not None:

@@ -259,9 +259,7 @@ class JointDenoiseDescribe(BaseDescriptorNet):
     def _build_net(self):
         net = super()._build_net()
         den = getattr(self.denoiser, "estimator", self.denoiser)
-        crit, kwargs = den._criterion_spec()
-        net.denoise_criterion = _DenoiseLoss(
-            crit(**kwargs) if isinstance(crit, type) else copy.deepcopy(crit))
+        net.denoise_criterion = _DenoiseLoss(den._build_criterion())
         net.lam = float(self.lam)
         net.n2n_gamma = float(self.n2n_gamma)
         return net

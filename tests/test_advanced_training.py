@@ -65,7 +65,7 @@ def test_hard_positive_miner_builds_triplets_with_the_farthest_positive():
     miner = HardPositiveMiner(negatives="hard").initialize()
     a, p, n = miner.triplets(labels, 0)  # before a refresh: random triplets
     assert np.all(labels[a] == labels[p]) and np.all(labels[a] != labels[n])
-    miner.embeddings_, miner._labels = emb, labels
+    miner.embeddings_, miner.labels_ = emb, labels
     miner.positives_ = farthest_positives(emb, labels)
     a, p, n = miner.triplets(labels, 0)
     expect = np.where(a % 4 == 3, a - 3, (a // 4) * 4 + 3)
@@ -109,7 +109,7 @@ STAGES = ((8, 2), (16, 2), (32, 4))
 
 
 def test_stepped_batch_hard_advances_only_below_the_collapse_point():
-    crit = TripletMarginLoss(margin=1.0, mining="batch_hard")
+    crit = TripletMarginLoss(margin=1.0, miner="batch_hard")
     cb = SteppedBatchHard(stages=STAGES, headroom=0.95).initialize()
     net = StubNet(crit, cb)
     cb.on_train_begin(net)
@@ -131,7 +131,7 @@ def test_stepped_batch_hard_advances_only_below_the_collapse_point():
 
 
 def test_stepped_batch_hard_soft_margin_threshold_and_step_back():
-    crit = TripletMarginLoss(margin=0.0, soft=True, mining="batch_hard")
+    crit = TripletMarginLoss(margin=0.0, soft=True, miner="batch_hard")
     pk = PKSampler(4, 2)
     cb = SteppedBatchHard(stages=STAGES, step_back=True, min_epochs=2).initialize()
     net = StubNet(crit, pk)
@@ -146,11 +146,11 @@ def test_stepped_batch_hard_soft_margin_threshold_and_step_back():
 
 
 def test_stepped_batch_hard_warmup_uses_given_triplets_then_batch_hard():
-    crit = TripletMarginLoss(margin=1.0, mining="batch_hard")
+    crit = TripletMarginLoss(margin=1.0, miner="batch_hard")
     cb = SteppedBatchHard(stages=STAGES, warmup_epochs=2).initialize()
     net = StubNet(crit, cb)
     cb.on_train_begin(net)
-    assert cb.stage_ == -1 and net.criterion_.mining == "given"
+    assert cb.stage_ == -1 and net.criterion_.miner == "given"
     assert len(next(cb.batches(np.repeat(np.arange(8), 4), 4, 0))) == 12  # [a; p; n]
     net.epoch(cb, 0.2)
     assert cb.stage_ == -1
@@ -163,9 +163,9 @@ def test_stepped_batch_hard_rejects_unusable_setups():
     with pytest.raises(ValueError, match="mined triplet loss"):
         cb.on_train_begin(StubNet(TripletMarginLoss(), cb))
     with pytest.raises(ValueError, match="drives PK batches"):
-        cb.on_train_begin(StubNet(TripletMarginLoss(mining="batch_hard"), object()))
+        cb.on_train_begin(StubNet(TripletMarginLoss(miner="batch_hard"), object()))
     with pytest.raises(ValueError, match="invalid"):
-        SteppedBatchHard(stages=((10, 4),)).initialize()
+        SteppedBatchHard(stages=((6, 4),)).initialize()
 
 
 def test_stepped_batch_hard_in_a_fit_with_warm_weights():
@@ -173,7 +173,7 @@ def test_stepped_batch_hard_in_a_fit_with_warm_weights():
     warm = L2NetDescriptor(max_epochs=1, batch_size=16, random_state=0).fit(X, y)
     est = L2NetDescriptor(sampler=SteppedBatchHard(stages=((8, 2), (16, 4)), init_weights=warm,
                                                    threshold=10.0),
-                          criterion__mining="batch_hard", optimizer="adam", lr=2e-4,
+                          criterion__miner="batch_hard", optimizer="adam", lr=2e-4,
                           max_epochs=2, random_state=0).fit(X, y)
     h = est.history_
     assert [r["stage_batch_size"] for r in h] == [8, 16]  # threshold 10: always below
@@ -186,7 +186,7 @@ def _collapse_setup(lr, batchnorm, action="rollback"):
     monitor = CollapseMonitor(action=action)
     est = MultiScaleDescriptor(
         depth=2, channels=(8, 16), deep_features=32, shallow_channels=8, input_size=16,
-        batchnorm=batchnorm, criterion=TripletMarginLoss, criterion__mining="batch_hard",
+        batchnorm=batchnorm, criterion=TripletMarginLoss, criterion__miner="batch_hard",
         sampler=PKSampler(16, 16), lr=lr, max_epochs=3, random_state=0,
         callbacks=[("collapse", monitor)])
     return est, X, y

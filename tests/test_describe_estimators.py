@@ -118,10 +118,10 @@ def test_tpe_params_reachable_by_set_params(small):
 
 
 @pytest.mark.parametrize("criterion_kw", [
-    {"criterion__mining": "batch_hard"},
-    {"criterion__mining": "batch_all", "criterion__soft": True, "criterion__margin": 0.0},
+    {"criterion__miner": "batch_hard"},
+    {"criterion__miner": "batch_all", "criterion__soft": True, "criterion__margin": 0.0},
     {"criterion__lossless": True, "criterion__distance": "sqeuclidean",
-     "criterion__mining": "batch_hard"},
+     "criterion__miner": "batch_hard"},
 ])
 def test_pk_batches_with_mined_losses(small, criterion_kw):
     X, y = small
@@ -129,7 +129,7 @@ def test_pk_batches_with_mined_losses(small, criterion_kw):
     X, y = X[keep], y[keep]
     est = _quick(sampler=PKSampler(4, 4), optimizer="adam", lr=1e-3, **criterion_kw).fit(X, y)
     assert np.isfinite(est.history_[:, "train_loss"]).all()
-    assert est.net_.criterion_.last_n_triplets > 0
+    assert est.net_.criterion_.last_n_triplets_ > 0
 
 
 class _RecordingSampler(RandomTripletSampler, Callback):
@@ -225,4 +225,4 @@ def test_labels_without_triplets_fail_fast(small, labels, match):
     with pytest.raises(ValueError, match=match):
         _quick(max_epochs=50).fit(X, labels(len(X)))
     with pytest.raises(ValueError, match=match):
-        _quick(sampler=PKSampler(4, 4), criterion__mining="batch_hard").fit(X, labels(len(X)))
+        _quick(sampler=PKSampler(4, 4), criterion__miner="batch_hard").fit(X, labels(len(X)))

@@ -54,7 +54,7 @@ def test_collapse_values():
     assert TripletMarginLoss(margin=1.0).collapse_value == 1.0
     assert TripletMarginLoss(margin=0.0, soft=True).collapse_value == pytest.approx(math.log(2))
     x = torch.zeros(6, 4, requires_grad=True)  # every descriptor the same point
-    loss = TripletMarginLoss(margin=0.0, soft=True, mining="batch_hard")(x, torch.tensor([0, 0, 1, 1, 2, 2]))
+    loss = TripletMarginLoss(margin=0.0, soft=True, miner="batch_hard")(x, torch.tensor([0, 0, 1, 1, 2, 2]))
     assert loss.item() == pytest.approx(math.log(2), rel=1e-5)
     loss.backward()
     assert torch.isfinite(x.grad).all()
@@ -80,7 +80,7 @@ def test_batch_hard_miner_picks_hardest_pairs():
     a, p, n = BatchHardMiner()(emb, labels)
     assert sorted(zip(a.tolist(), p.tolist(), n.tolist())) == _brute_force_hard(emb, labels)
     # the loss on batch_hard is the mean of the hinge on exactly those triplets
-    loss = TripletMarginLoss(margin=1.0, mining="batch_hard")(emb, labels)
+    loss = TripletMarginLoss(margin=1.0, miner="batch_hard")(emb, labels)
     d = torch.cdist(emb, emb)
     expected = torch.relu(1.0 + d[a, p] - d[a, n]).mean()
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
@@ -124,7 +124,7 @@ def test_pair_miner_plugs_into_losses():
 
     emb = _emb(A, P, N)
     ContrastiveLoss(miner=miner)(emb, torch.tensor([0, 0, 1]))
-    loss = TripletMarginLoss(margin=6.0, mining=miner)(emb, torch.tensor([0, 0, 1]))
+    loss = TripletMarginLoss(margin=6.0, miner=miner)(emb, torch.tensor([0, 0, 1]))
     assert loss.item() == pytest.approx(1.0) and calls == [3, 3]
 
 

@@ -104,14 +104,14 @@ def test_frozen_estimator_inside_pipeline(fitted_pipe, data, tmp_path):
 
 def test_unfitted_and_allow_listed_values_round_trip(tmp_path):
     est = L2NetDescriptor(optimizer=torch.optim.AdamW, sampler=PKSampler(4, 3),
-                          criterion=TripletMarginLoss(margin=0.3, mining="batch_hard"),
+                          criterion=TripletMarginLoss(margin=0.3, miner="batch_hard"),
                           activations=("relu",) * 6, checkpoint_dir=tmp_path / "ck",
                           random_state=np.random.RandomState(3), module__dropout=0.2)
     loaded = load(save(est, tmp_path / "u.skpd"))
     assert loaded.optimizer is torch.optim.AdamW
     assert loaded.activations == ("relu",) * 6 and loaded.module__dropout == 0.2
     assert isinstance(loaded.sampler, PKSampler) and loaded.sampler.n_per_label == 3
-    assert loaded.criterion.margin == pytest.approx(0.3) and loaded.criterion.mining == "batch_hard"
+    assert loaded.criterion.margin == pytest.approx(0.3) and loaded.criterion.miner == "batch_hard"
     assert loaded.checkpoint_dir == tmp_path / "ck"
     assert loaded.random_state.randint(1000) == np.random.RandomState(3).randint(1000)
     assert "sklearn_patchdesc.describe.L2NetDescriptor" in allowed_classes()

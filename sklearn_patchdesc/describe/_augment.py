@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
+from .._params import ParamsMixin
 from ._embedding import torch_seeded_rng
 
 __all__ = ["PatchAugmentation", "dihedral_transform"]
@@ -47,7 +48,7 @@ def dihedral_transform(x, codes):
     return out
 
 
-class PatchAugmentation(Callback):
+class PatchAugmentation(ParamsMixin, Callback):
     """Random flips and 90-degree rotations of the training batches (off by default).
 
     Add it as a callback: ``L2NetDescriptor(callbacks=[("augment",

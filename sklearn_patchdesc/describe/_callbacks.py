@@ -10,6 +10,7 @@ import torch
 from skorch.callbacks import Callback
 
 from .._data import PatchDataset, PatchLoader
+from .._params import ParamsMixin
 from .._validation import check_patches
 
 __all__ = ["HPatchesEpochScore", "embed"]
@@ -47,7 +48,7 @@ class _NetTransformer:
         return embed(self.net, X)
 
 
-class HPatchesEpochScore(Callback):
+class HPatchesEpochScore(ParamsMixin, Callback):
     """Score the descriptors on held-out patches after every epoch.
 
     Records ``history[-1, name]`` and ``history[-1, name + "_best"]`` (like

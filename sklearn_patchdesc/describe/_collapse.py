@@ -17,6 +17,7 @@ import torch
 from skorch.callbacks import Callback
 
 from .._data import PatchDataset
+from .._params import ParamsMixin
 from .._training import TrainingError
 from .._validation import check_patches
 from ._embedding import dataset_rows, embed_dataset, pairwise_l2, torch_seeded_rng
@@ -40,7 +41,7 @@ def mean_pairwise_distance(descriptors):
     return float(dist.sum() / (n * (n - 1)))
 
 
-class CollapseMonitor(Callback):
+class CollapseMonitor(ParamsMixin, Callback):
     """Stop or roll back training when the descriptors collapse to one point.
 
     After every epoch the network embeds a fixed probe batch (eval mode) and
@@ -87,6 +88,8 @@ class CollapseMonitor(Callback):
         Last epoch that passed (0 = start of training).
     probe_rows_ : ndarray or None
         Training rows used as probe (None when ``probe`` was given).
+    probe_dataset_ : PatchDataset
+        The probe patches.
     """
 
     def __init__(self, probe=None, n_probe=256, min_distance=0.1, loss_patience=None,
@@ -107,9 +110,9 @@ class CollapseMonitor(Callback):
         self.distances_ = []
         self.collapsed_epoch_ = None
         self.good_epoch_ = 0
-        self._probe_ds = None
-        self._good_state = None
-        self._pinned = 0
+        self.probe_dataset_ = None
+        self.good_state_ = None
+        self.n_pinned_ = 0
         return self
 
     # ------------------------------------------------------------- helpers
@@ -125,10 +128,10 @@ class CollapseMonitor(Callback):
 
     def probe_distance(self, net):
         """Mean pairwise distance of the probe descriptors now."""
-        return mean_pairwise_distance(embed_dataset(net, self._probe_ds))
+        return mean_pairwise_distance(embed_dataset(net, self.probe_dataset_))
 
     def _snapshot(self, net):
-        self._good_state = {
+        self.good_state_ = {
             "module": copy.deepcopy(net.module_.state_dict()),
             "optimizer": copy.deepcopy(net.optimizer_.state_dict()),
         }
@@ -138,7 +141,7 @@ class CollapseMonitor(Callback):
         ds = X if X is not None else None
         if ds is None and self.probe is None:
             raise ValueError("CollapseMonitor needs probe= when the training data is unknown.")
-        self._probe_ds = self._make_probe(ds)
+        self.probe_dataset_ = self._make_probe(ds)
         self.good_epoch_ = len(net.history)
         self._snapshot(net)
         if self.check_at_start:
@@ -150,19 +153,19 @@ class CollapseMonitor(Callback):
         net.history.record("probe_distance", dist)
         reason = None
         if dist < float(self.min_distance):
-            reason = (f"the mean pairwise distance of {len(self._probe_ds)} probe descriptors "
+            reason = (f"the mean pairwise distance of {len(self.probe_dataset_)} probe descriptors "
                       f"fell to {dist:.4g} (< min_distance={self.min_distance})")
         elif self.loss_patience:
             crit = net.criterion_
             value = getattr(crit, "collapse_value", None)
             loss = float(net.history[-1, "train_loss"])
             if value is not None and abs(loss - value) <= float(self.loss_rtol) * max(abs(value), 1e-12):
-                self._pinned += 1
+                self.n_pinned_ += 1
             else:
-                self._pinned = 0
-            if self._pinned >= int(self.loss_patience):
+                self.n_pinned_ = 0
+            if self.n_pinned_ >= int(self.loss_patience):
                 reason = (f"the training loss stayed at the collapse value {value:.4g} "
-                          f"(loss {loss:.4g}) for {self._pinned} epochs")
+                          f"(loss {loss:.4g}) for {self.n_pinned_} epochs")
         epoch = len(net.history)
         if reason is None:
             self.good_epoch_ = epoch
@@ -177,8 +180,8 @@ class CollapseMonitor(Callback):
         if self.action == "raise":
             raise TrainingError(msg + advice)
         if self.action == "rollback":
-            net.module_.load_state_dict(self._good_state["module"])
-            net.optimizer_.load_state_dict(self._good_state["optimizer"])
+            net.module_.load_state_dict(self.good_state_["module"])
+            net.optimizer_.load_state_dict(self.good_state_["optimizer"])
             where = (f"epoch {self.good_epoch_}" if self.good_epoch_ else
                      "the start of training")
             msg += f"Rolled back to the weights of {where} and stopped. "

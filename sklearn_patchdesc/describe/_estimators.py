@@ -15,10 +15,12 @@ How the pieces plug in during ``fit``:
   its attributes between epochs. A sampler that is a skorch ``Callback`` is
   registered as callback ``"sampler"`` too.
 - ``criterion`` (default :class:`TripletMarginLoss`) is called as
-  ``criterion(embeddings, labels)`` on every batch. A miner given as
-  ``criterion__mining=`` (or ``criterion__miner=`` for
-  :class:`ContrastiveLoss`) is deep-copied and, when it is a ``Callback``,
-  registered as callback ``"miner"``.
+  ``criterion(embeddings, labels)`` on every batch. A class is built with the
+  ``criterion__`` options; an instance is copied and keeps its own arguments,
+  the ``criterion__`` options being applied on top with its ``set_params``
+  (see :func:`~sklearn_patchdesc._training.resolve_criterion`). Its miner
+  (``criterion__miner=``, the one miner keyword of every loss) is a copy
+  too and, when it is a ``Callback``, is registered as callback ``"miner"``.
 - ``callbacks`` are skorch callbacks; they receive the net (``net.module_``,
   ``net.history``, ``net.iterator_train__sampler``, ``net.criterion_``) and
   can get descriptors with :func:`~sklearn_patchdesc.describe.embed`.
@@ -55,10 +57,7 @@ class BaseDescriptorNet(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseP
 
     # ------------------------------------------------------------ plumbing
     def _criterion_spec(self):
-        crit = self.criterion if self.criterion is not None else TripletMarginLoss
-        if isinstance(crit, nn.Module):
-            crit = copy.deepcopy(crit)
-        return crit, {}
+        return (self.criterion if self.criterion is not None else TripletMarginLoss), {}
 
     def _net_kwargs(self):
         valid_sampler = self.sampler_
@@ -94,13 +93,6 @@ class BaseDescriptorNet(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseP
     def _build_net(self):
         net = super()._build_net()
         net.train_split = self._split
-        for key, name in (("criterion__mining", "miner"), ("criterion__miner", "miner")):
-            obj = getattr(net, key, None)
-            if obj is not None and not isinstance(obj, str):
-                obj = copy.deepcopy(obj)  # never train the caller's object
-                setattr(net, key, obj)
-                if isinstance(obj, Callback):
-                    net.callbacks.append((name, obj))
         return net
 
     # ----------------------------------------------------------- validation
@@ -188,8 +180,12 @@ class BaseDescriptorNet(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseP
     @property
     def _n_features_out(self):
         check_is_fitted(self, "net_")
-        return int(getattr(self.net_.module_, "out_features", None)
-                   or self._default_out_features)
+        module = self.net_.module_
+        n = getattr(module, "out_features", None)
+        if n is None:  # ask the network: module__ options may have changed it
+            x = np.zeros((1, 1, self.patch_size_, self.patch_size_), dtype=np.float32)
+            n = self._forward(x).shape[1]
+        return int(n)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -212,7 +208,7 @@ class L2NetDescriptor(BaseDescriptorNet):
     Seed 000's TPE-tuned variant (dropout 0.5, sigmoid in layers 3 and 4,
     Adam with learning rate 1e-3) is ``set_params(**L2NetDescriptor.TPE_PARAMS)``.
     Batch-hard training (seed 001) is ``sampler=PKSampler(S, K),
-    criterion__mining="batch_hard"`` (seed 001 used Adam, lr 2e-4, for it).
+    criterion__miner="batch_hard"`` (seed 001 used Adam, lr 2e-4, for it).
 
     Parameters
     ----------
@@ -224,7 +220,9 @@ class L2NetDescriptor(BaseDescriptorNet):
         Loss called as ``criterion(embeddings, labels)``; None means
         :class:`TripletMarginLoss` (margin 1.0, hinge, Euclidean, given
         triplets). Options with ``criterion__margin=0.0``,
-        ``criterion__soft=True``, ``criterion__mining="batch_hard"`` ...
+        ``criterion__soft=True``, ``criterion__miner="batch_hard"`` ...; an
+        instance keeps its own arguments and gets these options on top
+        (``set_params``), and is copied, never trained in place.
     sampler : object, default=None
         Batch formation (:class:`RandomTripletSampler` when None, or
         :class:`PKSampler`, or anything with ``batches(labels, batch_size,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from skorch.callbacks import Callback
 
+from .._params import ParamsMixin
 from ._embedding import embed_dataset, pairwise_l2
 from ._samplers import RandomTripletSampler, check_triplet_labels, label_groups
 
@@ -78,7 +79,7 @@ def nearest_negatives(embeddings, labels, anchors=None, chunk=1024):
     return out
 
 
-class HardPositiveMiner(Callback):
+class HardPositiveMiner(ParamsMixin, Callback):
     """Triplets with the farthest positive, refreshed from the network (seed 000).
 
     A batch sampler (``L2NetDescriptor(sampler=HardPositiveMiner(...))``)
@@ -98,7 +99,7 @@ class HardPositiveMiner(Callback):
     negatives are redrawn every epoch.
 
     Batches are laid out ``[anchors; positives; negatives]``, the layout of
-    ``TripletMarginLoss(mining="given")`` (the default loss).
+    ``TripletMarginLoss(miner="given")`` (the default loss).
 
     Parameters
     ----------
@@ -121,6 +122,8 @@ class HardPositiveMiner(Callback):
         Farthest positive of every training row at the last refresh.
     n_refreshes_ : int
         Embedding passes done so far.
+    labels_ : ndarray of shape (n,) or None
+        Labels of the training set at the last refresh.
 
     Notes
     -----
@@ -141,11 +144,6 @@ class HardPositiveMiner(Callback):
         self.n_triplets = n_triplets
         self.embed_batch_size = embed_batch_size
 
-    def __repr__(self):
-        return (f"HardPositiveMiner(warmup_epochs={self.warmup_epochs!r}, "
-                f"refresh_every={self.refresh_every!r}, negatives={self.negatives!r}, "
-                f"n_triplets={self.n_triplets!r})")
-
     # ------------------------------------------------------------ callback
     def _check(self):
         for name in ("warmup_epochs", "refresh_every"):
@@ -161,7 +159,7 @@ class HardPositiveMiner(Callback):
         self.embeddings_ = None
         self.positives_ = None
         self.n_refreshes_ = 0
-        self._labels = None
+        self.labels_ = None
         return self
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
@@ -177,8 +175,8 @@ class HardPositiveMiner(Callback):
         from ._embedding import dataset_labels
 
         self.embeddings_ = embed_dataset(net, dataset, self.embed_batch_size)
-        self._labels = dataset_labels(dataset)
-        self.positives_ = farthest_positives(self.embeddings_, self._labels)
+        self.labels_ = dataset_labels(dataset)
+        self.positives_ = farthest_positives(self.embeddings_, self.labels_)
         self.n_refreshes_ += 1
         return self
 
@@ -198,7 +196,7 @@ class HardPositiveMiner(Callback):
         a, p, n = random.triplets(labels, rng)
         if getattr(self, "positives_", None) is None:
             return a, p, n  # warm-up: random triplets
-        if len(self.positives_) != len(labels) or not np.array_equal(self._labels, labels):
+        if len(self.positives_) != len(labels) or not np.array_equal(self.labels_, labels):
             raise ValueError(
                 "HardPositiveMiner: the loader's labels differ from the embedded training "
                 f"set ({len(labels)} vs {len(self.positives_)} rows); it must sample the "

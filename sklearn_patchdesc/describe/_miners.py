@@ -3,17 +3,19 @@
 Miner protocol (the one of pytorch-metric-learning, so its miners plug in
 as-is): ``miner(embeddings, labels)`` returns index tensors, either a triplet
 tuple ``(anchors, positives, negatives)`` or a pair tuple
-``(anchors_pos, positives, anchors_neg, negatives)``. A loss given a miner
-(``TripletMarginLoss(mining=miner)``, ``ContrastiveLoss(miner=miner)``) calls it
-on every batch. Miners that change during training (e.g. a curriculum) can
+``(anchors_pos, positives, anchors_neg, negatives)``. Every loss takes its
+miner through the one keyword ``miner=`` (``TripletMarginLoss(miner=...)``,
+``ContrastiveLoss(miner=...)``) and calls it on every batch. Miners that change during training (e.g. a curriculum) can
 also be skorch callbacks; the descriptor estimators register them.
 """
 from __future__ import annotations
 
 import torch
 from pytorch_metric_learning import miners as pml_miners
-from pytorch_metric_learning.distances import LpDistance
+from pytorch_metric_learning.distances import BaseDistance, LpDistance
 from pytorch_metric_learning.utils import loss_and_miner_utils as lmu
+
+from .._params import ParamsMixin
 
 __all__ = ["BatchHardMiner", "make_distance", "DISTANCES"]
 
@@ -22,21 +24,42 @@ DISTANCES = {"l2": (2, 1), "sqeuclidean": (2, 2), "l1": (1, 1)}
 
 
 def make_distance(distance):
-    """pytorch-metric-learning ``LpDistance`` for ``"l2"``, ``"sqeuclidean"`` or ``"l1"``.
+    """A pytorch-metric-learning distance from a name, or the given distance object.
 
-    Embeddings are used as given (``normalize_embeddings=False``): the
-    networks here already L2-normalise their output.
+    Parameters
+    ----------
+    distance : {"l2", "sqeuclidean", "l1"} or pytorch_metric_learning distance
+        A name gives an ``LpDistance`` that uses the embeddings as given
+        (``normalize_embeddings=False``: the networks here already
+        L2-normalise their output). A PML distance object (``LpDistance``,
+        ``CosineSimilarity`` ...) is returned as is.
+
+    Returns
+    -------
+    distance : pytorch_metric_learning.distances.BaseDistance
+        The distance object.
     """
+    if isinstance(distance, BaseDistance):
+        return distance
     try:
         p, power = DISTANCES[distance]
     except (KeyError, TypeError):
         raise ValueError(
-            f"distance={distance!r} is not known; use one of {sorted(DISTANCES)}."
+            f"distance={distance!r} is not known; use one of {sorted(DISTANCES)} or a "
+            "pytorch_metric_learning.distances object (e.g. LpDistance())."
         ) from None
     return LpDistance(normalize_embeddings=False, p=p, power=power)
 
 
-class BatchHardMiner:
+def lp_parameters(distance):
+    """``(p, power)`` of an Lp distance given by name or ``LpDistance``; None otherwise."""
+    distance = make_distance(distance)
+    if type(distance) is LpDistance:
+        return float(distance.p), float(distance.power)
+    return None
+
+
+class BatchHardMiner(ParamsMixin):
     """Batch-hard or batch-all triplet selection inside a batch.
 
     ``mode="hard"``: for every anchor with a positive and a negative in the
@@ -51,9 +74,10 @@ class BatchHardMiner:
     Parameters
     ----------
     mode : {"hard", "all"}, default="hard"
-    distance : {"l2", "sqeuclidean", "l1"}, default="l2"
+    distance : {"l2", "sqeuclidean", "l1"} or PML distance, default="l2"
         Distance used to rank pairs (batch-hard only; the squared and plain
-        Euclidean distances give the same selection).
+        Euclidean distances give the same selection). A
+        pytorch-metric-learning distance object is used as given.
 
     Examples
     --------
@@ -67,9 +91,6 @@ class BatchHardMiner:
     def __init__(self, mode="hard", distance="l2"):
         self.mode = mode
         self.distance = distance
-
-    def __repr__(self):
-        return f"BatchHardMiner(mode={self.mode!r}, distance={self.distance!r})"
 
     def __call__(self, embeddings, labels):
         labels = torch.as_tensor(labels, device=embeddings.device)

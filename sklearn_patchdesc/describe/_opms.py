@@ -12,12 +12,13 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
+from .._params import ParamsMixin
 from ._embedding import torch_seeded_rng
 
 __all__ = ["OnlinePairMiner"]
 
 
-class OnlinePairMiner(Callback):
+class OnlinePairMiner(ParamsMixin, Callback):
     """Curriculum pair miner for :class:`ContrastiveLoss` (seed 004's OPMS).
 
     Plug it into the contrastive loss: ``criterion=ContrastiveLoss,
@@ -93,10 +94,6 @@ class OnlinePairMiner(Callback):
         self.prune = prune
         self.random = random
 
-    def __repr__(self):
-        return (f"OnlinePairMiner(lambda_start={self.lambda_start!r}, "
-                f"lambda_end={self.lambda_end!r}, random={self.random!r})")
-
     # ------------------------------------------------------------ schedule
     def lambda_at(self, epoch, n_epochs):
         """Lambda of 1-based ``epoch`` out of ``n_epochs`` (seed 004 algorithm 1)."""
@@ -115,26 +112,26 @@ class OnlinePairMiner(Callback):
         self.lambda_ = float(self.lambda_end)
         self.rng_ = None
         self.last_counts_ = (0, 0, 0)
-        self._epoch_counts = []
+        self.epoch_counts_ = []
         return self
 
     def on_train_begin(self, net, **kwargs):
         self.rng_ = torch_seeded_rng()
-        self._n_epochs = int(self.n_epochs or net.max_epochs)
+        self.n_epochs_ = int(self.n_epochs or net.max_epochs)
         if self.margin is None:
-            self._net_margin = float(getattr(net.criterion_, "margin", 1.0))
+            self.net_margin_ = float(getattr(net.criterion_, "margin", 1.0))
 
     def on_epoch_begin(self, net, **kwargs):
-        self.lambda_ = self.lambda_at(len(net.history), self._n_epochs)
-        self._epoch_counts = []
+        self.lambda_ = self.lambda_at(len(net.history), self.n_epochs_)
+        self.epoch_counts_ = []
 
     def on_batch_end(self, net, training=None, **kwargs):
         if training:
-            self._epoch_counts.append(self.last_counts_)
+            self.epoch_counts_.append(self.last_counts_)
 
     def on_epoch_end(self, net, **kwargs):
         net.history.record("opms_lambda", self.lambda_)
-        c = np.asarray(self._epoch_counts, dtype=float).reshape(-1, 3)
+        c = np.asarray(self.epoch_counts_, dtype=float).reshape(-1, 3)
         means = c.mean(0) if len(c) else np.zeros(3)
         for key, v in zip(("opms_positive_pairs", "opms_negative_pairs", "opms_pruned"), means):
             net.history.record(key, float(v))
@@ -143,7 +140,7 @@ class OnlinePairMiner(Callback):
     def _margin(self):
         if self.margin is not None:
             return float(self.margin)
-        return getattr(self, "_net_margin", 1.0)
+        return getattr(self, "net_margin_", 1.0)
 
     def mine(self, dist, labels, rng, lam):
         """Pair indices from a distance matrix (numpy); see the class docstring.

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._params import ParamsMixin
+
 __all__ = ["RandomTripletSampler", "PKSampler", "check_triplet_labels", "label_groups"]
 
 
@@ -64,13 +66,13 @@ def _sorted_groups(inverse, counts, rng):
     return order, starts
 
 
-class RandomTripletSampler:
+class RandomTripletSampler(ParamsMixin):
     """Fresh random valid triplets every epoch (the baseline generator of seed 000).
 
     Each anchor gets a positive drawn uniformly among the other patches with
     its label and a negative drawn uniformly among the patches with another
     label. Batches are laid out ``[anchors; positives; negatives]``, the layout
-    of ``TripletMarginLoss(mining="given")``; ``batch_size`` counts triplets,
+    of ``TripletMarginLoss(miner="given")``; ``batch_size`` counts triplets,
     so ``3 * batch_size`` patches go through the network per batch.
 
     Parameters
@@ -83,9 +85,6 @@ class RandomTripletSampler:
 
     def __init__(self, n_triplets=None):
         self.n_triplets = n_triplets
-
-    def __repr__(self):
-        return f"RandomTripletSampler(n_triplets={self.n_triplets!r})"
 
     def triplets(self, labels, rng):
         """Return ``(anchors, positives, negatives)`` index arrays for one epoch."""
@@ -133,7 +132,7 @@ class RandomTripletSampler:
         return -(-self.n_triplets_per_epoch(labels) // batch_size)
 
 
-class PKSampler:
+class PKSampler(ParamsMixin):
     """Batches of S labels x K patches (seed 001's symmetric batch formation).
 
     Every epoch, the patches of each label (seen at least twice) are shuffled
@@ -160,10 +159,6 @@ class PKSampler:
     def __init__(self, n_labels_per_batch=32, n_per_label=4):
         self.n_labels_per_batch = n_labels_per_batch
         self.n_per_label = n_per_label
-
-    def __repr__(self):
-        return (f"PKSampler(n_labels_per_batch={self.n_labels_per_batch!r}, "
-                f"n_per_label={self.n_per_label!r})")
 
     def _check(self):
         S, K = self.n_labels_per_batch, self.n_per_label

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
+from .._params import ParamsMixin
 from ._losses import TripletMarginLoss
 from ._samplers import PKSampler, RandomTripletSampler
 
@@ -56,13 +57,13 @@ def load_weights(module, weights):
     return module
 
 
-class SteppedBatchHard(Callback):
+class SteppedBatchHard(ParamsMixin, Callback):
     """Grow batch-hard batches stage by stage while the loss stays below collapse.
 
     Use it as the estimator's sampler, with a mined triplet loss::
 
         L2NetDescriptor(sampler=SteppedBatchHard(warmup_epochs=2),
-                        criterion__mining="batch_hard", optimizer="adam", lr=2e-4)
+                        criterion__miner="batch_hard", optimizer="adam", lr=2e-4)
 
     (it is a skorch callback too; the estimator registers it). It can also
     be added to ``callbacks`` next to a :class:`PKSampler` sampler, whose
@@ -84,7 +85,8 @@ class SteppedBatchHard(Callback):
     ----------
     stages : sequence of (batch_size, K), default=DEFAULT_STAGES
         Seed 001's (32, 2), (64, 2), (128, 4), (256, 6), (512, 8), (1024, 8).
-        ``batch_size`` must be a multiple of K, with at least 2 labels.
+        A stage trains ``batch_size // K`` labels of K patches (at least 2
+        labels; seed 001's (256, 6) is 42 x 6 = 252 rows).
     warmup_epochs : int, default=0
         Epochs of random triplets first (only when used as the sampler).
     init_weights : path, state dict, nn.Module or fitted estimator, optional
@@ -104,6 +106,8 @@ class SteppedBatchHard(Callback):
         Current stage (-1 during warm-up).
     transitions_ : list of (epoch, stage)
         Epoch (1-based, the epoch after which it happened) and new stage.
+    stages_ : list of (batch_size, K)
+        The validated stages.
 
     Notes
     -----
@@ -124,20 +128,16 @@ class SteppedBatchHard(Callback):
         self.min_epochs = min_epochs
         self.step_back = step_back
 
-    def __repr__(self):
-        return (f"SteppedBatchHard(stages={self.stages!r}, warmup_epochs={self.warmup_epochs!r}, "
-                f"headroom={self.headroom!r})")
-
     # ------------------------------------------------------------ checks
     def _checked_stages(self):
         stages = [tuple(int(v) for v in s) for s in self.stages]
         if not stages:
             raise ValueError("stages must hold at least one (batch_size, K) pair.")
         for b, k in stages:
-            if k < 2 or b % k or b // k < 2:
+            if k < 2 or b // k < 2:
                 raise ValueError(
                     f"stage (batch_size={b}, K={k}) is invalid: K must be >= 2 and "
-                    "batch_size a multiple of K holding at least 2 labels.")
+                    "batch_size hold at least 2 labels of K patches.")
         return stages
 
     def initialize(self):
@@ -148,11 +148,11 @@ class SteppedBatchHard(Callback):
             raise ValueError(f"headroom must be in (0, 1]; got {self.headroom!r}.")
         self.stage_ = -1 if self.warmup_epochs else 0
         self.transitions_ = []
-        self._epochs_in_stage = 0
-        self._pk = PKSampler(*self._pk_args(max(self.stage_, 0)))
-        self._random = RandomTripletSampler()
-        self._target = None
-        self._batch_criterion = None
+        self.epochs_in_stage_ = 0
+        self.pk_sampler_ = PKSampler(*self._pk_args(max(self.stage_, 0)))
+        self.random_sampler_ = RandomTripletSampler()
+        self.target_sampler_ = None
+        self.batch_criterion_ = None
         return self
 
     def _pk_args(self, stage):
@@ -162,10 +162,10 @@ class SteppedBatchHard(Callback):
     # ------------------------------------------------------------ sampler
     def batches(self, labels, batch_size, rng):
         if self.stage_ < 0:
-            yield from self._random.batches(labels, batch_size, rng)
+            yield from self.random_sampler_.batches(labels, batch_size, rng)
             return
-        self._pk.n_labels_per_batch, self._pk.n_per_label = self._pk_args(self.stage_)
-        yield from self._pk.batches(labels, batch_size, rng)
+        self.pk_sampler_.n_labels_per_batch, self.pk_sampler_.n_per_label = self._pk_args(self.stage_)
+        yield from self.pk_sampler_.batches(labels, batch_size, rng)
 
     def n_batches(self, labels, batch_size):
         stage = getattr(self, "stage_", 0)
@@ -179,7 +179,7 @@ class SteppedBatchHard(Callback):
         """The collapse point compared with the loss."""
         if self.threshold is not None:
             return float(self.threshold)
-        crit = self._batch_criterion if self._batch_criterion is not None else net.criterion_
+        crit = self.batch_criterion_ if self.batch_criterion_ is not None else net.criterion_
         value = getattr(crit, "collapse_value", None)
         if value is None:
             raise ValueError(
@@ -190,30 +190,30 @@ class SteppedBatchHard(Callback):
     def on_train_begin(self, net, **kwargs):
         sampler = getattr(net, "iterator_train__sampler", None)
         if sampler is self:
-            self._target = None
+            self.target_sampler_ = None
         elif hasattr(sampler, "n_labels_per_batch") and hasattr(sampler, "n_per_label"):
             if self.warmup_epochs:
                 raise ValueError("SteppedBatchHard(warmup_epochs>0) must be the estimator's "
                                  "sampler (sampler=SteppedBatchHard(...)), to switch from "
                                  "random triplets to PK batches.")
-            self._target = sampler
+            self.target_sampler_ = sampler
         else:
             raise ValueError(
                 "SteppedBatchHard drives PK batches: pass it as sampler=, or add it to "
                 f"callbacks next to sampler=PKSampler(...); the sampler is {sampler!r}.")
         crit = net.criterion_
-        if getattr(crit, "mining", "given") == "given":
+        if not getattr(crit, "mines", False):
             raise ValueError(
                 "SteppedBatchHard trains a mined triplet loss on PK batches; use "
-                "criterion__mining='batch_hard' (seed 001) or 'batch_all'.")
-        self._batch_criterion = crit
+                "criterion__miner='batch_hard' (seed 001) or 'batch_all'.")
+        self.batch_criterion_ = crit
         self.threshold_for(net)  # fail early without a threshold
         # resume: continue from the stage a checkpointed history reached
         past = [row for row in net.history if "stage" in row]
         if past:
             last = past[-1]
             self.stage_ = int(last.get("next_stage", last["stage"]))
-            self._epochs_in_stage = sum(1 for r in past if r["stage"] == self.stage_)
+            self.epochs_in_stage_ = sum(1 for r in past if r["stage"] == self.stage_)
         elif self.init_weights is not None:
             load_weights(net.module_, self.init_weights)
         self._apply(net)
@@ -221,20 +221,17 @@ class SteppedBatchHard(Callback):
     def _warmup_criterion(self, crit):
         """The same loss on given ``[a; p; n]`` triplets (random-triplet warm-up)."""
         if isinstance(crit, TripletMarginLoss):
-            return TripletMarginLoss(margin=crit.margin, soft=crit.soft, distance=crit.distance,
-                                     mining="given", reducer=crit.reducer,
-                                     lossless=crit.lossless, upper=crit.upper, beta=crit.beta,
-                                     eps=crit.eps)
+            return TripletMarginLoss(**{**crit.get_params(deep=False), "miner": "given"})
         raise ValueError("warmup_epochs needs a TripletMarginLoss criterion.")
 
     def _apply(self, net):
         """Set the criterion and the PK sampler for the current stage."""
         if self.stage_ < 0:
-            net.criterion_ = self._warmup_criterion(self._batch_criterion)
+            net.criterion_ = self._warmup_criterion(self.batch_criterion_)
             return
-        net.criterion_ = self._batch_criterion
-        if self._target is not None:
-            self._target.n_labels_per_batch, self._target.n_per_label = self._pk_args(self.stage_)
+        net.criterion_ = self.batch_criterion_
+        if self.target_sampler_ is not None:
+            self.target_sampler_.n_labels_per_batch, self.target_sampler_.n_per_label = self._pk_args(self.stage_)
 
     def on_epoch_end(self, net, **kwargs):
         threshold = self.threshold_for(net)
@@ -248,7 +245,7 @@ class SteppedBatchHard(Callback):
         net.history.record("stage_batch_size", b)
         net.history.record("stage_k", k)
         net.history.record("collapse_threshold", threshold)
-        self._epochs_in_stage += 1
+        self.epochs_in_stage_ += 1
         epoch = len(net.history)
         new = stage
         if stage < 0:
@@ -257,17 +254,17 @@ class SteppedBatchHard(Callback):
         elif not np.isfinite(loss):
             pass
         elif loss < float(self.headroom) * threshold:
-            if self._epochs_in_stage >= int(self.min_epochs) and stage + 1 < len(self.stages_):
+            if self.epochs_in_stage_ >= int(self.min_epochs) and stage + 1 < len(self.stages_):
                 new = stage + 1
         elif loss >= threshold and self.step_back and stage > 0:
             new = stage - 1
         net.history.record("next_stage", new)
         if new != stage:
             self.stage_ = new
-            self._epochs_in_stage = 0
+            self.epochs_in_stage_ = 0
             self.transitions_.append((epoch, new))
             self._apply(net)
 
     def on_train_end(self, net, **kwargs):
-        if self._batch_criterion is not None:
-            net.criterion_ = self._batch_criterion
+        if self.batch_criterion_ is not None:
+            net.criterion_ = self.batch_criterion_
