@@ -89,8 +89,11 @@ def render():
         for kind, members in groups.items():
             if not members:
                 continue
-            template = {"classes": "class.rst", "functions": "function.rst",
-                        "data": "data.rst"}[kind]
+            # the path under templates_path: a bare "class.rst" is not found and
+            # autosummary silently falls back to its own base template
+            template = {"classes": "autosummary/class.rst",
+                        "functions": "autosummary/function.rst",
+                        "data": "autosummary/data.rst"}[kind]
             lines += [kind.capitalize(), "-" * len(kind), "",
                       ".. autosummary::", "   :toctree: generated/",
                       f"   :template: {template}", ""]

@@ -14,6 +14,7 @@ sizes the test suite uses)::
 ``SKPD_DOCS_PLOT=0`` in the environment also switches example execution off.
 """
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -49,7 +50,7 @@ templates_path = ["_templates"]
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints",
                     "auto_examples/*.ipynb", "auto_examples/*.py",
                     "auto_examples/*.zip", "auto_examples/*.md5", "auto_examples/*.json",
-                    "seed_claims_table.rst"]
+                    "seed_claims_table.rst", "headline_table.rst"]
 source_suffix = {".rst": "restructuredtext"}
 root_doc = "index"
 language = "en"
@@ -105,13 +106,44 @@ warnings.filterwarnings("ignore", category=UserWarning,
                         message="Matplotlib is currently using agg")
 
 # -- HTML --------------------------------------------------------------------
+#: shown on every page when the gallery ran with SKPD_EXAMPLE_QUICK=1 (make html-quick)
+QUICK_MODE_BANNER = (
+    "This build ran the gallery examples in <b>quick mode</b> (tiny data, one or two "
+    "epochs): their printed numbers and figures only show that the code runs; they are "
+    "not the results the text describes. <code>make -C docs html</code> runs them at "
+    "full size.")
+
+
+def _quick_mode():
+    return os.environ.get("SKPD_EXAMPLE_QUICK") == "1" and \
+        sphinx_gallery_conf["plot_gallery"] not in ("0", "False", False)
+
+
 html_theme = "pydata_sphinx_theme"
 html_title = f"sklearn-patchdesc {release}"
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
     "secondary_sidebar_items": ["page-toc"],
+    "announcement": QUICK_MODE_BANNER if _quick_mode() else "",
 }
+# pages without sub-pages: no empty left column, the text gets the width
+html_sidebars = {"index": [], "seed_claims": [], "sources": [], "getting_started": []}
 html_show_sourcelink = False
 html_copy_source = False
+
+
+# -- "seed 000" .. "seed 004" in docstrings link to the page naming them --------
+_SEED = re.compile(r"(?<![`<\w])[Ss]eed[ -](00[0-4])\b")
+
+
+def _link_seeds(app, what, name, obj, options, lines):
+    for i, line in enumerate(lines):
+        if "``" not in line and "seed" in line.lower():
+            lines[i] = _SEED.sub(lambda m: f":ref:`{m.group(0)} <seed-{m.group(1)}>`", line)
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _link_seeds)

@@ -81,14 +81,14 @@ for task in tasks:
 # The table as bars (seed 000 reports 0.839 / 0.827 / 0.632 verification,
 # 0.271 / 0.254 / 0.202 matching and 0.583 / 0.552 / 0.485 retrieval for
 # clean / denoised / noisy on the real N-HPatches after 100 epochs)
-fig2, ax = plt.subplots(figsize=(6, 3))
+fig2, ax = plt.subplots(figsize=(7, 3))
 width = 0.27
 for k, cond in enumerate(("clean", "denoised", "noisy")):
     ax.bar(np.arange(3) + (k - 1) * width, [table[cond][t] for t in tasks], width, label=cond)
 ax.set_xticks(np.arange(3), tasks)
 ax.set_ylabel("mAP (held-out sequences)")
 ax.set_ylim(0, 1)
-ax.legend()
+ax.legend(title="input", loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
 fig2.tight_layout()
 
 if OUT:

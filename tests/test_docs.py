@@ -66,15 +66,66 @@ def test_every_public_name_is_in_the_api_reference():
 
 
 def test_user_guide_and_toctree_pages_exist():
-    for page in ("index", "getting_started", "user_guide", "seed_claims", "scale_out",
+    for page in ("index", "getting_started", "user_guide", "seed_claims", "scale_out", "sources",
                  "guide/data", "guide/denoising", "guide/descriptors", "guide/training",
                  "guide/evaluation", "guide/model_selection", "guide/inversion"):
         assert (DOCS / f"{page}.rst").is_file(), page
     assert (DOCS / "seed_claims_table.rst").is_file()
+    assert (DOCS / "sources.rst").is_file() and (DOCS / "_static" / "custom.css").is_file()
     assert (ROOT / "examples" / "README.txt").is_file()
     make = (DOCS / "Makefile").read_text()
     for target in ("html:", "html-noplot:", "html-quick:"):
         assert target in make
+
+
+def test_landing_page_has_the_headline_results():
+    index = (DOCS / "index.rst").read_text()
+    assert "Headline results\n================" in index
+    assert ".. include:: headline_table.rst" in index
+    assert (DOCS / "headline_table.rst").read_text().strip()
+
+
+def test_sources_page_names_every_seed_the_docs_mention():
+    import re
+
+    sources = (DOCS / "sources.rst").read_text()
+    text = " ".join(p.read_text() for p in ROOT.glob("sklearn_patchdesc/**/*.py"))
+    text += " ".join(p.read_text() for p in DOCS.glob("**/*.rst"))
+    for number in sorted(set(re.findall(r"[Ss]eed (00\d)", text))):
+        assert f".. _seed-{number}:" in sources, f"seed {number} is not on the sources page"
+
+
+def _conf(tmp_path, monkeypatch, **env):
+    """The namespace of docs/conf.py, run on a copy (it writes api.rst)."""
+    import runpy
+
+    src = tmp_path / "docs"
+    shutil.copytree(DOCS, src, ignore=shutil.ignore_patterns(
+        "_build", "generated", "auto_examples", "api.rst", "sg_execution_times.rst"))
+    monkeypatch.setenv("SKPD_DOCS_REPO", str(ROOT))
+    for key in ("SKPD_EXAMPLE_QUICK", "SKPD_DOCS_PLOT"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    return runpy.run_path(str(src / "conf.py"))
+
+
+def test_quick_mode_builds_say_so_on_every_page(tmp_path, monkeypatch):
+    quick = _conf(tmp_path / "q", monkeypatch, SKPD_EXAMPLE_QUICK="1")
+    assert "quick mode" in quick["html_theme_options"]["announcement"]
+    full = _conf(tmp_path / "f", monkeypatch)
+    assert full["html_theme_options"]["announcement"] == ""
+    assert "custom.css" in full["html_css_files"]
+
+
+def test_seed_numbers_in_docstrings_become_links(tmp_path, monkeypatch):
+    link = _conf(tmp_path, monkeypatch)["_link_seeds"]
+    lines = ["Baseline (seed 000, section 2.1); seed 001's batches.", "``seed 002`` stays"]
+    link(None, "class", "x", None, {}, lines)
+    assert lines[0] == ("Baseline (:ref:`seed 000 <seed-000>`, section 2.1); "
+                        ":ref:`seed 001 <seed-001>`'s batches.")
+    assert lines[1] == "``seed 002`` stays"
 
 
 # ------------------------------------------------- the docs extra's coverage
