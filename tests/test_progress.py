@@ -95,7 +95,7 @@ def patches():
 @pytest.mark.parametrize("sampler,train_split,kw", [
     (RandomTripletSampler(20), 0.34, {}),  # fewer batches than len(dataset) / batch_size
     (RandomTripletSampler(), None, {}),  # every patch an anchor: 3x the patches per batch
-    (PKSampler(3, 4), 0.34, {"criterion__mining": "batch_hard"}),  # batch_size ignored
+    (PKSampler(3, 4), 0.34, {"criterion__miner": "batch_hard"}),  # batch_size ignored
 ], ids=["random-20", "random-all", "pk"])
 def test_progress_total_equals_batches_run_in_a_descriptor_fit(patches, sampler, train_split,
                                                                kw):
