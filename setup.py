@@ -26,7 +26,8 @@ EXTRAS = {
     ],
 }
 EXTRAS["dev"] = sorted(
-    {"pytest>=7.4", "pytest-timeout>=2.2", "hypothesis>=6.90"}
+    # kornia: its HardNet is the published-weight layout the tests load (no download)
+    {"pytest>=7.4", "pytest-timeout>=2.2", "hypothesis>=6.90", "kornia>=0.7"}
     | {req for name in ("plot", "tpe", "dask", "postgres", "docs") for req in EXTRAS[name]}
 )
 
@@ -39,6 +40,8 @@ setup(
     long_description_content_type="text/markdown",
     license="BSD-3-Clause",
     packages=find_packages(include=["sklearn_patchdesc", "sklearn_patchdesc.*"]),
+    package_data={"sklearn_patchdesc.describe": ["pretrained/*.safetensors",
+                                                 "pretrained/*.json"]},
     python_requires=">=3.10",
     install_requires=[
         "numpy>=1.24",

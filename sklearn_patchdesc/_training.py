@@ -341,6 +341,9 @@ class BasePatchNet(BaseEstimator):
         miner = getattr(criterion, "miner", None)
         return [("miner", miner)] if isinstance(miner, Callback) else []
 
+    def _initialize_weights(self, net):
+        """Set the initial weights of ``net.module_`` (subclass hook; e.g. pretrained)."""
+
     # ------------------------------------------------------------- patches
     def _validate_patches(self, X, *, reset, **checks):
         """Validate ``X``; on ``reset`` remember the patch size, else check it."""
@@ -444,6 +447,7 @@ class BasePatchNet(BaseEstimator):
         with self._seeded():
             net = self._build_net()
             net.initialize()
+            self._initialize_weights(net)
             done = 0
             if self.checkpoint_dir is not None and (Path(self.checkpoint_dir) / CHECKPOINT_FILE).exists():
                 done = load_checkpoint(net, self.checkpoint_dir)

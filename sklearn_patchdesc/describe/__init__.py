@@ -9,6 +9,8 @@ from ._callbacks import HPatchesEpochScore, embed
 from ._augment import PatchAugmentation
 from ._collapse import CollapseMonitor
 from ._estimators import L2NetDescriptor
+from ._hardnet import HardNetDescriptor
+from ._hardnet_loss import HardNetLoss
 from ._handcrafted import RawPatchDescriptor, SIFTPatchDescriptor
 from ._hard_positive import HardPositiveMiner
 from ._losses import ContrastiveLoss, TripletMarginLoss
@@ -16,17 +18,23 @@ from ._miners import BatchHardMiner
 from ._modules import L2Net
 from ._multiscale import MultiScaleDescriptor, MultiScaleNet
 from ._opms import OnlinePairMiner
+from ._pretrained import list_pretrained, load_pretrained, pretrained_card
 from ._samplers import PKSampler, RandomTripletSampler
+from ._schedules import LinearDecayLR
 from ._stepped import SteppedBatchHard
+from ._weights import load_hardnet_weights
 
 __all__ = [
     "BatchHardMiner",
     "CollapseMonitor",
     "ContrastiveLoss",
     "HPatchesEpochScore",
+    "HardNetDescriptor",
+    "HardNetLoss",
     "HardPositiveMiner",
     "L2Net",
     "L2NetDescriptor",
+    "LinearDecayLR",
     "MultiScaleDescriptor",
     "MultiScaleNet",
     "OnlinePairMiner",
@@ -38,4 +46,8 @@ __all__ = [
     "SteppedBatchHard",
     "TripletMarginLoss",
     "embed",
+    "list_pretrained",
+    "load_hardnet_weights",
+    "load_pretrained",
+    "pretrained_card",
 ]

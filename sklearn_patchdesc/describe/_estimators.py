@@ -59,6 +59,10 @@ class BaseDescriptorNet(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseP
     def _criterion_spec(self):
         return (self.criterion if self.criterion is not None else TripletMarginLoss), {}
 
+    def _default_sampler(self):
+        """Sampler used when ``sampler=None``."""
+        return RandomTripletSampler()
+
     def _net_kwargs(self):
         valid_sampler = self.sampler_
         if isinstance(valid_sampler, Callback):
@@ -149,7 +153,7 @@ class BaseDescriptorNet(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseP
         labels = check_labels(y, X4.shape[0])
         check_triplet_labels(labels)
         self.sampler_ = (copy.deepcopy(self.sampler) if self.sampler is not None
-                         else RandomTripletSampler())
+                         else self._default_sampler())
         self.valid_groups_ = None
         train, self._split, self._valid_data = self._make_split(X4, labels, y)
         if train is not None:

@@ -3,14 +3,18 @@
 :class:`L2Net` is the trunk of L2-Net (Tian, Fan & Wu, CVPR 2017) as used by
 the HardNet line of work and by the baseline of seed 000: seven convolutions
 on a 32x32 grey patch, the last one an 8x8 convolution that leaves a 1x1 map of
-``out_features`` channels, then L2 normalisation.
+``out_features`` channels, then L2 normalisation. Its ``features`` chain has
+the module indices and parameter names of DagnyT/hardnet's ``HardNet`` and of
+``kornia.feature.HardNet``, so their state dicts load into it unchanged
+(:func:`~sklearn_patchdesc.describe.load_hardnet_weights`).
 """
 from __future__ import annotations
 
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["L2Net", "PatchStandardize", "L2Normalize", "ACTIVATIONS", "L2NET_CHANNELS"]
+__all__ = ["L2Net", "PatchStandardize", "L2Normalize", "ACTIVATIONS", "L2NET_CHANNELS",
+           "INITS"]
 
 #: (out_channels, stride) of the six 3x3 convolutions of L2-Net
 L2NET_CHANNELS = ((32, 1), (32, 1), (64, 2), (64, 1), (128, 2), (128, 1))
@@ -29,17 +33,29 @@ class PatchStandardize(nn.Module):
     """Per-patch standardisation: subtract each patch's mean, divide by its std.
 
     Makes the descriptor invariant to affine changes of brightness, so uint8
-    (0..255) and [0, 1] inputs give the same output.
+    (0..255) and [0, 1] inputs give the same output. The defaults (sample
+    standard deviation, ``eps`` added to it) are those of HardNet's input
+    normalisation in DagnyT/hardnet and kornia, so published weights give the
+    descriptors they were trained to give.
+
+    Parameters
+    ----------
+    eps : float, default=1e-6
+        Added to the standard deviation (kornia's value; DagnyT/hardnet uses
+        1e-7).
+    unbiased : bool, default=True
+        Divide by ``n - 1`` (sample std) rather than ``n``.
     """
 
-    def __init__(self, eps=1e-7):
+    def __init__(self, eps=1e-6, unbiased=True):
         super().__init__()
         self.eps = eps
+        self.unbiased = unbiased
 
     def forward(self, x):
         flat = x.flatten(1)
         mean = flat.mean(dim=1).view(-1, 1, 1, 1)
-        std = flat.std(dim=1, unbiased=False).view(-1, 1, 1, 1)
+        std = flat.std(dim=1, correction=int(self.unbiased)).view(-1, 1, 1, 1)
         return (x - mean) / (std + self.eps)
 
 
@@ -48,6 +64,20 @@ class L2Normalize(nn.Module):
 
     def forward(self, x):
         return F.normalize(x, p=2.0, dim=1, eps=1e-10)
+
+
+def _orthogonal_init(module, gain=0.6):
+    # DagnyT/hardnet's weights_init: orthogonal convolution weights (gain 0.6);
+    # the trunk has no biases
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.orthogonal_(m.weight, gain=gain)
+            if m.bias is not None:
+                nn.init.constant_(m.bias, 0.01)
+
+
+#: weight initialisations of :class:`L2Net` (``init=``)
+INITS = {"default": None, "orthogonal": _orthogonal_init}
 
 
 def _activation_list(activations, n_layers):
@@ -82,7 +112,13 @@ class L2Net(nn.Module):
     32, 32, 64 (stride 2), 64, 128 (stride 2), 128 channels, zero padding 1,
     each followed by BatchNorm and an activation; dropout; an 8x8 convolution
     to ``out_features`` channels (no padding: 8x8 -> 1x1); BatchNorm; L2
-    normalisation. The input is standardised per patch inside the network.
+    normalisation. The input is standardised per patch inside the network
+    (:class:`PatchStandardize`), before ``features``.
+
+    ``features`` holds exactly the chain of HardNet (Mishchuk et al. 2017) in
+    DagnyT/hardnet and ``kornia.feature.HardNet``: index ``N`` here is index
+    ``N`` there, so ``features.0.weight`` ... ``features.20.running_var`` are
+    the same tensors.
 
     Parameters
     ----------
@@ -92,26 +128,33 @@ class L2Net(nn.Module):
         Activation after each 3x3 convolution (layer 1 first). Seed 000's TPE
         variant uses ``("relu", "relu", "sigmoid", "sigmoid", "relu", "relu")``.
     dropout : float, default=0.1
-        Dropout rate before the last convolution (0.1 in the baseline, 0.5 in
-        seed 000's TPE variant).
+        Dropout rate before the last convolution (0.1 in the L2-Net baseline
+        of seed 000, 0.5 in its TPE variant, 0.3 in HardNet).
     batchnorm_affine : bool, default=False
         Learn BatchNorm scale and shift. L2-Net and HardNet keep them fixed
         (1 and 0), which is the default here.
     input_size : int, default=32
         Side of the patches the 8x8 head expects; other square inputs are
         resized (bilinear, antialiased) to it inside :meth:`forward`.
+    init : {"default", "orthogonal"}, default="default"
+        Convolution weight initialisation: PyTorch's default, or HardNet's
+        orthogonal initialisation with gain 0.6.
     """
 
     def __init__(self, out_features=128, activations="relu", dropout=0.1,
-                 batchnorm_affine=False, input_size=32):
+                 batchnorm_affine=False, input_size=32, init="default"):
         super().__init__()
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1); got {dropout!r}.")
         if input_size % 4:
             raise ValueError(f"input_size must be a multiple of 4; got {input_size}.")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {sorted(INITS)}; got {init!r}.")
         acts = _activation_list(activations, len(L2NET_CHANNELS))
         self.input_size = int(input_size)
-        layers = [PatchStandardize()]
+        self.out_features = int(out_features)
+        self.standardize = PatchStandardize()
+        layers = []
         in_ch = 1
         for (out_ch, stride), act in zip(L2NET_CHANNELS, acts):
             layers += [
@@ -123,18 +166,19 @@ class L2Net(nn.Module):
         head = self.input_size // 4
         layers += [
             nn.Dropout(float(dropout)),
-            nn.Conv2d(in_ch, out_features, head, bias=False),
-            nn.BatchNorm2d(out_features, affine=batchnorm_affine),
-            nn.Flatten(1),
-            L2Normalize(),
+            nn.Conv2d(in_ch, self.out_features, head, bias=False),
+            nn.BatchNorm2d(self.out_features, affine=batchnorm_affine),
         ]
         self.features = nn.Sequential(*layers)
+        self.normalize = L2Normalize()
+        if INITS[init] is not None:
+            INITS[init](self)
 
     def forward(self, x):
         if x.shape[-1] != self.input_size or x.shape[-2] != self.input_size:
             x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
                               align_corners=False, antialias=True)
-        return self.features(x)
+        return self.normalize(self.features(self.standardize(x)).flatten(1))
 
 
 def resize_patches(x, size):

@@ -32,9 +32,13 @@ def find_adapter(module):
 
 def _l2net_operations(module):
     # describe._modules.L2Net.forward = optional resize to input_size, then
-    # self.features (PatchStandardize, 6 x conv/BN/act, dropout, 8x8 conv, BN,
-    # flatten, L2 normalisation); at input_size the chain alone is the forward.
-    return [(f"features.{name}", child) for name, child in module.features.named_children()]
+    # standardize, features (6 x conv/BN/act, dropout, 8x8 conv, BN), flatten,
+    # normalize; at input_size this chain is the forward.
+    from torch import nn
+
+    return ([("standardize", module.standardize)]
+            + [(f"features.{name}", child) for name, child in module.features.named_children()]
+            + [("flatten", nn.Flatten(1)), ("normalize", module.normalize)])
 
 
 register_adapter("L2Net", _l2net_operations)

@@ -1,0 +1,241 @@
+"""Learning curves: held-out HPatches mAP against training CPU-seconds.
+
+Each recipe is trained from random weights on the training part of
+``descriptor_data`` (built-in photo sequences + real sequences) for
+``--budget`` CPU-seconds of this process (all threads; evaluation excluded),
+and its descriptors of the held-out real sequences (``boat``, ``graffiti``,
+``ubc``: never trained on) are scored with the full HPatches protocol at
+``--points`` along the way. The training set is cut to the labels one run
+can visit in its budget (one epoch, measured speed), so schedules that
+decay over the fit (HardNet's) end with the budget. SIFT, RootSIFT and raw
+pixels are horizontal lines. Every recipe runs with ``--seeds`` seeds:
+the table gives the mean and spread at each point, the figure the mean curve.
+
+Recipes:
+
+- ``baseline``: :class:`L2NetDescriptor` defaults, the L2-Net baseline of the
+  N-HPatches report (random triplets, SGD 0.1; seed 000);
+- ``batch-hard``: the same trunk with PK batches (64 labels x 2) and
+  batch-hard mining, Adam 1e-3 (seed 001's recipe);
+- ``hardnet``: :class:`HardNetDescriptor` defaults (HardNet's loss, anchor
+  swap, SGD with linear decay).
+
+Usage::
+
+    python benchmarks/bench_descriptor_curves.py [--budget 300] [--seeds 0 1 2]
+        [--recipes baseline batch-hard hardnet] [--out docs/_static]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+
+sys.path.insert(0, str(Path(__file__).parent))
+from descriptor_data import real_heldout_set, training_set  # noqa: E402
+
+from sklearn_patchdesc.describe import (HardNetDescriptor, L2NetDescriptor, PKSampler,  # noqa: E402
+                                        RandomTripletSampler, RawPatchDescriptor,
+                                        SIFTPatchDescriptor, embed)
+from sklearn_patchdesc.metrics import hpatches_evaluate  # noqa: E402
+
+TASKS = ("verification", "matching", "retrieval")
+
+
+def recipe(name, seed, n_train_patches):
+    """A fresh estimator of recipe ``name`` (one epoch over its training cut)."""
+    if name == "baseline":
+        return L2NetDescriptor(max_epochs=1, random_state=seed,
+                               sampler=RandomTripletSampler(n_train_patches // 3))
+    if name == "batch-hard":
+        return L2NetDescriptor(max_epochs=1, random_state=seed, sampler=PKSampler(64, 2),
+                               criterion__mining="batch_hard", optimizer="adam", lr=1e-3)
+    if name.startswith("hardnet"):
+        # "hardnet" = defaults; "hardnet:lr=10,batch_size=256" overrides
+        params = {}
+        if ":" in name:
+            for item in name.split(":", 1)[1].split(","):
+                k, v = item.split("=")
+                params[k] = v if k == "optimizer" else (int(v) if v.isdigit() else float(v))
+        if params.get("optimizer", "sgd") != "sgd":
+            params.setdefault("lr", 1e-3)
+        return HardNetDescriptor(max_epochs=1, random_state=seed, **params)
+    raise ValueError(f"unknown recipe {name!r}")
+
+
+class _BudgetReached(Exception):
+    pass
+
+
+class CPUBudgetCurve(Callback):
+    """Score held-out descriptors at CPU-second marks; stop at the last one."""
+
+    def __init__(self, points, X, y):
+        self.points = points
+        self.X, self.y = X, y
+
+    def on_train_begin(self, net, **kwargs):
+        self.curve_ = []
+        self.spent_ = 0.0
+        self.next_ = 0
+        self.t_ = time.process_time()
+
+    def on_batch_end(self, net, training=None, **kwargs):
+        if not training:
+            return
+        now = time.process_time()
+        self.spent_ += now - self.t_
+        while self.next_ < len(self.points) and self.spent_ >= self.points[self.next_]:
+            self.curve_.append((self.points[self.next_], score(embed(net, self.X), self.y)))
+            self.next_ += 1
+        self.t_ = time.process_time()  # evaluation time is not training time
+        if self.next_ == len(self.points):
+            raise _BudgetReached
+
+
+def score(desc, y):
+    rep = hpatches_evaluate(desc, y)
+    return {t: float(rep.scores[t]) for t in TASKS}
+
+
+def speed(name, X, y):
+    """Training patches per CPU-second of a recipe (a short warm-up run)."""
+    est = recipe(name, 0, 3000)
+    rows = np.isin(y["label"], np.unique(y["label"])[:200])
+    t = time.process_time()
+    est.fit(X[rows], y[rows])
+    return rows.sum() / (time.process_time() - t)
+
+
+def run(name, seed, budget, points, Xtr, ytr, Xte, yte, rate):
+    rng = np.random.default_rng(seed)
+    labels = np.unique(ytr["label"])
+    per_label = len(ytr) / len(labels)
+    n_labels = min(len(labels), int(1.15 * budget * rate / per_label) + 2)
+    rows = np.isin(ytr["label"], rng.choice(labels, n_labels, replace=False))
+    probe = CPUBudgetCurve(points, Xte, yte)
+    est = recipe(name, seed, int(rows.sum()))
+    est.set_params(callbacks=[("budget", probe)])
+    try:
+        est.fit(Xtr[rows], ytr[rows])
+    except _BudgetReached:
+        pass
+    if len(probe.curve_) < len(points):  # the epoch ended early: score the end point
+        probe.curve_.append((probe.spent_, score(embed(est.net_, Xte), yte)))
+    return probe.curve_
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--budget", type=float, default=300.0, help="CPU-seconds per run")
+    ap.add_argument("--points", type=float, nargs="*", default=None,
+                    help="CPU-second marks (default: 30 60 120 180 and the budget)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--recipes", nargs="+", default=["baseline", "batch-hard", "hardnet"])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--heldout-points", type=int, default=200)
+    ap.add_argument("--out", default="docs/_static", help="folder for the figure and JSON")
+    ap.add_argument("--quick", action="store_true", help="tiny smoke run")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    points = args.points or sorted({p for p in (30, 60, 120, 180) if p < args.budget}
+                                   | {args.budget})
+    if args.quick:
+        args.seeds, points = args.seeds[:1], [5.0, 10.0]
+    t0 = time.time()
+    if args.quick:
+        Xtr, ytr = training_set(n_builtin=4, n_points=40, n_points_real=40)
+    else:
+        Xtr, ytr = training_set()
+    Xte, yte = real_heldout_set(n_points=40 if args.quick else args.heldout_points)
+    print(f"data: {len(Xtr)} training / {len(Xte)} held-out patches "
+          f"({len(np.unique(yte['sequence']))} real held-out sequences), "
+          f"{time.time() - t0:.0f} s", flush=True)
+
+    lines = {}
+    for label, est in (("SIFT", SIFTPatchDescriptor()), ("RootSIFT", SIFTPatchDescriptor(root=True)),
+                       ("raw pixels", RawPatchDescriptor())):
+        lines[label] = score(est.fit(Xte).transform(Xte), yte)
+        print(f"{label:>12}: " + " / ".join(f"{lines[label][t]:.3f}" for t in TASKS), flush=True)
+
+    curves = {}
+    for name in args.recipes:
+        rate = speed(name, Xtr, ytr)
+        print(f"{name}: {rate:.0f} training patches per CPU-second", flush=True)
+        curves[name] = {}
+        for seed in args.seeds:
+            t = time.time()
+            curves[name][seed] = run(name, seed, points[-1], points, Xtr, ytr, Xte, yte, rate)
+            last = curves[name][seed][-1]
+            print(f"  seed {seed}: {last[0]:.0f} CPU-s -> " + " / ".join(
+                f"{last[1][t]:.3f}" for t in TASKS) + f"  ({time.time() - t:.0f} s wall)",
+                flush=True)
+    table = _table(curves, lines, points)
+    print(table)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result = {"command": " ".join(sys.argv), "points": points, "lines": lines,
+              "curves": {n: {str(s): c for s, c in v.items()} for n, v in curves.items()},
+              "n_train": int(len(Xtr)), "n_heldout": int(len(Xte)),
+              "date": time.strftime("%Y-%m-%d")}
+    if not args.quick:
+        (out / "descriptor_curves.json").write_text(json.dumps(result, indent=1))
+        _figure(result, out / "descriptor_curves.png")
+        print(f"wrote {out / 'descriptor_curves.png'} and descriptor_curves.json")
+
+
+def _table(curves, lines, points):
+    rows = ["", "| recipe | CPU-s | " + " | ".join(TASKS) + " | mean |", "|---" * 6 + "|"]
+    for name, by_seed in curves.items():
+        for i, p in enumerate(points):
+            vals = [c[i][1] for c in by_seed.values() if len(c) > i]
+            if not vals:
+                continue
+            cells = []
+            for t in list(TASKS) + ["mean"]:
+                v = np.array([np.mean([x[k] for k in TASKS]) if t == "mean" else x[t]
+                              for x in vals])
+                cells.append(f"{v.mean():.3f}" + (f" ± {v.std(ddof=1):.3f}" if len(v) > 1 else ""))
+            rows.append(f"| {name} | {p:.0f} | " + " | ".join(cells) + " |")
+    for label, v in lines.items():
+        rows.append(f"| {label} | - | " + " | ".join(f"{v[t]:.3f}" for t in TASKS)
+                    + f" | {np.mean([v[t] for t in TASKS]):.3f} |")
+    return "\n".join(rows)
+
+
+def _figure(result, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharex=True)
+    for ax, task in zip(axes, TASKS):
+        for name, by_seed in result["curves"].items():
+            pts = {}
+            for curve in by_seed.values():
+                for x, s in curve:
+                    pts.setdefault(round(x), []).append(s[task])
+            xs = sorted(pts)
+            m = np.array([np.mean(pts[x]) for x in xs])
+            sd = np.array([np.std(pts[x]) for x in xs])
+            ax.plot(xs, m, marker="o", label=name)
+            ax.fill_between(xs, m - sd, m + sd, alpha=0.2)
+        for (label, v), style in zip(result["lines"].items(), ("--", ":", "-.")):
+            ax.axhline(v[task], color="k", linestyle=style, linewidth=1, label=label)
+        ax.set_title(f"{task} mAP (held-out real sequences)")
+        ax.set_xlabel("training CPU-seconds (2 cores)")
+    axes[0].set_ylabel("mAP")
+    axes[-1].legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    main()
