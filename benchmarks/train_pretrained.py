@@ -128,6 +128,7 @@ def main():
     weights = out / f"{args.name}.safetensors"
     tmp = weights.with_suffix(".tmp")
     save_file(state, str(tmp), metadata={"format": "pt", "layout": "kornia.feature.HardNet"})
+    os.chmod(tmp, 0o644)
     os.replace(tmp, weights)
     card = {
         "name": args.name,

@@ -237,14 +237,6 @@ def test_weights_file_is_never_unpickled(tmp_path):
     assert not os.path.exists(marker)
 
 
-def test_unknown_pretrained_name_lists_the_available_ones(small):
-    with pytest.raises(ValueError, match="available: 'hardnet-hpatches-like'"):
-        load_pretrained("hardnet-imagenet")
-    X, y = small
-    with pytest.raises(ValueError, match="no pretrained descriptor named 'nope'"):
-        HardNetDescriptor(pretrained="nope", max_epochs=1).fit(X, y)
-
-
 def test_schedule_resumes_where_it_stopped():
     cb = LinearDecayLR()
 
