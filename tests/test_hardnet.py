@@ -151,11 +151,18 @@ def test_training_beats_random_weights_on_held_out_sequences(generated):
     assert trained_map["verification"] > random_map["verification"]
 
 
-def test_clone_and_nested_params():
+def test_clone_and_nested_params(small):
     est = HardNetDescriptor(criterion__sos_weight=1.0, batch_size=8)
     c = clone(est)
     assert c.get_params()["criterion__sos_weight"] == 1.0
     assert c.get_params()["batch_size"] == 8
+    # a criterion instance keeps its own arguments; nested names reach it
+    est = HardNetDescriptor(criterion=HardNetLoss(margin=0.5), max_epochs=1, batch_size=16)
+    est.set_params(criterion__anchor_swap=False)
+    X, y = small
+    crit = est.fit(X, y).net_.criterion_
+    assert (crit.margin, crit.anchor_swap) == (0.5, False)
+    assert repr(HardNetLoss(margin=0.5)) == "HardNetLoss(margin=0.5)"
 
 
 # ------------------------------------------------------- published weights

@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._params import ParamsMixin
+
 __all__ = ["HardNetLoss", "pair_indices"]
 
 #: DagnyT/hardnet: a "negative" closer than this is taken to be the same
@@ -84,7 +86,7 @@ def _sos_regulariser(anchors, positives, k):
     return torch.sqrt(diff.sum(1) + 1e-8).mean()
 
 
-class HardNetLoss(nn.Module):
+class HardNetLoss(ParamsMixin, nn.Module):
     """HardNet triplet margin loss with hardest-in-batch negatives.
 
     The batch is split into anchor/positive pairs (:func:`pair_indices`:
@@ -140,7 +142,3 @@ class HardNetLoss(nn.Module):
         if self.sos_weight:
             loss = loss + float(self.sos_weight) * _sos_regulariser(anchors, positives, self.sos_k)
         return loss
-
-    def extra_repr(self):
-        return (f"margin={self.margin}, anchor_swap={self.anchor_swap}, "
-                f"sos_weight={self.sos_weight}, sos_k={self.sos_k}")

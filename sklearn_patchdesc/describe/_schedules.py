@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from skorch.callbacks import Callback
 
+from .._params import ParamsMixin
+
 __all__ = ["LinearDecayLR"]
 
 
-class LinearDecayLR(Callback):
+class LinearDecayLR(ParamsMixin, Callback):
     """Decay the learning rate linearly to zero over the whole fit, per batch.
 
     HardNet's schedule (DagnyT/hardnet ``adjust_learning_rate``): at training
