@@ -148,3 +148,18 @@ def test_colour_only_on_a_terminal_and_without_no_color(monkeypatch):
     assert "\x1b[" in EpochLog(color=True).initialize().table(row)
     lines = []
     assert "\x1b[" not in EpochLog(sink=lines.append).initialize().table(row)
+
+
+def test_on_a_terminal_the_bar_shows_its_true_total_and_ends_full(patches, monkeypatch):
+    import re
+
+    X, _ = patches
+    err = _Tty()
+    monkeypatch.setattr("sys.stderr", err)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    ShallowUNetDenoiser(max_epochs=2, batch_size=32, verbose=1, random_state=0).fit(
+        X[:140], X[:140])
+    counts = re.findall(r"(\d+)/(\d+) \[", err.getvalue())
+    assert counts and {total for _, total in counts} == {"5"}  # ceil(140 / 32)
+    assert counts[-1] == ("5", "5")  # the last drawn state is the full bar
+    assert "\x1b[" in err.getvalue()  # colour on a terminal
