@@ -145,5 +145,21 @@ def _link_seeds(app, what, name, obj, options, lines):
             lines[i] = _SEED.sub(lambda m: f":ref:`{m.group(0)} <seed-{m.group(1)}>`", line)
 
 
+def _link_seeds_in_gallery(app, docname, source):
+    # the gallery pages' prose starts at column 0; code and output are indented
+    if docname.startswith("auto_examples/"):
+        lines = source[0].split("\n")
+        under = re.compile(r"^([=\-~^*#\"'`+])\1+\s*$")  # a title's underline follows
+        prose = [i for i, line in enumerate(lines)
+                 if line[:1] not in ("", " ", "\t", ".") and not under.match(line)
+                 and not (i + 1 < len(lines) and under.match(lines[i + 1]))]
+        texts = [lines[i] for i in prose]
+        _link_seeds(app, "gallery", docname, None, {}, texts)
+        for i, text in zip(prose, texts):
+            lines[i] = text
+        source[0] = "\n".join(lines)
+
+
 def setup(app):
     app.connect("autodoc-process-docstring", _link_seeds)
+    app.connect("source-read", _link_seeds_in_gallery)

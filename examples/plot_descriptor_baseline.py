@@ -2,8 +2,10 @@
 Baseline descriptor pipeline: shallow U-Net denoiser + L2-Net
 ===============================================================
 
-The keras baseline of the seeds (seed 000 section 2): a shallow U-Net removes
-the noise of N-HPatches patches, then an L2-Net trained with random triplets
+The baseline of seed 000, section 2 (the N-HPatches coursework report the
+library starts from; its course handed the baseline out as a Keras notebook):
+a shallow U-Net removes the noise of N-HPatches patches, then an L2-Net trained
+with random triplets
 and a hinge triplet loss (margin 1, SGD with learning rate 0.1) maps each
 patch to a 128-d unit vector. As in seed 000's baseline table, the L2-Net is
 trained and evaluated on noisy, denoised and clean versions of the same

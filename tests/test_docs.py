@@ -126,6 +126,13 @@ def test_seed_numbers_in_docstrings_become_links(tmp_path, monkeypatch):
     assert lines[0] == ("Baseline (:ref:`seed 000 <seed-000>`, section 2.1); "
                         ":ref:`seed 001 <seed-001>`'s batches.")
     assert lines[1] == "``seed 002`` stays"
+    gallery = _conf(tmp_path / "g", monkeypatch)["_link_seeds_in_gallery"]
+    page = ["Title (seed 003)", "================", "", "As in seed 004.",
+            "", ".. code-block:: Python", "", "    x = 1  # seed 001"]
+    source = ["\n".join(page)]
+    gallery(None, "auto_examples/plot_x", source)
+    assert source[0].split("\n") == page[:3] + [
+        "As in :ref:`seed 004 <seed-004>`."] + page[4:]
 
 
 # ------------------------------------------------- the docs extra's coverage
