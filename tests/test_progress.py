@@ -38,6 +38,15 @@ SAMPLERS = {
 }
 
 
+def test_every_public_sampler_is_checked_here():
+    import sklearn_patchdesc.describe as describe
+
+    samplers = {name for name in describe.__all__
+                if callable(getattr(getattr(describe, name), "batches", None))}
+    checked = {type(make()).__name__ for make in SAMPLERS.values()}
+    assert samplers <= checked, f"add {samplers - checked} to SAMPLERS"
+
+
 @pytest.mark.parametrize("name", SAMPLERS)
 @pytest.mark.parametrize("batch_size", [1, 7, 64])
 @pytest.mark.parametrize("subset", [False, True])
