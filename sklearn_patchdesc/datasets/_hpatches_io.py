@@ -196,6 +196,42 @@ def _load_sequence(seq_dir, images, noisy, patch_size, cache_dir):
     return data_path, clean_path if noisy else None, n
 
 
+def _combined_memmap(cache_dir, results, suffix, shape, total):
+    """Read-only memmap of the per-sequence cache files concatenated in order.
+
+    The concatenation is itself a cache file, named after the entries it
+    joins (their paths and sizes, which change with every rewrite), written
+    through a temporary name block by block, so resident memory stays at one
+    sequence and a crash leaves no file that is trusted.
+    """
+    parts = [r[0] if suffix == "" else r[1] for r in results]
+    key = hashlib.sha256(json.dumps(
+        [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in parts]).encode()).hexdigest()[:16]
+    path = cache_dir / f"joined__{key}{suffix}.npy"
+    if not path.is_file():
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                            shape=(total,) + shape)
+            pos = 0
+            for p in parts:
+                block = np.load(p, mmap_mode="r")
+                out[pos:pos + len(block)] = block
+                pos += len(block)
+                del block
+            out.flush()
+            del out
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+    arr = np.load(path, mmap_mode="r")
+    if arr.shape != (total,) + shape or arr.dtype != np.uint8:
+        raise ValueError(f"cache file {path} has shape {arr.shape}; expected {(total,) + shape}; "
+                         "delete it and load again")
+    return arr
+
+
 def _find_sequences(root):
     return sorted(
         p.name for p in root.iterdir()
@@ -206,7 +242,7 @@ def _find_sequences(root):
 
 def load_hpatches(root, split=None, subset="test", patch_size=32, splits_file=None,
                   n_jobs=None, cache=True, return_X_y=False, images=None,
-                  sequences=None):
+                  sequences=None, mmap_mode=None):
     """Load HPatches (release layout) or N-HPatches patch stacks.
 
     Parameters
@@ -238,6 +274,12 @@ def load_hpatches(root, split=None, subset="test", patch_size=32, splits_file=No
         ``images=["ref"]`` reads sequences that have only ``ref.png``.
     sequences : list of str, default=None
         Explicit sequence names (instead of ``split``/``subset``).
+    mmap_mode : {None, 'r'}, default=None
+        ``'r'`` returns ``data`` (and ``data_clean``) as read-only
+        ``numpy.memmap`` arrays over the cache instead of arrays in memory, so
+        full-size N-HPatches with clean twins (~5.7 GB) does not have to fit
+        in RAM. Needs the cache; the joined selection is stored once more in
+        the cache folder (``joined__*.npy``, reused while its entries last).
 
     Returns
     -------
@@ -261,6 +303,10 @@ def load_hpatches(root, split=None, subset="test", patch_size=32, splits_file=No
         patch counts within a sequence, unknown split or subset, mixed layouts.
     """
     root = Path(root)
+    if mmap_mode not in (None, "r"):
+        raise ValueError(f"mmap_mode must be None or 'r'; got {mmap_mode!r}")
+    if mmap_mode is not None and (cache is False or cache is None):
+        raise ValueError("mmap_mode='r' maps the .npy cache: it needs cache=True or a cache path")
     if not root.is_dir():
         raise FileNotFoundError(f"HPatches root folder not found: {root}")
     images = check_image_names(images)
@@ -315,10 +361,14 @@ def load_hpatches(root, split=None, subset="test", patch_size=32, splits_file=No
     shape = sizes.pop()
     m = len(images)
     total = sum(counts) * m
-    data = np.empty((total,) + shape, dtype=np.uint8)
-    clean = np.empty_like(data) if noisy else None
+    if mmap_mode is not None:
+        data = _combined_memmap(cache_dir, results, "", shape, total)
+        clean = _combined_memmap(cache_dir, results, "_clean", shape, total) if noisy else None
+    else:
+        data = np.empty((total,) + shape, dtype=np.uint8)
+        clean = np.empty_like(data) if noisy else None
     pos = 0
-    for r, n in zip(results, counts):
+    for r, n in zip(results if mmap_mode is None else [], counts):
         block = slice(pos, pos + n * m)
         if cache_dir is not None:
             data[block] = np.load(r[0], mmap_mode="r")
