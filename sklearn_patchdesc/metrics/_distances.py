@@ -185,31 +185,42 @@ def sq_norms(X):
     return np.einsum("ij,ij->i", X, X)
 
 
-def cross_keys(A, B, distance, *, b_norms=None, row_constant=True):
+def augment(B):
+    """``[B, 1, |b|^2]``: the right operand of :func:`cross_keys` (build once per set)."""
+    Ba = np.empty((len(B), B.shape[1] + 2), dtype=B.dtype)
+    Ba[:, :-2] = B
+    Ba[:, -2] = 1
+    Ba[:, -1] = sq_norms(B)
+    return Ba
+
+
+def cross_keys(A, B_aug, distance, *, row_constant=True):
     """Fast ``(len(A), len(B))`` matrix of distance *keys* and a per-row error bound.
 
-    The key is the squared distance for L2 (matrix-product form in the
-    descriptors' precision), the Hamming distance (product form on 0/1, exact)
-    or the exact L1 distance (``cdist``).  ``tol[i]`` bounds ``|key - exact
-    key|`` on row ``i``: for the product form in unit roundoff ``u`` with
-    ``d`` dimensions, ``(2 d + 8) u (|a|^2 + max |b|^2)`` (standard dot-product
-    error bound, plus the norms and the two additions), 0 when exact.
-    ``row_constant=False`` leaves out ``|a|^2`` (same order within a row,
-    one pass less; the bound still holds).
+    ``B_aug``: ``augment(B)`` (``B`` itself for L1).  The key is the squared
+    distance for L2, the Hamming distance (0/1: exact) or the exact L1
+    distance (``cdist``).  For L2 and Hamming one matrix product of ``[-2 a,
+    |a|^2, 1]`` and ``[b, 1, |b|^2]`` gives ``|a|^2 + |b|^2 - 2 a.b`` without
+    further passes over the matrix.  ``tol[i]`` bounds ``|key - exact key|``
+    on row ``i``: in unit roundoff ``u`` with ``d`` dimensions, ``(2 d + 8) u
+    (|a|^2 + max |b|^2)`` (the dot-product error bound over the ``d + 2``
+    terms, whose magnitudes sum to at most ``2 (|a|^2 + |b|^2)``), 0 when
+    exact.  ``row_constant=False`` leaves out ``|a|^2`` (same order within a
+    row; the bound still holds).
     """
     if distance == "l1":
-        return cdist(A, B, "cityblock"), np.zeros(len(A))
-    bn = sq_norms(B) if b_norms is None else b_norms
+        return cdist(A, B_aug, "cityblock"), np.zeros(len(A))
     an = sq_norms(A)
-    K = A @ B.T
-    K *= -2
-    if row_constant or distance == "hamming":
-        K += an[:, None]
-    K += bn[None, :]
+    Aa = np.empty((len(A), A.shape[1] + 2), dtype=B_aug.dtype)
+    np.multiply(A, -2, out=Aa[:, :-2])
+    Aa[:, -2] = an if (row_constant or distance == "hamming") else 0
+    Aa[:, -1] = 1
+    K = Aa @ B_aug.T
     if distance == "hamming":
         return K, np.zeros(len(A))
     u = np.finfo(K.dtype).eps / 2
-    tol = (2 * A.shape[1] + 8) * u * (an.astype(np.float64) + float(bn.max(initial=0.0)))
+    tol = (2 * A.shape[1] + 8) * u * (an.astype(np.float64)
+                                      + float(B_aug[:, -1].max(initial=0.0)))
     return K, tol
 
 
@@ -237,10 +248,10 @@ def nearest_neighbours(A, B, distance, *, against=None, block_elems=1 << 24):
     """
     nn = np.empty(len(A), dtype=np.int64)
     step = max(1, block_elems // max(1, len(B)))
-    bn = None if distance == "l1" else sq_norms(B)
+    Ba = B if distance == "l1" else augment(B)
     for s in range(0, len(A), step):
         a = A[s:s + step]
-        K, tol = cross_keys(a, B, distance, b_norms=bn, row_constant=False)
+        K, tol = cross_keys(a, Ba, distance, row_constant=False)
         first = np.argmin(K, axis=1)
         lo = K[np.arange(len(a)), first].astype(np.float64)
         nn[s:s + step] = first

@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.distance import cdist
 
-from ._distances import (_ROW_BLOCK, Timer, cross_keys, key_to_distance, paired_distances,
-                         sq_norms, to_key)
+from ._distances import (_ROW_BLOCK, Timer, augment, cross_keys, key_to_distance,
+                         paired_distances, to_key)
 from ._ranking import SMALL
 from ._tasks import DIFFICULTIES, check_present, shrink_queries
 
@@ -78,7 +78,7 @@ def _exact_pairs(A, B, r, col, distance):
     return out
 
 
-def _distractor_candidates(A, B, distance, bn, pos_dists, ties):
+def _distractor_candidates(A, B, distance, Ba, pos_dists, ties):
     """Exact distances of the distractors that can change a rank (see ``_pool_aps``).
 
     The fast keys select every distractor within the error bound of the
@@ -86,7 +86,7 @@ def _distractor_candidates(A, B, distance, bn, pos_dists, ties):
     distance are recomputed exactly (all of the block's distances through
     ``cdist`` when that is most of them, e.g. for collapsed descriptors).
     """
-    K, tol = cross_keys(A, B, distance, b_norms=bn)
+    K, tol = cross_keys(A, Ba, distance)
     thr = np.full(len(A), -np.inf)
     for dp, present in pos_dists:
         thr = np.maximum(thr, np.where(present, dp, -np.inf).max(axis=1))
@@ -131,7 +131,7 @@ def retrieval_lists_ap(X, distance, q_rows, q_group, positives, d_rows, d_group,
         qi = np.flatnonzero(q_group == g)
         B = X[d_rows[d_group != g]]
         n_listed[qi] = len(B)
-        bn = None if distance == "l1" else sq_norms(B)
+        Ba = B if distance == "l1" else augment(B)
         step = max(1, block_elems // max(1, len(B)))
         for s in range(0, len(qi), step):
             blk = qi[s:s + step]
@@ -146,7 +146,7 @@ def retrieval_lists_ap(X, distance, q_rows, q_group, positives, d_rows, d_group,
                     dp[i, j] = paired_distances(A[i], X[pr[i, j]], distance)
                     pos_dists[kind] = (dp, present)
                 if len(B):
-                    r, col, dm = _distractor_candidates(A, B, distance, bn,
+                    r, col, dm = _distractor_candidates(A, B, distance, Ba,
                                                         pos_dists.values(), ties)
                 else:
                     r = col = np.empty(0, np.int64)
