@@ -92,6 +92,11 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--checkpoint-dir", default="/tmp/skpd-pretrain")
     ap.add_argument("--out", default=str(PRETRAINED_DIR))
+    ap.add_argument("--init", default=None, metavar="WEIGHTS",
+                    help="start from these weights (e.g. an earlier run's .safetensors) "
+                         "instead of random ones; a new linear schedule starts")
+    ap.add_argument("--init-cpu-seconds", type=float, default=0.0,
+                    help="CPU-seconds already spent on the --init weights (added to the card)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     ckpt = Path(args.checkpoint_dir)
@@ -107,10 +112,12 @@ def main():
           f"({noisy.mean():.0%} noisy)", flush=True)
 
     est = HardNetDescriptor(max_epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                            pretrained=args.init,
                             random_state=args.seed, verbose=1, checkpoint_dir=str(ckpt),
                             callbacks=[("cpu_clock", CPUClock(ckpt))])
     est.fit(X, y)
     cpu = json.loads((ckpt / "cpu_seconds.json").read_text())[str(args.epochs)]
+    cpu += args.init_cpu_seconds
 
     Xr, yr = real_heldout_set()
     real = {"hardnet": scores(est.transform(Xr), yr),
@@ -149,7 +156,9 @@ def main():
         "recipe": {"loss": "HardNetLoss(margin=1, anchor_swap=True)",
                    "sampler": f"PKSampler({args.batch_size}, 2)",
                    "optimizer": "SGD momentum 0.9 dampening 0.9 weight decay 1e-4",
-                   "lr": args.lr, "lr_schedule": "linear to 0", "epochs": args.epochs},
+                   "lr": args.lr, "lr_schedule": "linear to 0", "epochs": args.epochs,
+                   "initial_weights": (Path(args.init).name if args.init
+                                       else "random (orthogonal)")},
         "command": "python benchmarks/train_pretrained.py " + " ".join(sys.argv[1:]),
         "seed": args.seed,
         "cpu_seconds": round(cpu, 1),
