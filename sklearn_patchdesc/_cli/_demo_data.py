@@ -31,6 +31,8 @@ class Plan:
     denoiser_patches: int
     l2net_epochs: int
     l2net_triplets: int
+    hardnet_epochs: int
+    hardnet_patches: int
 
     @classmethod
     def from_budget(cls, budget):
@@ -38,12 +40,15 @@ class Plan:
         r = math.sqrt(budget)
         return cls(
             budget=float(budget),
-            n_sequences=8 if budget >= 0.5 else 4,
+            # 7 sequences hold both photos the shipped descriptor never saw (test set)
+            n_sequences=8 if budget >= 0.5 else 7,
             n_patches=int(np.clip(round(200 * r), 24, 1500)),
             denoiser_epochs=int(np.clip(round(4 * r), 1, 50)),
             denoiser_patches=int(max(256, round(2500 * r))),
             l2net_epochs=int(np.clip(round(3 * r), 1, 100)),
             l2net_triplets=int(max(128, round(3000 * r))),
+            hardnet_epochs=int(np.clip(round(2 * r), 1, 50)),
+            hardnet_patches=int(max(1024, round(12000 * r))),
         )
 
     def as_dict(self):
@@ -115,7 +120,7 @@ def get_data(data_path, plan, random_state, n_sequences=None):
              f"{plan.n_patches} points x 16 images ...")
         b = make_hpatches_like(n_sequences=n_seq, n_patches_per_sequence=plan.n_patches,
                                noise=True, random_state=random_state, n_jobs=2)
-        return Bunch(data=b.data, data_clean=b.data_clean, target=b.target,
+        return Bunch(data=b.data, data_clean=b.data_clean, target=b.target, builtin=True,
                      source="built-in N-HPatches-style set (make_hpatches_like(noise=True))")
     if _is_hpatches_folder(data_path):
         found = sorted(p.name for p in data_path.iterdir() if p.is_dir() and (
@@ -143,12 +148,20 @@ def get_data(data_path, plan, random_state, n_sequences=None):
                  source=f"image sequences {data_path} (make_hpatches_like(noise=True))")
 
 
-def split_by_sequence(target, random_state):
-    """Boolean test mask: about 35 % of the sequences, both kinds when possible."""
+def split_by_sequence(target, random_state, test_photos=None):
+    """Boolean test mask and test names: about 35 % of the sequences, both kinds when possible.
+
+    With ``test_photos`` (built-in data), the sequences of those photos are the
+    test sequences instead (the shipped descriptor was never trained on them).
+    """
     names = sorted(set(np.asarray(target["sequence"]).astype(str)))
     if len(names) < 2:
         raise CLIError(f"the demo needs at least 2 sequences (one to train, one to test); "
                        f"the data has {len(names)}")
+    if test_photos is not None:
+        test = [n for n in names if n.split("_", 1)[-1].rstrip("0123456789") in test_photos]
+        if test and len(test) < len(names):
+            return np.isin(np.asarray(target["sequence"]).astype(str), test), test
     rng = np.random.default_rng(random_state)
     n_test = min(len(names) - 1, max(1, round(len(names) * TEST_FRACTION)))
     test = sorted(_interleaved(names, rng)[:n_test])
