@@ -56,14 +56,16 @@ def test_demo_runs_end_to_end_with_a_tiny_budget(tmp_path, capsys):
     assert "\x1b[" not in text and "\x1b[" not in err
     assert str(out.resolve()) in text
     for word in ("Patch Verification", "Image Matching", "Patch Retrieval",
-                 "L2-Net", "SIFT", "raw pixels", "Clean", "Denoised", "Noisy", "PSNR"):
+                 "HardNet (shipped+tuned)", "L2-Net baseline", "SIFT", "raw pixels", "Clean",
+                 "Denoised", "Noisy", "PSNR"):
         assert word in text
     for name in ("results.json", "results.md", "denoising_grid.png", "training_denoiser.png",
-                 "training_l2net.png",
+                 "training_l2net.png", "training_hardnet.png",
                  "pr_curves.png", "tsne.png"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     res = json.loads((out / "results.json").read_text())
-    assert set(res["results"]) == {"L2-Net", "SIFT", "raw pixels"}
+    assert set(res["results"]) == {"HardNet (shipped+tuned)", "L2-Net baseline", "SIFT",
+                                   "raw pixels"}
     for per_input in res["results"].values():
         assert set(per_input) == {"clean", "denoised", "noisy"}
         for tables in per_input.values():
@@ -113,3 +115,20 @@ def test_demo_with_too_few_sequences_is_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 1 and "at least 2 sequences" in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
+
+
+def test_builtin_test_sequences_are_the_photos_the_shipped_descriptor_never_saw():
+    import numpy as np
+
+    from sklearn_patchdesc._cli._demo_data import split_by_sequence
+    from sklearn_patchdesc.describe._pretrained import BUILTIN_HELDOUT
+
+    names = ["v_camera", "i_astronaut", "i_chelsea", "v_coins", "v_rocket", "i_chelsea2"]
+    target = np.rec.fromarrays([np.arange(6), np.array(names), np.zeros(6, np.int8)],
+                               names=["label", "sequence", "image"])
+    mask, test = split_by_sequence(target, 0, test_photos=BUILTIN_HELDOUT)
+    assert test == ["i_chelsea", "i_chelsea2", "v_coins"]
+    assert mask.tolist() == [False, False, True, True, False, True]
+    # other data (or none of those photos present): the usual random split
+    _, test = split_by_sequence(target[:2], 0, test_photos=BUILTIN_HELDOUT)
+    assert len(test) == 1

@@ -282,6 +282,11 @@ class L2NetDescriptor(BaseDescriptorNet):
         ``train_split``.
     patch_size_, n_features_in_ : int
 
+    See Also
+    --------
+    HardNetDescriptor : the same trunk with the HardNet recipe (recommended).
+    load_pretrained : a ready-to-use descriptor shipped with the package.
+
     Examples
     --------
     >>> import numpy as np
