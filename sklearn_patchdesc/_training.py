@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
-import os
-import tempfile
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -29,119 +27,120 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import Callback
-from skorch.history import History
 
+from ._checkpoint import (  # noqa: F401  (_json_safe: used by persistence)
+    CHECKPOINT_FILE,
+    EpochCheckpoint,
+    _json_safe,
+    fit_fingerprint,
+    load_checkpoint,
+    prepare_checkpoint_dir,
+)
 from ._data import PatchDataset, PatchLoader
 from ._progress import BatchProgressBar, EpochLog
 from ._validation import check_patches
 
 __all__ = [
     "TrainingError",
+    "StopOnDivergence",
     "StopOnNonFiniteLoss",
     "EpochCheckpoint",
+    "load_checkpoint",
     "PatchNeuralNet",
     "BasePatchNet",
 ]
 
 PREFIXES = ("module", "criterion", "optimizer", "iterator_train", "iterator_valid",
             "callbacks", "dataset")
-CHECKPOINT_FILE = "checkpoint.pt"
 
 
 class TrainingError(RuntimeError):
     """Training cannot go on: non-finite loss, collapsed descriptors, bad resume."""
 
 
-class StopOnNonFiniteLoss(Callback):
-    """Stop the fit with a clear message as soon as a training loss is NaN or inf."""
+class StopOnDivergence(Callback):
+    """Stop the fit with a clear :class:`TrainingError` when training diverges.
 
-    def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
-        if training and loss is not None and not torch.isfinite(loss).all():
-            epoch = len(net.history)
-            batch_no = len(net.history[-1, "batches"]) if epoch else 0
-            raise TrainingError(
-                f"The training loss became {loss.item()} at epoch {epoch}, batch "
-                f"{batch_no}; the model is not usable. Lower the learning rate "
-                "(optimizer__lr / lr), check the input for extreme values, or use "
-                "a gradient-clipping callback."
-            )
+    Three signs, checked as they appear:
 
-
-def _json_safe(obj):
-    """History entries as plain JSON values (numpy scalars become Python ones)."""
-    return json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
-
-
-def _atomic_torch_save(obj, path):
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-
-
-class EpochCheckpoint(Callback):
-    """Save module, optimizer, criterion and history after every epoch.
-
-    The file is written under a temporary name and renamed, so an interrupted
-    save never leaves a half-written checkpoint. :meth:`BasePatchNet._train`
-    resumes from it and runs only the epochs still missing.
+    - a training loss that is NaN or infinite (after the batch);
+    - a training loss above ``loss_factor`` times the first batch's loss
+      (exploding weights usually stay finite for a long while: a learning
+      rate of 1e3 gives losses around 1e12 and no NaN);
+    - a network whose output, at the end of an epoch, is the same for every
+      patch of the last training batch (dead ReLUs after a blow-up give a
+      constant image / descriptor however the input varies).
 
     Parameters
     ----------
-    dirname : str or Path
-        Folder of ``checkpoint.pt``; created when missing.
+    loss_factor : float, default=1e4
+        How many times the first batch's loss counts as divergence. Batch
+        losses of a sane fit stay within a few times the first one.
     """
 
-    def __init__(self, dirname):
-        self.dirname = dirname
+    def __init__(self, loss_factor=1e4):
+        self.loss_factor = loss_factor
+
+    def initialize(self):
+        self.first_loss_ = None
+        self.last_X_ = None
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        # a resumed fit compares with the first batch it runs
+        self.first_loss_ = None
+
+    def _fail(self, net, what):
+        epoch = len(net.history)
+        batch_no = len(net.history[-1, "batches"]) if epoch else 0
+        raise TrainingError(
+            f"Training diverged at epoch {epoch}, batch {batch_no}: {what}; the model is "
+            "not usable. Lower the learning rate (lr / optimizer__lr), check the input "
+            "for extreme values, or add a gradient-clipping callback."
+        )
+
+    def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
+        if not training or loss is None:
+            return
+        value = float(loss.detach().float().mean())
+        if not np.isfinite(value):
+            self._fail(net, f"the training loss became {value}")
+        if self.first_loss_ is None:
+            if value > 0:
+                self.first_loss_ = value
+        elif value > self.loss_factor * self.first_loss_:
+            self._fail(net, f"the training loss became {value:.4g}, more than "
+                            f"{self.loss_factor:g} times the first batch's "
+                            f"{self.first_loss_:.4g}")
+        if batch is not None and isinstance(batch[0], torch.Tensor):
+            self.last_X_ = batch[0]
 
     def on_epoch_end(self, net, **kwargs):
-        Path(self.dirname).mkdir(parents=True, exist_ok=True)
-        state = {
-            "format": "sklearn_patchdesc-checkpoint-1",
-            "module": net.module_.state_dict(),
-            "optimizer": net.optimizer_.state_dict(),
-            "history": json.dumps(_json_safe(net.history.to_list())),
-            # RNG state at the end of the epoch: a resumed fit draws the same
-            # batch orders / augmentations as an uninterrupted one
-            "torch_rng": torch.get_rng_state(),
-        }
-        if isinstance(net.criterion_, torch.nn.Module):
-            state["criterion"] = net.criterion_.state_dict()
-        _atomic_torch_save(state, Path(self.dirname) / CHECKPOINT_FILE)
+        X = self.last_X_
+        self.last_X_ = None
+        if X is None or len(X) < 2 or torch.equal(X.min(0).values, X.max(0).values):
+            return  # identical inputs may well give identical outputs
+        module = net.module_
+        was_training = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                out = module(X.to(net.device))
+        finally:
+            module.train(was_training)
+        if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+            return
+        if not torch.isfinite(out).all():
+            self._fail(net, "the network's output became NaN or infinite")
+        spread = float((out - out[:1]).abs().max())
+        scale = float(out.abs().max())
+        if spread <= 1e-6 * scale or spread == 0.0:
+            self._fail(net, "the network's output is the same for every patch "
+                            f"(constant {float(out.flatten()[0]):.4g})")
 
 
-def load_checkpoint(net, dirname):
-    """Restore ``net`` (initialised) from ``dirname``; return the epochs it had done."""
-    path = Path(dirname) / CHECKPOINT_FILE
-    try:
-        # weights_only: a checkpoint holds tensors and strings, never code
-        state = torch.load(path, map_location=net.device, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means an unusable file
-        raise TrainingError(f"Cannot read the checkpoint {path}: {exc}") from exc
-    if not isinstance(state, dict) or state.get("format") != "sklearn_patchdesc-checkpoint-1":
-        raise TrainingError(f"{path} is not a sklearn_patchdesc checkpoint.")
-    try:
-        net.module_.load_state_dict(state["module"])
-        net.optimizer_.load_state_dict(state["optimizer"])
-        if "criterion" in state:
-            net.criterion_.load_state_dict(state["criterion"])
-    except (RuntimeError, ValueError, KeyError) as exc:
-        raise TrainingError(
-            f"The checkpoint {path} does not match this estimator's network "
-            f"(different architecture or parameters): {exc}. Use another "
-            "checkpoint_dir or delete the old checkpoint."
-        ) from exc
-    if "torch_rng" in state:
-        torch.set_rng_state(state["torch_rng"].cpu())
-    net.history_ = History(json.loads(state["history"]))
-    return len(net.history_)
+#: the name of the first version, which checked NaN / inf losses only
+StopOnNonFiniteLoss = StopOnDivergence
 
 
 def resolve_criterion(criterion, options):
@@ -210,6 +209,42 @@ class PatchNeuralNet(NeuralNet):
             return X
         return PatchDataset(X, y)
 
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """skorch's ``partial_fit``, but Ctrl-C is not swallowed.
+
+        skorch stops the loop on ``KeyboardInterrupt`` and returns as if the
+        fit had finished; here the interrupt reaches the caller (after
+        ``on_train_end``), so a script, a search or the CLI never goes on
+        with a half-trained model. The epochs completed before it are in the
+        checkpoint when ``checkpoint_dir`` is set.
+        """
+        self.interrupted_ = False
+        super().partial_fit(X, y, classes=classes, **fit_params)
+        if self.interrupted_:
+            raise KeyboardInterrupt(
+                f"training interrupted after {len(self.history)} complete epoch(s)")
+        return self
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt:
+            self.interrupted_ = True
+            raise
+
+
+def check_device(device):
+    """Return ``device`` if torch knows it and it is present, else raise ValueError."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(
+            f"device={device!r} is not a torch device; use 'cpu', 'cuda' or 'cuda:N'."
+        ) from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but no CUDA device is available.")
+    return device
+
 
 @contextlib.contextmanager
 def _deterministic_algorithms():
@@ -234,6 +269,28 @@ def _seed_from(random_state):
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
 
 
+def _transactional(fit):
+    """Make ``fit`` all-or-nothing for the estimator's attributes.
+
+    When ``fit`` raises (bad input, :class:`TrainingError`, Ctrl-C), the
+    estimator's attributes are put back as they were: a failed refit keeps
+    the previous fitted model, a failed first fit leaves the estimator
+    unfitted (``NotFittedError``), never a half-trained net that looks fitted.
+    """
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        before = dict(vars(self))
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(before)
+            raise
+
+    wrapper._transactional = True
+    return wrapper
+
+
 class BasePatchNet(BaseEstimator):
     """Base of every network estimator (not public API).
 
@@ -253,6 +310,12 @@ class BasePatchNet(BaseEstimator):
     _net_class = PatchNeuralNet
     #: train with channels-last convolution weights (faster on CPU)
     _channels_last = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # every subclass's own fit is transactional, without each one having to remember
+        if "fit" in cls.__dict__ and not getattr(cls.__dict__["fit"], "_transactional", False):
+            cls.fit = _transactional(cls.__dict__["fit"])
 
     # ----------------------------------------------------------- parameters
     def _store_kwargs(self, kwargs):
@@ -370,13 +433,14 @@ class BasePatchNet(BaseEstimator):
         kwargs.update(self._net_kwargs())
         kwargs.update({k: v for k, v in self._prefixed_params().items()
                        if not k.startswith("criterion__")})
-        callbacks = [("stop_on_nan", StopOnNonFiniteLoss())]
+        callbacks = [("stop_on_divergence", StopOnDivergence())]
         callbacks += self._extra_callbacks()
         callbacks += self._criterion_callbacks(criterion)
         if self.verbose:
             callbacks.append(("progress", BatchProgressBar()))
         if self.checkpoint_dir is not None:
-            callbacks.append(("checkpoint", EpochCheckpoint(self.checkpoint_dir)))
+            callbacks.append(("checkpoint", EpochCheckpoint(self.checkpoint_dir,
+                                                            getattr(self, "_fingerprint", None))))
         callbacks += list(self.callbacks or [])
         net = self._net_class(
             module,
@@ -421,40 +485,51 @@ class BasePatchNet(BaseEstimator):
                 raise ValueError(f"{name} must be a positive integer; got {value!r}.")
         if not (isinstance(self.lr, (int, float, np.floating)) and self.lr > 0):
             raise ValueError(f"lr must be a positive number; got {self.lr!r}.")
-        if self.device != "cpu" and str(self.device).startswith("cuda"):
-            if not torch.cuda.is_available():
-                raise ValueError(f"device={self.device!r} but no CUDA device is available.")
+        check_device(self.device)
 
     @contextlib.contextmanager
-    def _seeded(self):
-        """Seed torch from ``random_state`` without touching the caller's RNG state."""
-        if self.random_state is None:
+    def _seeded(self, seed):
+        """Seed torch with ``seed`` without touching the caller's RNG state."""
+        if seed is None:
             yield
             return
         devices = [torch.cuda.current_device()] if str(self.device).startswith("cuda") else []
         with torch.random.fork_rng(devices=devices), _deterministic_algorithms():
-            torch.manual_seed(_seed_from(self.random_state))
+            torch.manual_seed(seed)
             yield
 
     def _train(self, dataset, **fit_params):
         """Build ``net_`` and train it on ``dataset``, resuming from a checkpoint.
 
-        With ``checkpoint_dir`` holding a checkpoint of an interrupted fit, the
-        weights, optimizer state and history are restored and only the
-        remaining ``max_epochs - done`` epochs run.
+        With ``checkpoint_dir`` holding a checkpoint of an interrupted run of
+        *this* fit (same estimator parameters, data and seed: see
+        :mod:`sklearn_patchdesc._checkpoint`), the weights, optimizer state
+        and history are restored and only the remaining ``max_epochs - done``
+        epochs run; a checkpoint of another fit is refused with a
+        :class:`TrainingError`. The folder is created and checked for
+        writing before the first epoch.
         """
         self._check_common_params()
-        with self._seeded():
-            net = self._build_net()
-            net.initialize()
-            self._initialize_weights(net)
-            done = 0
-            if self.checkpoint_dir is not None and (Path(self.checkpoint_dir) / CHECKPOINT_FILE).exists():
-                done = load_checkpoint(net, self.checkpoint_dir)
-            self.net_ = net
-            remaining = self.max_epochs - done
-            if remaining > 0:
-                net.partial_fit(dataset, None, epochs=remaining, **fit_params)
+        seed = None if self.random_state is None else _seed_from(self.random_state)
+        self._fingerprint = None
+        if self.checkpoint_dir is not None:
+            prepare_checkpoint_dir(self.checkpoint_dir)
+            self._fingerprint = fit_fingerprint(self, dataset, seed)
+        try:
+            with self._seeded(seed):
+                net = self._build_net()
+                net.initialize()
+                self._initialize_weights(net)
+                done = 0
+                if self.checkpoint_dir is not None and \
+                        (Path(self.checkpoint_dir) / CHECKPOINT_FILE).exists():
+                    done = load_checkpoint(net, self.checkpoint_dir, self._fingerprint)
+                self.net_ = net
+                remaining = self.max_epochs - done
+                if remaining > 0:
+                    net.partial_fit(dataset, None, epochs=remaining, **fit_params)
+        finally:
+            del self._fingerprint
         return self
 
     # ---------------------------------------------------------- persistence

@@ -1,9 +1,16 @@
 """Input validation shared by every estimator: patch layouts and targets.
 
 Patches arrive as ``(n, H, W)``, ``(n, 1, H, W)`` or ``(n, H*W)`` with a square
-``H*W``, as uint8 (0..255) or float. Estimators work on float32 ``(n, 1, H, W)``
-tensors in [0, 1] (uint8 is divided by 255; float is taken as given and is
-expected in [0, 1]) and hand results back in the caller's layout and dtype.
+``H*W``. One scale rule holds for every estimator and metric:
+
+- integers (uint8, and any other integer dtype, e.g. lists of ints) are on the
+  0..255 scale; values outside 0..255 (uint16 images) are refused;
+- floats are on the [0, 1] scale and taken as given; a float array of whole
+  numbers above 1.5 (0..255 data cast to float) is refused.
+
+Estimators work on float32 ``(n, 1, H, W)`` tensors in [0, 1] and hand results
+back in the caller's layout and dtype (integers rounded and clipped to 0..255,
+or to the dtype's maximum when smaller: never wrapped around).
 """
 from __future__ import annotations
 
@@ -42,7 +49,8 @@ class PatchLayout:
 
     @property
     def is_uint8(self):
-        return self.dtype == np.uint8
+        """True for integer input: the 0..255 scale (any integer dtype holding 0..255)."""
+        return self.dtype.kind in "iu"
 
 
 def _layout_of(X, name):
@@ -71,6 +79,35 @@ def _layout_of(X, name):
     if h != w:
         raise ValueError(f"{name} holds non-square patches of {h}x{w}; patches must be square.")
     return PatchLayout(kind=kind, dtype=X.dtype, size=int(h))
+
+
+def _on_the_scale(X, name):
+    """Apply the one input-scale rule; return uint8 for any integer input.
+
+    Integers (any dtype, e.g. lists of ints, int64, uint16) are on the 0..255
+    scale: values in 0..255 are converted to uint8 exactly, others refused.
+    Floats are on the [0, 1] scale and taken as given, except float arrays of
+    whole numbers above 1.5: that is 0..255 data in a float array
+    (``X.astype(float)``), refused rather than read as very bright patches.
+    """
+    if X.dtype.kind in "iu" and X.dtype != np.uint8:
+        lo, hi = X.min(), X.max()
+        if lo < 0 or hi > 255:
+            raise ValueError(
+                f"{name} holds {X.dtype} values from {lo} to {hi}, but integer patches are "
+                "read on the 0..255 scale (uint8). Give uint8 patches, or float patches in "
+                f"[0, 1] (e.g. 16-bit data divided by 65535: {name} / 65535.0)."
+            )
+        return X.astype(np.uint8)
+    if X.dtype.kind == "f":
+        hi = X.max()
+        if 1.5 < hi <= 255 and X.min() >= 0 and np.array_equal(X, np.floor(X)):
+            raise ValueError(
+                f"{name} holds {X.dtype} whole numbers up to {hi:g}: 0..255 data in a float "
+                "array. Float patches are read on the [0, 1] scale; give uint8 patches "
+                f"({name}.astype(np.uint8)) or {name} / 255."
+            )
+    return X
 
 
 def check_patches(X, *, name="X", min_size=None, multiple_of=None, min_samples=1,
@@ -143,6 +180,7 @@ def check_patches(X, *, name="X", min_size=None, multiple_of=None, min_samples=1
         raise ValueError(f"{name} is empty (shape {X.shape}).")
     if X.dtype.kind == "f" and not np.isfinite(X).all():
         raise ValueError(f"{name} contains NaN or infinity.")
+    X = _on_the_scale(X, name)
     if min_size is not None and layout.size < min_size:
         raise ValueError(
             f"{name} holds {layout.size}x{layout.size} patches (n_features = "
@@ -178,8 +216,9 @@ def restore_patches(Y4, layout):
         Y = Y4.reshape(n, size * size)
     else:
         Y = Y4.reshape(n, 1, size, size)
-    if layout.is_uint8:
-        return np.clip(np.rint(Y * 255.0), 0, 255).astype(np.uint8)
+    if layout.is_uint8:  # any integer dtype: 0..255, never wrapped around
+        top = min(255, np.iinfo(layout.dtype).max)
+        return np.clip(np.rint(Y * 255.0), 0, top).astype(layout.dtype)
     return Y.astype(layout.dtype, copy=False)
 
 

@@ -96,6 +96,7 @@ def test_demo_says_when_matplotlib_is_missing_before_any_work(tmp_path, capsys, 
     (["demo", "--data", "{tmp}/f.txt"], "not a folder"),
     (["demo", "--out", "{tmp}/f.txt"], "not a folder"),
     (["demo", "--n-sequences", "x"], "positive integer"),
+    (["demo", "--device", "garbage"], "not a torch device"),
 ])
 def test_demo_bad_arguments_fail_cleanly_and_change_nothing(argv, message, tmp_path, capsys):
     (tmp_path / "f.txt").write_text("x")
@@ -132,3 +133,26 @@ def test_builtin_test_sequences_are_the_photos_the_shipped_descriptor_never_saw(
     # other data (or none of those photos present): the usual random split
     _, test = split_by_sequence(target[:2], 0, test_photos=BUILTIN_HELDOUT)
     assert len(test) == 1
+
+
+def test_demo_interrupted_in_training_exits_130_and_writes_no_results(tmp_path, capsys,
+                                                                     monkeypatch):
+    from skorch.callbacks import Callback
+
+    from sklearn_patchdesc.denoise import ShallowUNetDenoiser
+
+    class Interrupt(Callback):
+        def on_batch_end(self, net, training=None, **kwargs):
+            if training and len(net.history) == 2:
+                raise KeyboardInterrupt
+
+    # Ctrl-C inside a batch of the denoiser's second epoch (skorch used to swallow it)
+    monkeypatch.setattr(ShallowUNetDenoiser, "_extra_callbacks",
+                        lambda self: [("interrupt", Interrupt())])
+    out = tmp_path / "o"
+    status = main(["demo", "--budget", "0.02", "--n-sequences", "2", "--no-figures",
+                   "--out", str(out)])
+    captured = capsys.readouterr()
+    assert status == 130 and "interrupted" in captured.err
+    assert "HPatches mAP" not in captured.out
+    assert not out.exists() or not any(out.iterdir())

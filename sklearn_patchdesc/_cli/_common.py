@@ -34,6 +34,17 @@ positive_float = _number_type(float, lambda v: 0 < v < float("inf"), "a positive
                               "positive_float")
 
 
+def torch_device(text):
+    """argparse type: a torch device that exists here ('cpu', 'cuda', 'cuda:1')."""
+    from .._training import check_device
+
+    try:
+        return check_device(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace(f"device={text!r}", repr(text))) \
+            from None
+
+
 def existing_dir(path, what):
     """Return ``Path(path)`` if it is a folder, else raise :class:`CLIError`."""
     path = Path(path)

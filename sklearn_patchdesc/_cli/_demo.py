@@ -19,7 +19,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ._common import (check_output_dir, json_safe, non_negative_int, note, positive_float,
-                      positive_int, transform_batches)
+                      positive_int, torch_device, transform_batches)
 
 HELP = "denoise + describe built-in data and print the HPatches table"
 
@@ -98,7 +98,8 @@ def add_parser(sub):
                    help="train the denoiser on noisy patches only (Neighbor2Neighbor), "
                         "not on the clean twins")
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
-    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--device", type=torch_device, default="cpu",
+                   help="torch device (default: cpu)")
     p.set_defaults(run=run)
     return p
 

@@ -202,7 +202,7 @@ class BaseNetDenoiser(TransformerMixin, BasePatchNet):
             check_labels(y_arr, X4.shape[0])
             return None
         try:
-            Y4, ylayout = check_patches(y_arr, name="y")
+            Y4, _ = check_patches(y_arr, name="y", keep_uint8=True)
         except (ValueError, TypeError) as exc:
             raise type(exc)(
                 f"y must be target patches of X's shape {np.shape(X)} (clean or a second "
@@ -216,9 +216,7 @@ class BaseNetDenoiser(TransformerMixin, BasePatchNet):
                 f"({X4.shape[-1]}x{X4.shape[-1]}). For self-supervised training pass "
                 "1-D labels or y=None."
             )
-        if ylayout.is_uint8:
-            return y_arr.reshape(X4.shape)
-        return Y4
+        return Y4  # integer targets stay uint8 (0..255) in memory
 
     # ------------------------------------------------------------- API
     def fit(self, X, y=None):
@@ -227,8 +225,8 @@ class BaseNetDenoiser(TransformerMixin, BasePatchNet):
         Parameters
         ----------
         X : array-like of shape (n, H, W), (n, 1, H, W) or (n, H*W)
-            Noisy patches, uint8 (0..255) or float (taken as given, [0, 1]
-            expected).
+            Noisy patches on the package's one scale: integers 0..255 (uint8,
+            or any integer dtype holding 0..255), floats in [0, 1].
         y : array-like of X's shape, 1-D labels, record array or None
             Target patches (clean = supervised; independently noisy copy =
             Noise2Noise); labels, the loaders' record array or ``None`` train
@@ -240,7 +238,9 @@ class BaseNetDenoiser(TransformerMixin, BasePatchNet):
         """
         self._check_params()
         X_arr = X
-        X4, layout = self._validate_patches(X, reset=True, **self._patch_checks())
+        # integer input stays uint8 in memory; batches are converted on the fly
+        X4, layout = self._validate_patches(X, reset=True, keep_uint8=True,
+                                            **self._patch_checks())
         Y = self._check_target(y, X_arr, X4)
         if Y is None and X4.shape[-1] < 2:
             raise ValueError(
@@ -250,9 +250,7 @@ class BaseNetDenoiser(TransformerMixin, BasePatchNet):
                 "shape instead."
             )
         self.training_mode_ = "paired" if Y is not None else "neighbor2neighbor"
-        # uint8 stays uint8 in memory; batches are converted on the fly
-        X_data = np.asarray(X_arr).reshape(X4.shape) if layout.is_uint8 else X4
-        self._train(PatchDataset(X_data, Y))
+        self._train(PatchDataset(X4, Y))
         return self
 
     def transform(self, X):
