@@ -488,8 +488,10 @@ class BasePatchNet(BaseEstimator):
         check_device(self.device)
 
     @contextlib.contextmanager
-    def _seeded(self, seed):
-        """Seed torch with ``seed`` without touching the caller's RNG state."""
+    def _seeded(self, seed="random_state"):
+        """Seed torch with ``seed`` (default: from ``random_state``), caller's RNG untouched."""
+        if isinstance(seed, str):
+            seed = None if self.random_state is None else _seed_from(self.random_state)
         if seed is None:
             yield
             return

@@ -143,10 +143,10 @@ def test_demo_interrupted_in_training_exits_130_and_writes_no_results(tmp_path, 
 
     class Interrupt(Callback):
         def on_batch_end(self, net, training=None, **kwargs):
-            if training and len(net.history) == 2:
+            if training and len(net.history[-1, "batches"]) == 2:
                 raise KeyboardInterrupt
 
-    # Ctrl-C inside a batch of the denoiser's second epoch (skorch used to swallow it)
+    # Ctrl-C inside the denoiser's second batch (skorch used to swallow it)
     monkeypatch.setattr(ShallowUNetDenoiser, "_extra_callbacks",
                         lambda self: [("interrupt", Interrupt())])
     out = tmp_path / "o"
