@@ -221,7 +221,9 @@ def _figure(result, path):
             pts = {}
             for curve in by_seed.values():
                 for x, s in curve:
-                    pts.setdefault(round(x), []).append(s[task])
+                    # a run whose epoch ended a little early is drawn at the nearest mark
+                    mark = min(result["points"], key=lambda p: abs(p - x))
+                    pts.setdefault(mark, []).append(s[task])
             xs = sorted(pts)
             m = np.array([np.mean(pts[x]) for x in xs])
             sd = np.array([np.std(pts[x]) for x in xs])
@@ -238,4 +240,8 @@ def _figure(result, path):
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--replot":  # figure from a written JSON
+        _json = Path(sys.argv[2])
+        _figure(json.loads(_json.read_text()), _json.with_suffix(".png"))
+    else:
+        main()
