@@ -26,7 +26,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
 
 from ._checkpoint import (  # noqa: F401  (_json_safe: used by persistence)
     CHECKPOINT_FILE,
@@ -42,6 +42,7 @@ from ._validation import check_patches
 
 __all__ = [
     "TrainingError",
+    "StopTraining",
     "StopOnDivergence",
     "StopOnNonFiniteLoss",
     "EpochCheckpoint",
@@ -56,6 +57,17 @@ PREFIXES = ("module", "criterion", "optimizer", "iterator_train", "iterator_vali
 
 class TrainingError(RuntimeError):
     """Training cannot go on: non-finite loss, collapsed descriptors, bad resume."""
+
+
+class StopTraining(KeyboardInterrupt):
+    """Raised by a callback to end a fit early on purpose (the fit then returns).
+
+    skorch ends its loop on any ``KeyboardInterrupt``; the library re-raises a
+    real Ctrl-C to the caller, so a deliberate stop must be told apart from
+    it. skorch's own ``EarlyStopping`` raises a plain ``KeyboardInterrupt``;
+    it is recognised by its ``misses_`` count (see
+    :meth:`PatchNeuralNet.fit_loop`).
+    """
 
 
 class StopOnDivergence(Callback):
@@ -228,9 +240,16 @@ class PatchNeuralNet(NeuralNet):
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
-        except KeyboardInterrupt:
-            self.interrupted_ = True
+        except KeyboardInterrupt as exc:
+            if not self._stopped_on_purpose(exc):
+                self.interrupted_ = True
             raise
+
+    def _stopped_on_purpose(self, exc):
+        if isinstance(exc, StopTraining):
+            return True
+        return any(isinstance(cb, EarlyStopping) and getattr(cb, "misses_", 0) >= cb.patience
+                   for _, cb in getattr(self, "callbacks_", ()))
 
 
 def check_device(device):

@@ -10,10 +10,10 @@ import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import KFold, cross_validate
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
 
 from sklearn_patchdesc._checkpoint import CHECKPOINT_FILE, load_checkpoint
-from sklearn_patchdesc._training import TrainingError
+from sklearn_patchdesc._training import StopTraining, TrainingError
 from sklearn_patchdesc.denoise import DnCNNDenoiser, ShallowUNetDenoiser
 
 
@@ -80,6 +80,28 @@ def test_ctrl_c_during_a_refit_keeps_the_previous_model(data):
         est.fit(noisy, clean)
     assert_same(weights(est), before)
     np.testing.assert_array_equal(est.transform(noisy), out)
+
+
+class StopAt(Callback):
+    """End the fit on purpose at the end of epoch ``epoch`` with StopTraining."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            raise StopTraining
+
+
+@pytest.mark.parametrize("stopper", ["StopTraining", "EarlyStopping"])
+def test_a_deliberate_early_stop_is_not_an_interrupt(data, stopper):
+    # skorch ends a fit on any KeyboardInterrupt; only a real Ctrl-C may reach the caller
+    noisy, clean = data
+    cb = StopAt(2) if stopper == "StopTraining" else EarlyStopping(
+        monitor="train_loss", patience=1, threshold=1e9)
+    est = small(max_epochs=5, callbacks=[("stop", cb)]).fit(noisy, clean)
+    assert len(est.history_) == 2
+    assert est.transform(noisy[:2]).shape == (2, 8, 8)
 
 
 def test_search_marks_an_interrupted_trial_failed_and_stops(data):

@@ -18,7 +18,7 @@ from skorch.callbacks import Callback
 
 from .._data import PatchDataset
 from .._params import ParamsMixin
-from .._training import TrainingError
+from .._training import StopTraining, TrainingError
 from .._validation import check_patches
 from ._embedding import dataset_rows, embed_dataset, pairwise_l2, torch_seeded_rng
 
@@ -188,4 +188,4 @@ class CollapseMonitor(ParamsMixin, Callback):
         else:
             msg += "Training stopped with the collapsed weights. "
         warnings.warn(msg + advice, CollapseWarning, stacklevel=2)
-        raise KeyboardInterrupt  # skorch's way to end a fit early (as EarlyStopping)
+        raise StopTraining(msg)
