@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from sklearn_patchdesc.__main__ import main
-from sklearn_patchdesc._cli._common import json_safe
+from sklearn_patchdesc._cli._common import CLIError, json_safe
 from sklearn_patchdesc.datasets import IMAGE_NAMES, load_hpatches, save_descriptors_csv
 from sklearn_patchdesc.describe import SIFTPatchDescriptor
 from sklearn_patchdesc.metrics import hpatches_evaluate
@@ -244,3 +244,48 @@ def test_bad_csv_is_reported_with_its_path(sift_csv, tmp_path, capsys):
     assert main(["evaluate", str(bad)]) == 1
     err = capsys.readouterr().err
     assert "e3.csv" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("exc", [ValueError("a bug"), TypeError("a bug"),
+                                 ImportError("a bug")])
+def test_an_unexpected_library_error_keeps_its_traceback(sift_csv, monkeypatch, capsys, exc):
+    # a ValueError / TypeError / ImportError inside library code is a bug, not a user
+    # error: main lets it through (Python prints the traceback), no one-line summary
+    import sklearn_patchdesc.metrics as metrics
+
+    def broken(*args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr(metrics, "hpatches_evaluate", broken)
+    with pytest.raises(type(exc), match="a bug"):
+        main(["evaluate", str(sift_csv[0])])
+    assert "error:" not in capsys.readouterr().err
+
+
+def test_an_unexpected_error_prints_a_traceback_from_the_entry_point(tmp_path):
+    # the real entry point: a library bug (here a TypeError) reaches stderr as a traceback
+    code = ("import sys, sklearn_patchdesc.datasets as d\n"
+            "def broken(*a, **k): raise TypeError('a bug in make_hpatches_like')\n"
+            "d.make_hpatches_like = broken\n"
+            "from sklearn_patchdesc.__main__ import main\n"
+            f"sys.exit(main(['make-data', {str(tmp_path / 'o')!r}]))\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 1
+    assert "Traceback" in res.stderr and "TypeError: a bug in make_hpatches_like" in res.stderr
+
+
+def test_a_library_verdict_on_a_user_file_stays_one_line(tmp_path, capsys):
+    # load_hpatches refuses a stack that is not an image (its ValueError is about the
+    # user's folder): one line, naming the file
+    seq = tmp_path / "data" / "v_x"
+    seq.mkdir(parents=True)
+    for name in IMAGE_NAMES:
+        (seq / f"{name}.png").write_text("not an image")
+    argv = ["export", "builtin:raw", "--data", str(tmp_path / "data"), str(tmp_path / "o")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("sklearn-patchdesc export: error: ") and "ref.png" in err[-1]
+    assert not any("Traceback" in line for line in err)
+    with pytest.raises(CLIError, match="ref.png"):  # --traceback: the full story
+        main(["--traceback"] + argv)

@@ -5,9 +5,13 @@ One small module per subcommand (``_demo``, ``_make_data``, ``_evaluate``,
 and imports the heavy libraries (torch, matplotlib) only inside ``run`` so
 that ``--help`` is fast.
 
-User errors (bad paths, bad arguments, wrong file layouts) are printed as one
-line on stderr and give exit status 1 (2 for argument syntax errors, as
-argparse does); ``--traceback`` shows the full Python traceback instead.
+Expected user errors are printed as one line on stderr and give exit status 1
+(2 for argument syntax errors, as argparse does): a :class:`CLIError` (bad
+arguments, and what the library says about a file or folder the user gave,
+see :func:`._common.user_input`) and the operating system's file errors
+(missing, not a folder, not writable). Any other exception is a bug, in the
+command or in the library, and shows its full traceback; ``--traceback``
+shows it for user errors too.
 """
 from __future__ import annotations
 
@@ -22,9 +26,11 @@ __all__ = ["build_parser", "main"]
 
 _COMMANDS = (_demo, _make_data, _evaluate, _export)
 
-#: exceptions that mean "bad input", reported without a traceback
+#: exceptions that mean "bad input", reported without a traceback; a ValueError,
+#: TypeError or ImportError raised by library code is not among them (it would hide
+#: a bug): the commands turn the library's verdicts on user input into CLIError
 _USER_ERRORS = (CLIError, FileNotFoundError, FileExistsError, NotADirectoryError,
-                IsADirectoryError, PermissionError, ValueError, TypeError, ImportError)
+                IsADirectoryError, PermissionError)
 
 
 def build_parser():
@@ -61,6 +67,11 @@ def main(argv=None):
     status : int
         0 on success, 1 on a user error or failure, 2 on an argument syntax
         error, 130 when interrupted.
+
+    Raises
+    ------
+    Exception
+        Any exception that is not a user error propagates with its traceback.
     """
     parser = build_parser()
     try:

@@ -4,11 +4,27 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 
 class CLIError(Exception):
     """A user error: printed as ``<prog> <command>: error: <message>``, exit status 1."""
+
+
+@contextmanager
+def user_input(what):
+    """Turn the library's ``ValueError`` about user-given input into a :class:`CLIError`.
+
+    Wrap only calls whose ``ValueError`` is a verdict on what the user gave
+    (a file or folder read, an option value passed through); the message
+    starts with ``what`` (e.g. the path). Other exceptions pass unchanged, so
+    a bug keeps its traceback.
+    """
+    try:
+        yield
+    except ValueError as exc:
+        raise CLIError(f"{what}: {exc}") from exc
 
 
 def _number_type(convert, accept, expected, name):
@@ -105,7 +121,7 @@ def read_image_sequences(path):
 
     from ..datasets import load_image_sequences
 
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, user_input(path):
         warnings.simplefilter("always")
         seqs = load_image_sequences(path, on_error="skip")
     for w in caught:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import CLIError, note, read_image_sequences
+from ._common import CLIError, note, read_image_sequences, user_input
 
 #: noise level of each image code (0 = ref, 1..5 easy, 6..10 hard, 11..15 tough)
 _LEVELS = np.array(["easy"] * 6 + ["hard"] * 5 + ["tough"] * 5, dtype=object)
@@ -127,7 +127,8 @@ def get_data(data_path, plan, random_state, n_sequences=None):
             (p / "ref.png").is_file() or (p / "ref_noise.png").is_file()))
         names = _pick_sequences(found, n_seq, rng)
         note(f"loading {len(names)} sequences of {data_path} ...")
-        b = load_hpatches(data_path, sequences=names, patch_size=32, n_jobs=2)
+        with user_input(data_path):
+            b = load_hpatches(data_path, sequences=names, patch_size=32, n_jobs=2)
         b = _keep_first_patches(b, plan.n_patches)
         if "data_clean" in b:
             return Bunch(data=b.data, data_clean=b.data_clean, target=b.target,

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 
-from ._common import CLIError, existing_dir, json_safe, non_negative_int, note
+from ._common import CLIError, existing_dir, json_safe, non_negative_int, note, user_input
 
 HELP = "score descriptor CSVs in the official HPatches layout"
 
@@ -92,8 +93,9 @@ def _read_sequence(root, name, delimiter):
     from ..datasets import load_descriptors_csv
 
     # float32, as the official loader (values parsed, then cast to float32)
-    return load_descriptors_csv(root, delimiter=delimiter, dtype=np.float32, sequences=[name],
-                                return_X_y=True)
+    with user_input(root / name):
+        return load_descriptors_csv(root, delimiter=delimiter, dtype=np.float32,
+                                    sequences=[name], return_X_y=True)
 
 
 def read_descriptor_dir(root, sequences=None, delimiter=",", n_jobs=None):
@@ -227,8 +229,11 @@ def evaluate(X, target, *, tasks, sources, tasks_dir, split, distance, random_st
     reports = []
     for generated, group in groups.items():
         kw = {} if generated else {"tasks_dir": tasks_dir, "split": split}
-        reports.append(hpatches_evaluate(X, target, distance=distance, tasks=group,
-                                         random_state=random_state, **kw))
+        # only the task files are user input here; a ValueError of generated tasks is a bug
+        with user_input(f"task files of split {split!r} in {tasks_dir}") if not generated \
+                else nullcontext():
+            reports.append(hpatches_evaluate(X, target, distance=distance, tasks=group,
+                                             random_state=random_state, **kw))
     if len(reports) == 1:
         return reports[0]
     scores, details, timings = {}, {}, {}

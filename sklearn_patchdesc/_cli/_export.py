@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 from ._common import (CLIError, check_output_dir, disk_usage, existing_dir, human_size, note,
-                      positive_int, transform_batches)
+                      positive_int, transform_batches, user_input)
 
 HELP = "write a fitted model's descriptors as CSVs in the official layout"
 
@@ -85,7 +85,8 @@ def load_model(spec):
         raise CLIError(f"model is not a file: {path}")
     from ..persistence import load
 
-    return load(path)
+    with user_input(path):
+        return load(path)
 
 
 def describe(model, X, batch_size):
@@ -110,7 +111,8 @@ def run(args):
     from ..datasets import load_hpatches
 
     note(f"loading patches from {root} ...")
-    data = load_hpatches(root, split=args.split, patch_size=args.patch_size)
+    with user_input(root):
+        data = load_hpatches(root, split=args.split, patch_size=args.patch_size)
     if args.clean and "data_clean" not in data:
         raise CLIError(f"--clean: {root} has no clean twins (not the N-HPatches layout)")
     X = data.data_clean if args.clean else data.data

@@ -1,6 +1,7 @@
 """``make-data OUT``: write a generated HPatches / N-HPatches folder."""
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
@@ -28,8 +29,6 @@ examples:
 
 def add_parser(sub):
     """Register the ``make-data`` subcommand."""
-    import argparse
-
     p = sub.add_parser("make-data", help=HELP, description=DESCRIPTION, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        allow_abbrev=False)
@@ -42,7 +41,7 @@ def add_parser(sub):
                         "sequences from the photos bundled with scikit-image")
     p.add_argument("--noise", action="store_true",
                    help="write the N-HPatches layout: clean stacks + <image>_noise.png twins")
-    p.add_argument("--noise-kind", default="gaussian", metavar="KIND",
+    p.add_argument("--noise-kind", type=noise_kind, default="gaussian", metavar="KIND",
                    help="noise model with --noise: gaussian, poisson, speckle, "
                         "salt-and-pepper, mixed (default: %(default)s)")
     p.add_argument("--n-sequences", type=positive_int, default=None, metavar="N",
@@ -62,6 +61,16 @@ def add_parser(sub):
                         "same name")
     p.set_defaults(run=run)
     return p
+
+
+def noise_kind(text):
+    """argparse type: a noise model :func:`~sklearn_patchdesc.datasets.add_patch_noise` knows."""
+    from ..datasets._noise import KINDS
+
+    if text not in KINDS:
+        raise argparse.ArgumentTypeError(f"unknown noise kind {text!r}; choose from "
+                                         f"{', '.join(KINDS)}")
+    return text
 
 
 def run(args):
