@@ -8,7 +8,6 @@ Every number of ``expected.json`` must agree to 1e-6, through
 official layout.
 """
 import json
-import os
 
 import numpy as np
 import pytest
@@ -17,20 +16,15 @@ from sklearn_patchdesc._cli import main
 from sklearn_patchdesc.datasets import save_descriptors_csv
 from sklearn_patchdesc.metrics import hpatches_evaluate
 
-from conftest import SHARED_DATA
+from conftest import shared_data_path
 
-ORACLE = SHARED_DATA / "hpatches-oracle"
 CASES = {"d1": "l2", "d2": "l1"}
 DIFF = {"e": "easy", "h": "hard", "t": "tough"}
 TOL = 1e-6
 
 
 def _case(name):
-    folder = ORACLE / name
-    if not (folder / "expected.json").is_file():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"HPatches oracle case missing: {folder}")
-        pytest.skip(f"HPatches oracle case not found at {folder} (../shared/data)")
+    folder = shared_data_path("hpatches-oracle", name, "expected.json").parent
     z = np.load(folder / "case.npz")
     target = np.rec.fromarrays([z["label"], z["sequence"], z["image"]],
                                names="label,sequence,image")
