@@ -43,6 +43,22 @@ callbacks, an arbitrary ``nn.Module``) is refused at save time with a
 ``Pipeline.steps[1][1]:L2NetDescriptor.callbacks[0][1]``. Pickle (``joblib.dump``) still works for
 those, with pickle's usual trust caveat.
 
+Not saved: parameters that name a folder of the saving machine where the
+estimator reads and writes (``checkpoint_dir`` of the network estimators,
+``memory`` of a :class:`Pipeline`); they are stored as ``None`` and a file
+that sets them is refused, so a model file never decides where a later fit
+writes checkpoints or which cached pickles it reads.
+
+Loading is bounded before anything is read or built: each zip member's
+inflated size is capped (``max_bytes``, 1 GiB by default) and a compressed
+member may not inflate more than ``MAX_INFLATE_RATIO`` times (float weights
+hardly compress; a zip bomb does), the manifest nests at most ``MAX_DEPTH``
+levels, decoded string arrays are held to the same size cap, and only names
+an estimator really has can be set from a manifest: its constructor
+parameters (skorch-prefixed ones for the network estimators) and public
+fitted attributes (``name_``) that are not a method, property or parameter
+of its class. Anything else raises :class:`PersistenceError`.
+
 Files are written atomically: to a temporary name in the destination folder,
 flushed, then renamed over ``path``.
 """
@@ -68,6 +84,15 @@ MANIFEST = "manifest.json"
 TENSORS = "tensors.safetensors"
 #: refuse manifests larger than this (a manifest only holds parameters)
 MAX_MANIFEST_BYTES = 64 * 2**20
+#: default cap on the inflated size of each member (and of any decoded array)
+MAX_MEMBER_BYTES = 2**30
+#: a compressed member may inflate at most this many times (save() stores, never compresses)
+MAX_INFLATE_RATIO = 100
+#: deepest nesting of the manifest tree (a saved pipeline needs about 15 levels)
+MAX_DEPTH = 100
+#: parameters naming a folder of the saving machine that a fit reads and writes: never saved
+_LOCAL_FOLDER_PARAMS = ("checkpoint_dir", "memory")
+_READ_CHUNK = 2**20
 
 
 class PersistenceError(ValueError):
@@ -248,6 +273,7 @@ class _Encoder:
                 "an estimator class sklearn_patchdesc can rebuild without pickle (allowed: "
                 "this library's estimators, Pipeline, FrozenEstimator). Use joblib instead.")
         params = est.get_params(deep=False)
+        params.update({k: None for k in _LOCAL_FOLDER_PARAMS if k in params})
         out = {"__estimator__": name,
                "params": {"__dict__": {k: self.value(v, f"{where}.{k}") for k, v in params.items()}}}
         fitted = {}
@@ -275,9 +301,11 @@ class _Encoder:
 
 # ------------------------------------------------------------------- decode
 class _Decoder:
-    def __init__(self, tensors, path):
+    def __init__(self, tensors, path, max_bytes):
         self.tensors = tensors
         self.path = path
+        self.max_bytes = max_bytes
+        self._depth = 0
 
     def _bad(self, msg):
         return PersistenceError(f"{self.path} is damaged or not a sklearn_patchdesc model file: {msg}")
@@ -298,6 +326,15 @@ class _Decoder:
     def value(self, node):
         if node is None or isinstance(node, (bool, int, float, str)):
             return node
+        if self._depth >= MAX_DEPTH:
+            raise self._bad(f"the manifest nests deeper than {MAX_DEPTH} levels")
+        self._depth += 1
+        try:
+            return self._container(node)
+        finally:
+            self._depth -= 1
+
+    def _container(self, node):
         if isinstance(node, list):
             return [self.value(v) for v in node]
         if not isinstance(node, dict) or len(node) == 0:
@@ -328,7 +365,15 @@ class _Decoder:
             return out
         if tag == "__strarray__":
             dtype = np.dtype(_check_dtype(body, self))
-            vals = node["values"] if dtype.kind == "U" else [v.encode("latin-1") for v in node["values"]]
+            vals = node["values"]
+            if not isinstance(vals, list) or not all(isinstance(v, str) for v in vals):
+                raise self._bad("a string array holds non-strings")
+            # np.array allocates itemsize * count bytes: bound it before allocating
+            if dtype.itemsize * len(vals) > self.max_bytes:
+                raise self._bad(f"a string array of {len(vals)} x {dtype} would take "
+                                f"{dtype.itemsize * len(vals)} bytes (cap {self.max_bytes})")
+            if dtype.kind == "S":
+                vals = [v.encode("latin-1") for v in vals]
             return np.array(vals, dtype=dtype).reshape(node["shape"])
         if tag == "__objarray__":
             vals = [self.value(v) for v in body]
@@ -352,7 +397,9 @@ class _Decoder:
             return self._class(body)
         if tag == "__object__":
             cls = self._class(body)
-            obj = cls(**self.value(node["init"]))
+            init = self.value(node["init"])
+            self._check_names(cls, init, _init_names(cls), "argument")
+            obj = cls(**init)
             if "state" in node and isinstance(obj, torch.nn.Module):
                 obj.load_state_dict(self.value(node["state"]))
             return obj
@@ -366,12 +413,27 @@ class _Decoder:
         cls = self._class(node["__estimator__"])
         if not issubclass(cls, BaseEstimator):
             raise self._bad(f"{node['__estimator__']} is not an estimator")
-        est = cls(**self.value(node["params"]))
-        fitted = self.value({"__dict__": {k: v for k, v in node.get("fitted", {}).get("__dict__", {})
-                                          .items() if k != "net_"}}) if "fitted" in node else {}
+        params = self.value(node["params"])
+        allowed = _init_names(cls)
+        prefixed = getattr(cls, "_is_prefixed", None)
+        if prefixed is not None:  # skorch-prefixed options of the network estimators
+            allowed |= {k for k in params if isinstance(k, str) and k.isidentifier()
+                        and prefixed(k)}
+        self._check_names(cls, params, allowed, "parameter")
+        for key in _LOCAL_FOLDER_PARAMS:
+            if params.get(key) is not None:
+                raise PersistenceError(
+                    f"{self.path} sets {cls.__name__}.{key}={params[key]!r}; a model file may "
+                    f"not name a folder a fit reads from and writes to (save() stores {key} as "
+                    "None). Refusing to load it.")
+        est = cls(**params)
+        fitted_nodes = node.get("fitted", {"__dict__": {}})["__dict__"]
+        fitted_names = {k for k in fitted_nodes if _is_fitted_name(cls, k) and k not in allowed}
+        self._check_names(cls, fitted_nodes, fitted_names, "fitted attribute")
+        fitted = self.value({"__dict__": {k: v for k, v in fitted_nodes.items() if k != "net_"}})
         for key, value in fitted.items():
             setattr(est, key, value)
-        net_node = node.get("fitted", {}).get("__dict__", {}).get("net_")
+        net_node = fitted_nodes.get("net_")
         if net_node is not None:
             self._restore_net(est, net_node["__net__"])
         return est
@@ -394,8 +456,35 @@ class _Decoder:
         except (RuntimeError, ValueError, KeyError) as exc:
             raise self._bad(f"the saved weights do not fit {type(est).__name__}'s network: {exc}") \
                 from exc
-        net.history_ = History(json.loads(node["history"]))
+        try:
+            history = json.loads(node["history"])
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise self._bad(f"the training history is not readable: {type(exc).__name__}") \
+                from exc
+        net.history_ = History(history)
         est.net_ = net
+
+    def _check_names(self, cls, mapping, allowed, what):
+        unknown = [k for k in mapping if k not in allowed]
+        if unknown:
+            raise PersistenceError(
+                f"{self.path} sets {what} {unknown[0]!r:.80} of {cls.__name__}, which is not a "
+                f"{what} {cls.__name__} has; refusing to load it (a model file may only set "
+                "constructor parameters and public fitted attributes).")
+
+
+def _init_names(cls):
+    """Names of the explicit constructor arguments of ``cls`` (not ``*args``/``**kwargs``)."""
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    return {p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
+
+def _is_fitted_name(cls, name):
+    """A public fitted attribute name (``coef_``) that shadows nothing of the class."""
+    sentinel = object()
+    return (isinstance(name, str) and name.isidentifier() and name.endswith("_")
+            and not name.startswith("_")
+            and inspect.getattr_static(cls, name, sentinel) is sentinel)
 
 
 def _check_dtype(text, decoder):
@@ -483,12 +572,48 @@ def _sniff(head):
     return None
 
 
-def load(path):
+def _read_member(zf, name, path, max_bytes):
+    """The bytes of member ``name``, with its inflated size bounded before reading.
+
+    The size in the zip directory is what ``zipfile`` stops at, so checking it
+    first bounds the memory; reading in chunks keeps a lying deflate stream from
+    inflating more than one chunk past it.
+    """
+    info = zf.getinfo(name)
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise PersistenceError(f"{path}: {name} uses zip compression method "
+                               f"{info.compress_type}; only stored or deflated members are read.")
+    if info.file_size > max_bytes:
+        raise PersistenceError(
+            f"{path}: {name} would inflate to {info.file_size} bytes, more than the cap of "
+            f"{max_bytes} bytes; not loaded (pass max_bytes= to load() for a larger model "
+            "you trust).")
+    if info.compress_type == zipfile.ZIP_DEFLATED and \
+            info.file_size > MAX_INFLATE_RATIO * info.compress_size + _READ_CHUNK:
+        raise PersistenceError(
+            f"{path}: {name} inflates {info.file_size / max(info.compress_size, 1):.0f} times "
+            f"({info.compress_size} -> {info.file_size} bytes); model weights hardly compress, "
+            "so this is a zip bomb or not a model file. Not loaded.")
+    chunks, total = [], 0
+    with zf.open(info) as fh:
+        while chunk := fh.read(_READ_CHUNK):
+            total += len(chunk)
+            if total > info.file_size:
+                raise PersistenceError(f"{path}: {name} is longer than its zip entry says.")
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def load(path, *, max_bytes=MAX_MEMBER_BYTES):
     """Load an estimator or pipeline written by :func:`save`; never unpickles.
 
     Parameters
     ----------
     path : str or Path
+    max_bytes : int, default=1 GiB
+        Cap on the inflated size of each member of the file (the tensors
+        member holds every weight) and of any array decoded from the
+        manifest, checked before reading. Raise it only for a file you trust.
 
     Returns
     -------
@@ -499,8 +624,10 @@ def load(path):
     ------
     PersistenceError
         If the file is not a sklearn_patchdesc model file (a pickle, a
-        ``torch.save`` file, anything else), is truncated or damaged, or names
-        a class outside :func:`allowed_classes`.
+        ``torch.save`` file, anything else), is truncated or damaged, names
+        a class outside :func:`allowed_classes`, sets a name its class does
+        not have (or ``checkpoint_dir`` / ``memory``), nests deeper than
+        ``MAX_DEPTH`` or exceeds the size caps.
     FileNotFoundError
         If ``path`` does not exist.
     """
@@ -524,10 +651,8 @@ def load(path):
                     f"{path} is a zip archive but not a sklearn_patchdesc model file (members "
                     f"{names[:5]}{'...' if len(names) > 5 else ''}; expected {MANIFEST} and "
                     f"{TENSORS}). A torch.save file holds pickles: it was not loaded.")
-            if zf.getinfo(MANIFEST).file_size > MAX_MANIFEST_BYTES:
-                raise PersistenceError(f"{path}: {MANIFEST} is implausibly large; not loaded.")
-            manifest_bytes = zf.read(MANIFEST)
-            tensor_bytes = zf.read(TENSORS)
+            manifest_bytes = _read_member(zf, MANIFEST, path, min(max_bytes, MAX_MANIFEST_BYTES))
+            tensor_bytes = _read_member(zf, TENSORS, path, max_bytes)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
@@ -536,6 +661,9 @@ def load(path):
         manifest = json.loads(manifest_bytes.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PersistenceError(f"{path}: {MANIFEST} is not valid JSON: {exc}") from exc
+    except (RecursionError, ValueError) as exc:  # nesting, or an int of > 4300 digits
+        raise PersistenceError(f"{path}: {MANIFEST} nests too deeply or holds an oversized "
+                               f"number ({type(exc).__name__}); not loaded.") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise PersistenceError(f"{path} is not a sklearn_patchdesc model file (format "
                                f"{manifest.get('format') if isinstance(manifest, dict) else None!r}).")
@@ -547,7 +675,7 @@ def load(path):
         tensors = st_load(tensor_bytes)
     except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
         raise PersistenceError(f"{path}: {TENSORS} is damaged: {exc}") from exc
-    decoder = _Decoder(tensors, path)
+    decoder = _Decoder(tensors, path, max_bytes)
     try:
         return decoder.estimator(manifest["root"])
     except PersistenceError:

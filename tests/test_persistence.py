@@ -112,7 +112,7 @@ def test_unfitted_and_allow_listed_values_round_trip(tmp_path):
     assert loaded.activations == ("relu",) * 6 and loaded.module__dropout == 0.2
     assert isinstance(loaded.sampler, PKSampler) and loaded.sampler.n_per_label == 3
     assert loaded.criterion.margin == pytest.approx(0.3) and loaded.criterion.miner == "batch_hard"
-    assert loaded.checkpoint_dir == tmp_path / "ck"
+    assert loaded.checkpoint_dir is None  # a folder of the saving machine is never saved
     assert loaded.random_state.randint(1000) == np.random.RandomState(3).randint(1000)
     assert "sklearn_patchdesc.describe.L2NetDescriptor" in allowed_classes()
 
@@ -220,3 +220,124 @@ def test_truncated_and_damaged_files(fitted_pipe, tmp_path):
         load(tmp_path / "flip.skpd")
     with pytest.raises(FileNotFoundError):
         load(tmp_path / "missing.skpd")
+
+
+# ------------------------------------------------- bounded reading (issue 16.7)
+def _model_zip(tmp_path, name, manifest, tensors=b"", compression=zipfile.ZIP_STORED):
+    from safetensors.torch import save as st_save
+
+    path = tmp_path / name
+    with zipfile.ZipFile(path, "w", compression=compression) as zf:
+        zf.writestr("manifest.json", manifest if isinstance(manifest, (str, bytes))
+                    else __import__("json").dumps(manifest))
+        zf.writestr("tensors.safetensors", tensors or st_save({}))
+    return path
+
+
+def _manifest(root):
+    return {"format": "sklearn_patchdesc.model", "format_version": 1, "root": root}
+
+
+def _peak_rss_kib():
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def test_zip_bomb_refused_before_inflating(tmp_path):
+    from safetensors.torch import save as st_save
+
+    # 1.5 GiB of zeros deflates to about 1.5 MiB; built in a stream, never whole in memory
+    path = tmp_path / "bomb.skpd"
+    header = st_save({"t0": torch.zeros(1)})  # a valid header, then the long tail
+    n_bytes = 3 * 2**29
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("manifest.json", '{"format": "sklearn_patchdesc.model"}')
+        with zf.open("tensors.safetensors", "w", force_zip64=True) as fh:
+            fh.write(header)
+            block = bytes(2**24)
+            for _ in range(n_bytes // len(block)):
+                fh.write(block)
+    assert path.stat().st_size < 4 * 2**20
+    before = _peak_rss_kib()
+    with pytest.raises(PersistenceError, match="inflate to .* more than the cap"):
+        load(path)
+    with pytest.raises(PersistenceError, match="zip bomb"):  # under the cap: the ratio refuses
+        load(path, max_bytes=2**31)
+    assert _peak_rss_kib() - before < 64 * 2**10  # peak memory rose by less than 64 MiB
+
+
+def test_other_zip_compression_methods_refused(tmp_path):
+    path = _model_zip(tmp_path, "bz.skpd", _manifest({}), compression=zipfile.ZIP_BZIP2)
+    with pytest.raises(PersistenceError, match="compression method 12"):
+        load(path)
+
+
+def test_deep_nesting_and_huge_numbers_clear_errors(tmp_path):
+    deep_json = '{"format": "sklearn_patchdesc.model", "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    with pytest.raises(PersistenceError, match="nests too deeply"):
+        load(_model_zip(tmp_path, "deep_json.skpd", deep_json))
+    with pytest.raises(PersistenceError, match="oversized number"):
+        load(_model_zip(tmp_path, "bigint.skpd", '{"x": ' + "9" * 5000 + "}"))
+    # parses as JSON (under the parser's limit) but deeper than the decoder walks
+    value = {"__tuple__": []}
+    for _ in range(300):
+        value = {"__tuple__": [value]}
+    root = {"__estimator__": "sklearn_patchdesc.describe.RawPatchDescriptor",
+            "params": {"__dict__": {}}, "fitted": {"__dict__": {"deep_": value}}}
+    with pytest.raises(PersistenceError, match="nests deeper than 100 levels"):
+        load(_model_zip(tmp_path, "deep.skpd", _manifest(root)))
+
+
+def test_string_array_allocation_bounded(tmp_path):
+    # 100k one-letter strings declared as <U999999: np.array would ask for 400 GB
+    root = {"__estimator__": "sklearn_patchdesc.describe.RawPatchDescriptor",
+            "params": {"__dict__": {}},
+            "fitted": {"__dict__": {"names_": {"__strarray__": "<U999999", "shape": [100_000],
+                                               "values": ["a"] * 100_000}}}}
+    with pytest.raises(PersistenceError, match="string array of 100000 x <U999999"):
+        load(_model_zip(tmp_path, "strings.skpd", _manifest(root)))
+
+
+@pytest.mark.parametrize("where, name, match", [
+    ("fitted", "transform", "fitted attribute 'transform'"),  # would replace a method
+    ("fitted", "_unexpected_kwargs", "fitted attribute '_unexpected_kwargs'"),
+    ("fitted", "__class__", "fitted attribute '__class__'"),
+    ("fitted", "checkpoint_dir", "fitted attribute 'checkpoint_dir'"),  # a parameter
+    ("params", "transform", "parameter 'transform'"),  # through **kwargs
+    ("params", "fit", "parameter 'fit'"),
+])
+def test_manifest_sets_only_known_names(tmp_path, where, name, match):
+    root = {"__estimator__": "sklearn_patchdesc.denoise.DnCNNDenoiser",
+            "params": {"__dict__": {}}}
+    root.setdefault(where, {"__dict__": {}})["__dict__"][name] = "/tmp/elsewhere"
+    with pytest.raises(PersistenceError, match=match):
+        load(_model_zip(tmp_path, "names.skpd", _manifest(root)))
+
+
+def test_manifest_cannot_set_checkpoint_dir_or_pipeline_memory(tmp_path):
+    root = {"__estimator__": "sklearn_patchdesc.denoise.DnCNNDenoiser",
+            "params": {"__dict__": {"checkpoint_dir": "/tmp/elsewhere", "module__depth": 3}}}
+    with pytest.raises(PersistenceError, match="sets DnCNNDenoiser.checkpoint_dir"):
+        load(_model_zip(tmp_path, "ck.skpd", _manifest(root)))
+    del root["params"]["__dict__"]["checkpoint_dir"]
+    assert load(_model_zip(tmp_path, "ok.skpd", _manifest(root))).module__depth == 3
+    pipe = {"__estimator__": "sklearn.pipeline.Pipeline", "params": {"__dict__": {
+        "steps": [{"__tuple__": ["raw", {"__estimator__":
+                                         "sklearn_patchdesc.describe.RawPatchDescriptor",
+                                         "params": {"__dict__": {}}}]}],
+        "memory": "/tmp/cached_pickles"}}}
+    with pytest.raises(PersistenceError, match="sets Pipeline.memory"):
+        load(_model_zip(tmp_path, "mem.skpd", _manifest(pipe)))
+    saved = load(save(Pipeline([("raw", RawPatchDescriptor())], memory=str(tmp_path)),
+                      tmp_path / "saved.skpd"))
+    assert saved.memory is None
+
+
+def test_library_object_arguments_checked(tmp_path):
+    root = {"__estimator__": "sklearn_patchdesc.describe.L2NetDescriptor",
+            "params": {"__dict__": {"sampler": {
+                "__object__": "sklearn_patchdesc.describe.PKSampler",
+                "init": {"__dict__": {"n_labels_per_batch": 4, "n_per_label": 2, "__class__": 1}}}}}}
+    with pytest.raises(PersistenceError, match="argument '__class__' of PKSampler"):
+        load(_model_zip(tmp_path, "obj.skpd", _manifest(root)))
