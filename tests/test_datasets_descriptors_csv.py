@@ -78,3 +78,11 @@ def test_load_errors(tmp_path):
     (tmp_path / "d" / "v_b" / "t2.csv").write_text("a,b\n")
     with pytest.raises(ValueError, match=r"cannot parse .*t2\.csv"):
         load_descriptors_csv(tmp_path, "d")
+
+
+def test_sequence_names_outside_root_refused(tmp_path):
+    b = random_bunch(size=4, seed=5)
+    save_descriptors_csv(_descriptors(len(b.target)), b.target, tmp_path, "d")
+    save_descriptors_csv(_descriptors(len(b.target)), b.target, tmp_path, "other")
+    with pytest.raises(ValueError, match=r"'\.\./other/v_b'.*not a sequence folder name"):
+        load_descriptors_csv(tmp_path, "d", sequences=["../other/v_b"])

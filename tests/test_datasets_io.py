@@ -210,3 +210,52 @@ def test_write_bad_bunch_changes_nothing(tmp_path):
     with pytest.raises(ValueError, match="fields"):
         write_hpatches({"data": bunch.data, "target": bunch.target["label"]}, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_file_changed_during_decode_is_not_cached_stale(tmp_path, monkeypatch):
+    bunch = random_bunch(seqs=(("i_a", 3),), seed=10)
+    write_hpatches(bunch, tmp_path / "hp")
+    target = tmp_path / "hp" / "i_a" / "e2.png"
+    real_read = _hpatches_io._read_stack
+
+    def read_then_change(path):
+        arr = real_read(path)
+        if path == target and not hasattr(read_then_change, "done"):
+            read_then_change.done = True  # another process rewrites it mid-decode
+            Image.fromarray(255 - arr).save(target)
+            st = target.stat()
+            os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+        return arr
+
+    monkeypatch.setattr(_hpatches_io, "_read_stack", read_then_change)
+    cache = tmp_path / "cache"
+    load_hpatches(tmp_path / "hp", cache=cache)
+    monkeypatch.undo()
+    again = load_hpatches(tmp_path / "hp", cache=cache)
+    np.testing.assert_array_equal(again.data, load_hpatches(tmp_path / "hp", cache=False).data)
+
+
+def test_16bit_png_refused_unless_exact(tmp_path):
+    write_hpatches(random_bunch(seed=11), tmp_path)
+    path = tmp_path / "v_b" / "e1.png"
+    eight = np.asarray(Image.open(path))
+    Image.fromarray(eight.astype(np.uint16) * 257).save(path)  # full 16-bit range
+    with pytest.raises(ValueError, match=r"e1\.png is a I;16.*values up to 65535.*8-bit"):
+        load_hpatches(tmp_path, cache=False)
+    Image.fromarray(eight.astype(np.uint16)).save(path)  # 16-bit file holding 0..255: exact
+    reloaded = load_hpatches(tmp_path, cache=False)
+    Image.fromarray(eight).save(path)
+    np.testing.assert_array_equal(reloaded.data, load_hpatches(tmp_path, cache=False).data)
+
+
+@pytest.mark.parametrize("name", ["../outside", "..", "/etc", "i_a/../../outside", ""])
+def test_sequence_names_outside_root_refused(tmp_path, name):
+    write_hpatches(random_bunch(seqs=(("i_a", 2),), seed=12), tmp_path / "hp")
+    write_hpatches(random_bunch(seqs=(("outside", 2),), seed=13), tmp_path / "other")
+    (tmp_path / "outside").symlink_to(tmp_path / "other" / "outside")
+    with pytest.raises(ValueError, match="not a sequence folder name inside"):
+        load_hpatches(tmp_path / "hp", sequences=[name], cache=False)
+    splits = tmp_path / "splits.json"
+    splits.write_text('{"a": {"train": [], "test": ["i_a", "%s"]}}' % name)
+    with pytest.raises(ValueError, match=r"split 'a' of the splits file holds"):
+        load_hpatches(tmp_path / "hp", split="a", splits_file=splits, cache=False)

@@ -75,3 +75,14 @@ def test_bad_image_and_missing_folder(shared_data, tmp_path):
     empty.mkdir()
     with pytest.raises(FileNotFoundError, match="no image sequence"):
         load_image_sequences(empty)
+
+
+def test_16bit_image_refused_not_clipped(tmp_path):
+    from PIL import Image
+
+    from sklearn_patchdesc.datasets._sequences import read_grey
+
+    ramp = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000)
+    Image.fromarray(ramp).save(tmp_path / "img1.png")
+    with pytest.raises(ValueError, match=r"img1\.png is a I;16.*63000.*clipped"):
+        read_grey(tmp_path / "img1.png")

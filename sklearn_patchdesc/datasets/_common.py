@@ -27,6 +27,41 @@ def image_code(name):
         ) from None
 
 
+def check_sequence_names(names, root, source="sequences"):
+    """Validate sequence names (a caller's ``sequences=`` or a splits file's lists).
+
+    Each name must be one plain folder name inside ``root``: a name such as
+    ``"../x"`` or an absolute path would read files outside it.
+    """
+    names = sorted(set(names))
+    for name in names:
+        if (not isinstance(name, str) or name in ("", ".", "..") or "/" in name
+                or "\\" in name or os.sep in name or Path(name).is_absolute()):
+            raise ValueError(
+                f"{source} holds {name!r}, which is not a sequence folder name inside {root}: "
+                "give plain folder names such as 'i_ajuntament' (no path separators, '.' or '..').")
+    return names
+
+
+def grey8(img, path):
+    """A decoded Pillow image as a 2-D uint8 grey array, never clipped.
+
+    Pillow's ``convert("L")`` clips 16- and 32-bit grey images (mode ``I;16``,
+    ``I``, ``F``) at 255. Those are converted only when every value is a whole
+    number in 0..255 (then exactly); otherwise refused, following the library's
+    input-scale rule (uint8 means 0..255).
+    """
+    if img.mode in ("I", "F") or img.mode.startswith("I;"):
+        arr = np.asarray(img)
+        if arr.size and (arr.min() < 0 or arr.max() > 255 or not np.array_equal(arr, np.floor(arr))):
+            raise ValueError(
+                f"{path} is a {img.mode} (more than 8 bits per pixel) image with values up to "
+                f"{arr.max():g}; patches and images are read as 8-bit grey (0..255) and it would "
+                "be clipped. Save it as 8-bit grey (for 16-bit data: value // 257).")
+        return arr.astype(np.uint8)
+    return np.asarray(img if img.mode == "L" else img.convert("L"), dtype=np.uint8)
+
+
 def check_image_names(images):
     """Validate an ``images=`` argument; return a tuple of names in code order."""
     if images is None:

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-from ._common import (IMAGE_NAMES, check_target, group_rows, make_target, new_temp_dir,
-                      replace_dirs)
+from ._common import (IMAGE_NAMES, check_sequence_names, check_target, group_rows,
+                      make_target, new_temp_dir, replace_dirs)
 
 
 def save_descriptors_csv(descriptors, target, root, name, delimiter=",", fmt="%.9g",
@@ -102,7 +102,8 @@ def load_descriptors_csv(root, name=None, delimiter=",", dtype=np.float32, seque
         Missing folder or no CSV files.
     ValueError
         Unparseable file, or files of one sequence with different row counts,
-        or different dimensions / image sets across files.
+        or different dimensions / image sets across files, or a name in
+        ``sequences`` that is not a plain folder name (e.g. ``"../x"``).
     """
     folder = Path(root) if name is None else Path(root) / name
     if not folder.is_dir():
@@ -111,7 +112,7 @@ def load_descriptors_csv(root, name=None, delimiter=",", dtype=np.float32, seque
         sequences = sorted(p.name for p in folder.iterdir()
                            if p.is_dir() and not p.name.startswith("."))
     else:
-        sequences = sorted(set(sequences))
+        sequences = check_sequence_names(sequences, folder)
     if not sequences:
         raise FileNotFoundError(f"no sequence folders in {folder}")
     images, blocks, counts, dim = None, [], [], None

@@ -24,7 +24,9 @@ from sklearn.utils import Bunch
 from ._common import (
     IMAGE_NAMES,
     check_image_names,
+    check_sequence_names,
     check_target,
+    grey8,
     group_rows,
     make_target,
     new_temp_dir,
@@ -45,9 +47,7 @@ def _read_stack(path):
     try:
         with Image.open(path) as img:
             img.load()
-            if img.mode != "L":
-                img = img.convert("L")
-            arr = np.asarray(img, dtype=np.uint8)
+            arr = grey8(img, path)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ValueError(f"cannot read patch stack {path}: {exc}") from exc
     h, w = arr.shape
@@ -181,9 +181,10 @@ def _load_sequence(seq_dir, images, noisy, patch_size, cache_dir):
         return _decode_sequence(seq_dir, images, noisy, patch_size)
     meta_path, data_path, clean_path = _cache_paths(
         cache_dir, seq_dir.name, images, noisy, patch_size)
-    files = _sequence_files(seq_dir, images, noisy)
+    # stat before decoding: a file changed while it is decoded then no longer
+    # matches the entry, so the next load decodes it again instead of trusting it
+    stats = _stat_key(_sequence_files(seq_dir, images, noisy))
     data, clean, n = _decode_sequence(seq_dir, images, noisy, patch_size)
-    stats = _stat_key(files)
     cache_dir.mkdir(parents=True, exist_ok=True)
     atomic_save_npy(data_path, data)
     if noisy:
@@ -299,8 +300,10 @@ def load_hpatches(root, split=None, subset="test", patch_size=32, splits_file=No
     FileNotFoundError
         Missing root, sequence folder, PNG stack or splits file.
     ValueError
-        Unreadable PNG, stack height not a multiple of its width, different
-        patch counts within a sequence, unknown split or subset, mixed layouts.
+        Unreadable PNG, a 16-bit PNG with values above 255, stack height not a
+        multiple of its width, different patch counts within a sequence,
+        unknown split or subset, mixed layouts, a sequence name (given or from
+        the splits file) that is not a plain folder name inside ``root``.
     """
     root = Path(root)
     if mmap_mode not in (None, "r"):
@@ -313,10 +316,11 @@ def load_hpatches(root, split=None, subset="test", patch_size=32, splits_file=No
     if patch_size is not None and (int(patch_size) != patch_size or patch_size < 1):
         raise ValueError(f"patch_size must be a positive int or None, got {patch_size!r}")
     if sequences is not None:
-        names = sorted(set(sequences))
+        names = check_sequence_names(sequences, root)
     elif split is not None:
         splits = load_hpatches_splits(splits_file, root)
-        names = sorted(set(split_sequences(splits, split, subset)))
+        names = check_sequence_names(split_sequences(splits, split, subset), root,
+                                     source=f"split {split!r} of the splits file")
     else:
         names = _find_sequences(root)
         if not names:

@@ -16,6 +16,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from sklearn.utils import Bunch
 
+from ._common import grey8
+
 N_IMAGES = 6
 _EXTS = (".ppm", ".pgm", ".png")
 
@@ -50,7 +52,7 @@ def read_grey(path):
     try:
         with Image.open(path) as img:
             img.load()
-            return np.asarray(img.convert("L"), dtype=np.uint8)
+            return grey8(img, path)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ValueError(f"cannot read image {path}: {exc}") from exc
 
