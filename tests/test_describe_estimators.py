@@ -160,15 +160,24 @@ def test_criterion_instance_is_copied(small):
 
 
 # ------------------------------------------------------- validation split
-def test_validation_split_by_sequence_with_hpatches_score(small):
-    X, y = small
-    est = _quick(max_epochs=2, train_split=0.3, valid_scoring="hpatches_mean",
+def test_validation_split_by_sequence_with_hpatches_score():
+    X, y = make_texture_patches(n_sequences=5, n_points=4, random_state=3)
+    est = _quick(max_epochs=2, train_split=0.4, valid_scoring="hpatches_mean",
                  early_stopping=5).fit(X, y)
-    assert len(est.valid_groups_) == 1 and est.valid_groups_[0] in set(y["sequence"])
+    assert len(est.valid_groups_) == 2 and set(est.valid_groups_) <= set(y["sequence"])
     hist = est.history_
     assert len(hist) == 2
     scores = hist[:, "valid_hpatches_mean"]
     assert all(0.0 <= s <= 1.0 for s in scores) and np.isfinite(hist[:, "valid_loss"]).all()
+
+
+def test_retrieval_validation_score_needs_two_held_out_sequences(small):
+    # one held-out sequence leaves retrieval without distractors (every descriptor scores 1)
+    X, y = small
+    with pytest.raises(ValueError, match="needs at least two.*holds out 1"):
+        _quick(train_split=0.3, valid_scoring="hpatches_mean").fit(X, y)
+    est = _quick(train_split=0.3, valid_scoring="hpatches_verification").fit(X, y)
+    assert np.isfinite(est.history_[-1, "valid_hpatches_verification"])
 
 
 def test_validation_split_on_plain_labels_groups_by_label(small):

@@ -121,6 +121,14 @@ class BaseDescriptorNet(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseP
                                 random_state=_seed_from(self.random_state))
         train, valid = next(gss.split(np.zeros(n), groups=groups))
         self.valid_groups_ = np.unique(groups[valid])
+        if self.valid_scoring in ("hpatches_mean", "hpatches_retrieval") and \
+                len(self.valid_groups_) < 2:
+            raise ValueError(
+                f"valid_scoring={self.valid_scoring!r} scores retrieval, whose distractors "
+                f"come from other sequences, so the validation part needs at least two; "
+                f"train_split={split!r} of {len(np.unique(groups))} sequences holds out "
+                f"{len(self.valid_groups_)}. Raise train_split, add sequences, or use "
+                f"valid_scoring='hpatches_verification' or 'hpatches_matching'.")
         check_triplet_labels(labels[train], name="y (training part)")
         check_triplet_labels(labels[valid], name=f"y (validation part, {len(valid)} patches "
                              "of held-out sequences)")
