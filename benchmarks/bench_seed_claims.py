@@ -1,457 +1,683 @@
-"""Check the direction of each claim of the seeds with this library.
+"""Check each claim of the seeds with this library, with several seeds and an interval.
 
-Every claim is a short CPU experiment with the public API on the built-in
-data (:func:`sklearn_patchdesc.datasets.make_hpatches_like`, noisy
-N-HPatches-style patches with clean twins, fixed seeds), split by sequence
-into training and held-out sequences. Both sides of a claim get the same
-budget; descriptors are scored on the held-out sequences with
-:func:`sklearn_patchdesc.metrics.hpatches_evaluate` (generated tasks,
-``random_state=0``), denoisers by PSNR on the held-out patches.
+Data. Training: generated N-HPatches-style sequences
+(:func:`~sklearn_patchdesc.datasets.make_hpatches_like`, 16 patches per label)
+without the photos ``chelsea`` and ``coins``. Held out (never trained on):
+those two photos' generated sequences plus the real Oxford sequences
+``boat``, ``graffiti`` and ``ubc`` from ``../shared/data/real`` (cut by the
+generator with their real homographies; see ``descriptor_data.py``). Noisy
+copies get the seeds' easy/hard/tough noise by image. Descriptors are scored
+on the held-out patches with :func:`~sklearn_patchdesc.metrics.hpatches_evaluate`
+(generated tasks, ``random_state=0``), denoisers and inverters by PSNR.
+
+Statistics. Every claim is run with ``--seeds`` training seeds (weights,
+batch order; the data stay fixed). Both sides of a claim share the seed, so
+each seed gives one paired difference A - B. The verdict comes from the 95 %
+t-interval of the mean difference: above the claim's threshold = **holds**,
+below = **does not hold**, straddling it = **cannot tell**. A descriptor claim
+with any task above 0.9 mAP (for any method or seed) is **cannot tell
+(saturated)** whatever the interval says.
+
+Regimes (scaled to a CPU):
+
+- 001 stepped batch-hard: one large batch-hard set-up from random weights
+  (``PKSampler`` 128 labels x K=8 = 1024, Adam) against
+  :class:`SteppedBatchHard` from the baseline weights (the same seed's
+  random-triplet model), both watched by :class:`CollapseMonitor`.
+- 000 hard positives: both sides start from the same warm start (the
+  seed's random-triplet baseline model), then train the same epochs with
+  hard positives or with more random triplets.
+- 003 inversion: stacked inversion per layer (decay with depth); stacked
+  against end-to-end with the same budget per layer (end-to-end trains
+  ``epochs x modules`` epochs).
 
 Usage::
 
-    python benchmarks/bench_seed_claims.py            # ~10-15 min on 2 idle cores
-    python benchmarks/bench_seed_claims.py --quick    # smoke run (numbers meaningless)
-    python benchmarks/bench_seed_claims.py --only denoised_vs_noisy n2n_vs_clean
+    python benchmarks/bench_seed_claims.py                 # default run (<= 60 min, 2 idle cores)
+    python benchmarks/bench_seed_claims.py --quick         # smoke run, numbers meaningless
+    python benchmarks/bench_seed_claims.py --only n2n_vs_clean --seeds 0 1 2
+    python benchmarks/bench_seed_claims.py --replot        # table + figures from the JSON
 
-It prints a table and (except with ``--quick`` / ``--no-write`` / ``--only``)
-rewrites ``docs/seed_claims_table.rst``, which ``docs/seed_claims.rst``
-includes. A claim whose estimator or strategy is missing from the library, or
-whose experiment fails, is reported as "not measured" with the reason.
+Results are appended to ``--results`` (default ``docs/_static/seed_claims/
+results.json``) as each (claim, seed) finishes; a killed run started again
+with the same settings continues where it stopped. The default run rewrites
+``docs/seed_claims_table.rst`` and one figure per claim in
+``docs/_static/seed_claims/``; a run with claims still missing says so in
+the table ("partial run").
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
-import importlib
+import json
+import os
 import platform
 import resource
 import sys
+import textwrap
 import time
 import traceback
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from descriptor_data import REAL_HELDOUT, cached, real_sequences  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "docs" / "seed_claims_table.rst"
+STATIC = ROOT / "docs" / "_static" / "seed_claims"
+TASKS = ("verification", "matching", "retrieval")
+SATURATED = 0.9
 
 
 # --------------------------------------------------------------------------- set-up
-@dataclass
+@dataclass(frozen=True)
 class Config:
-    n_sequences: int = 8
-    n_patches: int = 30          # per sequence (x 16 images)
-    n_test_sequences: int = 2    # held out: one illumination, one viewpoint
-    desc_epochs: int = 5
+    n_sequences: int = 20        # generated (photos chelsea/coins are held out)
+    n_patches: int = 32          # labels per generated sequence (x 16 patches)
+    n_real_points: int = 150     # labels per held-out real sequence (x 16 patches)
+    seeds: tuple = (0, 1, 2)
+    desc_epochs: int = 2         # baseline / every descriptor side
     desc_batch: int = 64
-    den_epochs: int = 5
-    unet_channels: int = 16      # first-level width of the deep U-Net (library default 32)
-    inv_epochs: int = 4
-    inv_patches: int = 1200
+    hp_epochs: int = 1           # after the warm start: hard positives or random triplets
+    bh_epochs: int = 4           # big batch-hard from scratch and stepped
+    big_batch: tuple = (1024, 8)
+    big_lr: float = 1e-3
+    stages: tuple = ((128, 4), (256, 6), (512, 8), (1024, 8))
+    den_epochs: int = 3
+    den_patches: int = 4000      # denoiser training patches (random subset)
+    unet_channels: int = 16
+    inv_epochs: int = 2          # per inversion module
+    inv_patches: int = 2000
     inv_layers: tuple = ("relu1", "relu3", "relu5")
-    big_batch: tuple = (256, 8)  # batch-hard from scratch, (batch size, K)
-    stages: tuple = ((32, 2), (64, 4), (128, 4), (256, 8))
-    seed: int = 0
+    data_seed: int = 0
 
 
-QUICK = Config(n_sequences=4, n_patches=8, desc_epochs=2, desc_batch=32, den_epochs=1,
-               unet_channels=8,
-               inv_epochs=1, inv_patches=128, inv_layers=("relu1", "relu3"),
-               big_batch=(32, 4), stages=((16, 2), (32, 4)))
+QUICK = Config(n_sequences=8, n_patches=4, n_real_points=4, seeds=(0, 1), desc_epochs=1,
+               desc_batch=32, hp_epochs=1, bh_epochs=1, big_batch=(32, 8),
+               stages=((16, 2), (32, 8)), den_epochs=1, den_patches=128, unet_channels=8,
+               inv_epochs=1, inv_patches=128, inv_layers=("relu1", "relu3"))
 
 
-@dataclass
-class Result:
-    key: str
-    seed: str
-    claim: str
-    metric: str = ""
-    a: str = ""
-    a_value: float = float("nan")
-    b: str = ""
-    b_value: float = float("nan")
-    holds: bool | None = None
-    note: str = ""
-    seconds: float = 0.0
-    extra: dict = field(default_factory=dict)
+def _noisy(X, y, random_state):
+    """An N-HPatches-style noisy copy: easy / hard / tough by image, as the generator."""
+    from sklearn_patchdesc.datasets import add_patch_noise
+    from sklearn_patchdesc.datasets._generate import _LEVEL_NAMES, IMAGE_DIFFICULTY
 
-    @property
-    def verdict(self):
-        return {True: "holds", False: "does not hold", None: "not measured"}[self.holds]
+    levels = np.array([_LEVEL_NAMES[d] for d in IMAGE_DIFFICULTY], dtype=object)
+    return add_patch_noise(X, levels[y["image"]], random_state=random_state)
 
 
-class NotMeasured(Exception):
-    """The experiment cannot run (missing estimator or strategy)."""
-
-
-def need(module, *names):
-    """Import ``names`` from ``sklearn_patchdesc.<module>`` or raise NotMeasured."""
-    try:
-        mod = importlib.import_module(f"sklearn_patchdesc.{module}")
-    except ImportError as exc:  # pragma: no cover - depends on the tree
-        raise NotMeasured(f"sklearn_patchdesc.{module} cannot be imported ({exc})") from exc
-    missing = [n for n in names if not hasattr(mod, n)]
-    if missing:
-        raise NotMeasured(f"sklearn_patchdesc.{module} has no {', '.join(missing)} yet")
-    return [getattr(mod, n) for n in names]
+def _concat(parts):
+    X = np.concatenate([p[0] for p in parts])
+    offset, ys = 0, []
+    for _, y in parts:  # labels unique over the whole set
+        y = y.copy()
+        y["label"] += offset
+        offset = int(y["label"].max()) + 1
+        ys.append(y)
+    return X, np.concatenate(ys)
 
 
 class Lab:
-    """Shared data, split and cached models of one run."""
+    """Data, split and the models shared by the claims of one run (per seed)."""
 
-    def __init__(self, cfg):
-        from sklearn_patchdesc.datasets import add_patch_noise, make_hpatches_like
+    def __init__(self, cfg, real=True):
+        from sklearn_patchdesc.datasets import make_hpatches_like
+        from sklearn_patchdesc.describe._pretrained import BUILTIN_HELDOUT
 
         self.cfg = cfg
-        data = make_hpatches_like(n_sequences=cfg.n_sequences,
-                                  n_patches_per_sequence=cfg.n_patches, noise=True,
-                                  random_state=cfg.seed)
-        y = data.target
-        names = np.unique(y["sequence"])
-        illum = [s for s in names if s.startswith("i_")]
-        view = [s for s in names if s.startswith("v_")]
-        held = []
-        while len(held) < cfg.n_test_sequences and (illum or view):
-            src = view if (len(held) % 2 and view) or not illum else illum
-            held.append(src.pop())
-        test = np.isin(y["sequence"], held)
-        self.held_out = held
-        self.X_noisy, self.X_clean, self.y = data.data, data.data_clean, y
-        self.tr, self.te = ~test, test
-        level = np.select([y["image"] <= 5, y["image"] <= 10], ["easy", "hard"], "tough")
-        # a second, independent noisy copy of the same clean patches (Noise2Noise)
-        self.X_noisy2 = add_patch_noise(self.X_clean, level=level,
-                                        random_state=cfg.seed + 1)
+        gen = cached(f"claims-gen-{cfg.n_sequences}-{cfg.n_patches}-{cfg.data_seed}",
+                     lambda: make_hpatches_like(n_sequences=cfg.n_sequences,
+                                                n_patches_per_sequence=cfg.n_patches,
+                                                random_state=cfg.data_seed, return_X_y=True,
+                                                n_jobs=2))
+        photo = np.array([s.split("_", 1)[-1].rstrip("0123456789")
+                          for s in gen[1]["sequence"].astype(str)])
+        held_gen = np.isin(photo, BUILTIN_HELDOUT)
+        parts = [(gen[0][~held_gen], gen[1][~held_gen]), (gen[0][held_gen], gen[1][held_gen])]
+        if real:
+            parts.append(cached(
+                f"claims-real-{cfg.n_real_points}-{cfg.data_seed}",
+                lambda: make_hpatches_like(
+                    sequences=[s for s in real_sequences() if s.name in REAL_HELDOUT],
+                    n_patches_per_sequence=cfg.n_real_points, random_state=cfg.data_seed + 100,
+                    return_X_y=True, n_jobs=2)))
+        X, y = _concat(parts)
+        self.tr = np.arange(len(X)) < len(parts[0][0])
+        self.te = ~self.tr
+        self.held_out = sorted(set(y["sequence"][self.te].astype(str)))
+        self.X_clean, self.y = X, y
+        self.X_noisy = _noisy(X, y, cfg.data_seed + 1)
+        self.X_noisy2 = _noisy(X, y, cfg.data_seed + 2)  # second copy (Noise2Noise)
         self.triplets_per_epoch = int(self.tr.sum()) // 3
+        rng = np.random.default_rng(cfg.data_seed)
+        self.den_rows = np.sort(rng.choice(np.flatnonzero(self.tr),
+                                           min(cfg.den_patches, int(self.tr.sum())),
+                                           replace=False))
         self.cache = {}
 
-    def describe(self, key, make, X=None, X_test=None):
-        """Fit (once) ``make()`` on the training patches and evaluate on held-out ones."""
-        if key not in self.cache:
-            from sklearn_patchdesc.metrics import hpatches_evaluate
-
-            X = self.X_clean if X is None else X
-            X_test = X if X_test is None else X_test
+    # ------------------------------------------------------------- fitting
+    def _once(self, key, seed, fit):
+        if (key, seed) not in self.cache:
             t0 = time.perf_counter()
-            est = make()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                est.fit(X[self.tr], self.y[self.tr])
-            D = est.transform(X_test[self.te])
-            report = hpatches_evaluate(D, self.y[self.te], curve_points=0)
-            self.cache[key] = (est, report, D, time.perf_counter() - t0)
-            print(f"    [{key}] PV {report.verification:.3f}  IM {report.matching:.3f}  "
-                  f"PR {report.retrieval:.3f}  mean {report.mean:.3f}  "
+                self.cache[key, seed] = fit()
+            print(f"    [{key}, seed {seed}] {self.cache[key, seed][1]} "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
-        return self.cache[key]
+        return self.cache[key, seed][0]
 
-    def denoise(self, key, make, target):
-        """Fit (once) a denoiser on training patches; PSNR on held-out ones."""
-        if key not in self.cache:
-            from sklearn_patchdesc.metrics import patch_psnr
+    def describe(self, key, seed, make, X=None, X_test=None):
+        """Fit ``make()`` once per seed on the training rows; score the held-out rows.
 
-            t0 = time.perf_counter()
-            den = make()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                den.fit(self.X_noisy[self.tr], None if target is None else target[self.tr])
-            out = den.transform(self.X_noisy[self.te])
-            psnr = patch_psnr(self.X_clean[self.te], out)
-            self.cache[key] = (den, psnr, time.perf_counter() - t0)
-            print(f"    [{key}] PSNR {psnr:.2f} dB ({time.perf_counter() - t0:.0f} s)",
-                  flush=True)
-        return self.cache[key]
+        Returns ``(estimator, scores)``; scores has the three task mAPs, their
+        mean and the held-out mean pairwise descriptor distance.
+        """
+        from sklearn_patchdesc.describe._collapse import mean_pairwise_distance
+        from sklearn_patchdesc.metrics import hpatches_evaluate
 
-    # common descriptor configurations -------------------------------------
-    def common(self, **kw):
-        c = self.cfg
-        out = dict(max_epochs=c.desc_epochs, batch_size=c.desc_batch, optimizer="adam",
-                   lr=1e-3, random_state=c.seed)
+        X = self.X_noisy if X is None else X
+        X_test = X if X_test is None else X_test
+
+        def fit():
+            est = make().fit(X[self.tr], self.y[self.tr])
+            D = est.transform(X_test[self.te])
+            rep = hpatches_evaluate(D, self.y[self.te], curve_points=0)
+            scores = {t: float(getattr(rep, t)) for t in TASKS}
+            scores["mean"] = float(rep.mean)
+            scores["distance"] = mean_pairwise_distance(D[:: max(1, len(D) // 2000)])
+            return (est, scores), " ".join(f"{k} {v:.3f}" for k, v in scores.items())
+
+        return self._once(key, seed, fit)
+
+    def denoise(self, key, seed, make, target):
+        """Fit ``make()`` once per seed on noisy training rows; PSNR on held-out rows."""
+        from sklearn_patchdesc.metrics import patch_psnr
+
+        def fit():
+            rows = self.den_rows
+            den = make().fit(self.X_noisy[rows], None if target is None else target[rows])
+            psnr = float(patch_psnr(self.X_clean[self.te], den.transform(self.X_noisy[self.te])))
+            return (den, psnr), f"PSNR {psnr:.2f} dB"
+
+        return self._once(key, seed, fit)
+
+    def noisy_psnr(self):
+        """PSNR of the noisy held-out patches themselves (what a denoiser must beat)."""
+        from sklearn_patchdesc.metrics import patch_psnr
+
+        return float(patch_psnr(self.X_clean[self.te], self.X_noisy[self.te]))
+
+    # --------------------------------------------------- shared descriptors
+    def common(self, seed, **kw):
+        out = dict(max_epochs=self.cfg.desc_epochs, batch_size=self.cfg.desc_batch,
+                   optimizer="adam", lr=1e-3, random_state=seed)
         out.update(kw)
         return out
 
-    def random_triplets(self):
-        L2NetDescriptor, RandomTripletSampler = need("describe", "L2NetDescriptor",
-                                                     "RandomTripletSampler")
-        return self.describe("random triplets", lambda: L2NetDescriptor(
-            sampler=RandomTripletSampler(self.triplets_per_epoch), **self.common()))
+    def random_triplets(self, seed):
+        """The baseline: L2-Net, random triplets (also the warm start of 000 / 001)."""
+        from sklearn_patchdesc.describe import L2NetDescriptor, RandomTripletSampler
 
-    def batch_hard(self, soft):
-        L2NetDescriptor, SteppedBatchHard = need("describe", "L2NetDescriptor",
-                                                 "SteppedBatchHard")
+        return self.describe("random triplets", seed, lambda: L2NetDescriptor(
+            sampler=RandomTripletSampler(self.triplets_per_epoch), **self.common(seed)))
+
+    def batch_hard(self, seed, soft):
+        from sklearn_patchdesc.describe import L2NetDescriptor, SteppedBatchHard
+
         size, k = self.cfg.stages[0]
         kw = dict(criterion__miner="batch_hard")
         if soft:
             kw.update(criterion__soft=True, criterion__margin=0.0)
         # one warm-up epoch of random triplets, then PK batches of the first stage only
-        return self.describe(f"batch-hard {size}{' soft' if soft else ''}", lambda: L2NetDescriptor(
-            sampler=SteppedBatchHard(stages=((size, k),), warmup_epochs=1),
-            **self.common(**kw)))
+        return self.describe(f"batch-hard {size}{' soft' if soft else ''}", seed,
+                             lambda: L2NetDescriptor(
+                                 sampler=SteppedBatchHard(stages=((size, k),), warmup_epochs=1),
+                                 **self.common(seed, **kw)))
 
+    def shallow_unet(self, seed):
+        from sklearn_patchdesc.denoise import ShallowUNetDenoiser
 
-def _mean(report):
-    return float(report.mean)
+        return self.denoise("shallow U-Net, clean targets", seed, lambda: ShallowUNetDenoiser(
+            max_epochs=self.cfg.den_epochs, random_state=seed), self.X_clean)
 
+    def deep_unet(self, seed, target="clean"):
+        from sklearn_patchdesc.denoise import UNetDenoiser
 
-def _fmt(v, metric):
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return "-"
-    return f"{v:.2f}" if "dB" in metric else f"{v:.3f}"
+        Y = {"clean": self.X_clean, "Noise2Noise": self.X_noisy2}[target]
+        return self.denoise(f"U-Net depth 3, {target}", seed, lambda: UNetDenoiser(
+            module__base_channels=self.cfg.unet_channels, max_epochs=self.cfg.den_epochs,
+            random_state=seed), Y)
+
+    def inversion(self, seed, layer, mode):
+        """PSNR of a FeatureInverter of the baseline descriptor at ``layer``."""
+        from sklearn.frozen import FrozenEstimator
+
+        from sklearn_patchdesc.inversion import FeatureInverter
+
+        c = self.cfg
+        desc, _ = self.random_triplets(seed)
+
+        def fit():
+            rng = np.random.default_rng(c.data_seed)
+            tr = rng.choice(np.flatnonzero(self.tr), min(c.inv_patches, int(self.tr.sum())),
+                            replace=False)
+            te = rng.choice(np.flatnonzero(self.te), min(c.inv_patches // 2, int(self.te.sum())),
+                            replace=False)
+            epochs = c.inv_epochs
+            if mode == "end_to_end":  # the same epochs per layer as the stacked fit
+                epochs *= self.inversion(seed, layer, "stacked")[0]
+            inv = FeatureInverter(FrozenEstimator(desc), layer=layer, mode=mode,
+                                  max_epochs=epochs, random_state=seed).fit(self.X_clean[tr])
+            psnr = float(inv.score(self.X_clean[te]))
+            return (len(inv.inverse_), psnr), (f"PSNR {psnr:.2f} dB, {len(inv.inverse_)} "
+                                               f"module(s), {epochs} epoch(s)")
+
+        return self._once(f"inversion {layer} {mode}", seed, fit)
 
 
 # --------------------------------------------------------------------------- claims
-def claim_batch_hard(lab):
-    """Batch-hard mining beats random triplets (seed 001)."""
-    r = Result("batch_hard_vs_random", "001",
-               "batch-hard triplets beat random triplets",
-               "HPatches mean mAP")
-    _, rep_r, _, _ = lab.random_triplets()
-    _, rep_b, _, _ = lab.batch_hard(soft=False)
-    r.a, r.a_value = f"batch-hard (PK {lab.cfg.stages[0][0]}, K={lab.cfg.stages[0][1]})", _mean(rep_b)
-    r.b, r.b_value = "random triplets", _mean(rep_r)
-    r.holds = r.a_value > r.b_value
-    r.note = (f"PV/IM/PR {rep_b.verification:.3f}/{rep_b.matching:.3f}/{rep_b.retrieval:.3f} vs "
-              f"{rep_r.verification:.3f}/{rep_r.matching:.3f}/{rep_r.retrieval:.3f}; "
-              "seed 001: retrieval 0.544 -> 0.618 (batch hard 128)")
-    return r
+@dataclass(frozen=True)
+class Claim:
+    """One claim: ``run(lab, seed)`` measures A (the side the seed favours) and B.
+
+    The claim holds when A - B is above ``-tolerance`` (0 for "A beats B").
+    ``premise(records)`` may return ``(verdict, reason)`` to override the
+    interval (e.g. the regime of the seed was not reached).
+    """
+
+    key: str
+    seed: str
+    text: str
+    metric: str
+    a: str
+    b: str
+    run: object
+    tolerance: float = 0.0
+    uses_map: bool = True       # decided on HPatches mAP: subject to the saturation rule
+    premise: object = None
+    seed_numbers: str = ""
 
 
-def claim_soft_margin(lab):
-    """Soft margin is at least as good as the hinge (seed 001)."""
-    r = Result("soft_vs_hard_margin", "001", "soft margin >= hard (hinge) margin",
-               "HPatches mean mAP")
-    _, rep_s, _, _ = lab.batch_hard(soft=True)
-    _, rep_h, _, _ = lab.batch_hard(soft=False)
-    r.a, r.a_value = "batch-hard, soft margin (m=0)", _mean(rep_s)
-    r.b, r.b_value = "batch-hard, hinge (m=1)", _mean(rep_h)
-    r.holds = r.a_value >= r.b_value
-    r.note = ("same PK batches and budget; seed 001: 0.863 -> 0.873 verification "
-              "(batch hard 1024, soft)")
-    return r
+def _map_record(a_scores, b_scores, value="mean", **extra):
+    return {"a": a_scores[value], "b": b_scores[value],
+            "scores": {"A": a_scores, "B": b_scores}, **extra}
 
 
-def claim_stepped(lab):
-    """Stepped batch-hard avoids the collapse of large batch-hard batches (seed 001)."""
-    from sklearn_patchdesc.describe._collapse import mean_pairwise_distance
-
-    L2NetDescriptor, PKSampler, SteppedBatchHard = need(
-        "describe", "L2NetDescriptor", "PKSampler", "SteppedBatchHard")
-    r = Result("stepped_avoids_collapse", "001",
-               "stepped batch-hard avoids the collapse of large batch-hard batches",
-               "held-out mean pairwise distance (collapse ~0)")
-    size, k = lab.cfg.big_batch
-    hard = dict(criterion__miner="batch_hard")
-    big, rep_big, D_big, _ = lab.describe(
-        f"batch-hard {size} from scratch", lambda: L2NetDescriptor(
-            sampler=PKSampler(size // k, k), **lab.common(**hard)))
-    st, rep_st, D_st, _ = lab.describe(
-        "stepped batch-hard", lambda: L2NetDescriptor(
-            sampler=SteppedBatchHard(stages=lab.cfg.stages, warmup_epochs=1),
-            **lab.common(**hard)))
-    d_big, d_st = mean_pairwise_distance(D_big), mean_pairwise_distance(D_st)
-    loss_big = big.history_[-1, "train_loss"]
-    loss_st = st.history_[-1, "train_loss"]
-    r.a, r.a_value = f"stepped {'->'.join(str(s) for s, _ in lab.cfg.stages)}", d_st
-    r.b, r.b_value = f"batch-hard {size} (K={k}) from scratch", d_big
-    collapsed_big = d_big < 0.1
-    collapsed_st = d_st < 0.1
-    r.extra = {"mAP stepped": _mean(rep_st), "mAP big": _mean(rep_big)}
-    if not collapsed_big and not collapsed_st:
-        # nothing collapsed: the claim's premise did not occur here
-        r.holds = _mean(rep_st) >= _mean(rep_big)
-        r.note = (f"neither run collapsed (final train loss {loss_big:.3f} / {loss_st:.3f}, "
-                  f"margin 1); mean mAP stepped {_mean(rep_st):.3f} vs {_mean(rep_big):.3f}, "
-                  "verdict on mAP")
-    else:
-        r.holds = collapsed_big and not collapsed_st
-        r.note = (f"collapsed: from scratch {collapsed_big}, stepped {collapsed_st}; "
-                  f"final train loss {loss_big:.3f} / {loss_st:.3f}")
-    return r
+def run_batch_hard(lab, seed):
+    _, a = lab.batch_hard(seed, soft=False)
+    _, b = lab.random_triplets(seed)
+    return _map_record(a, b)
 
 
-def claim_deep_unet(lab):
-    """A deeper U-Net denoises better than the shallow one (seeds 000, 001)."""
-    ShallowUNetDenoiser, UNetDenoiser = need("denoise", "ShallowUNetDenoiser", "UNetDenoiser")
-    r = Result("deep_vs_shallow_unet", "001", "deep U-Net beats the shallow U-Net",
-               "held-out PSNR, dB")
+def run_soft_margin(lab, seed):
+    _, a = lab.batch_hard(seed, soft=True)
+    _, b = lab.batch_hard(seed, soft=False)
+    return _map_record(a, b)
+
+
+def run_stepped(lab, seed):
+    from sklearn_patchdesc.describe import (CollapseMonitor, L2NetDescriptor, PKSampler,
+                                            SteppedBatchHard)
+
     c = lab.cfg
-    _, p_deep, _ = lab.denoise("U-Net depth 3, clean targets", lambda: UNetDenoiser(
-        module__base_channels=c.unet_channels, max_epochs=c.den_epochs,
-        random_state=c.seed), lab.X_clean)
-    _, p_shal, _ = lab.denoise("shallow U-Net, clean targets", lambda: ShallowUNetDenoiser(
-        max_epochs=c.den_epochs,
-        random_state=c.seed), lab.X_clean)
-    r.a, r.a_value = f"U-Net, 3 levels ({c.unet_channels}-{8 * c.unet_channels} channels)", p_deep
-    r.b, r.b_value = "shallow U-Net (16-64 channels)", p_shal
-    r.holds = p_deep > p_shal
-    from sklearn_patchdesc.metrics import patch_psnr
-    noisy = patch_psnr(lab.X_clean[lab.te], lab.X_noisy[lab.te])
-    r.note = (f"same epochs (Adam 1e-3, MAE); noisy input {noisy:.2f} dB; "
-              "seed 001: L1 loss 4.5 vs 5.3 (grey levels)")
-    return r
+    size, k = c.big_batch
+    hard = dict(criterion__miner="batch_hard", max_epochs=c.bh_epochs, lr=c.big_lr)
+
+    def monitor():
+        return [("collapse", CollapseMonitor(action="stop"))]
+
+    big, b = lab.describe(f"batch-hard {size} K={k} from scratch", seed, lambda: L2NetDescriptor(
+        sampler=PKSampler(size // k, k), callbacks=monitor(), **lab.common(seed, **hard)))
+    baseline, _ = lab.random_triplets(seed)
+    st, a = lab.describe("stepped batch-hard from the baseline", seed, lambda: L2NetDescriptor(
+        sampler=SteppedBatchHard(stages=c.stages, init_weights=baseline),
+        callbacks=monitor(), **lab.common(seed, **hard)))
+
+    def probe(est):
+        mon = dict(est.net_.callbacks_)["collapse"]
+        return {"probe": [float(v) for v in mon.distances_],
+                "collapsed_epoch": mon.collapsed_epoch_,
+                "loss": [float(v) for v in est.history_[:, "train_loss"]]}
+
+    sched = dict(st.net_.callbacks_)["sampler"] if "sampler" in dict(st.net_.callbacks_) else None
+    last_stage = list(c.stages[sched.stage_]) if sched is not None and sched.stage_ >= 0 else None
+    rec = _map_record(a, b, value="distance", big=probe(big), stepped=probe(st),
+                      stepped_last_stage=last_stage)
+    return rec
 
 
-def claim_denoised(lab):
-    """Descriptors on denoised patches beat descriptors on noisy ones (seed 000)."""
-    L2NetDescriptor, RandomTripletSampler = need("describe", "L2NetDescriptor",
-                                                 "RandomTripletSampler")
-    (ShallowUNetDenoiser,) = need("denoise", "ShallowUNetDenoiser")
-    r = Result("denoised_vs_noisy", "000", "denoised input beats noisy input",
-               "HPatches mean mAP")
-    c = lab.cfg
-    den, _, _ = lab.denoise("shallow U-Net, clean targets", lambda: ShallowUNetDenoiser(
-        max_epochs=c.den_epochs,
-        random_state=c.seed), lab.X_clean)
-    X_den = den.transform(lab.X_noisy)
+def premise_collapse(records):
+    big = sum(r["big"]["collapsed_epoch"] is not None for r in records)
+    st = sum(r["stepped"]["collapsed_epoch"] is not None for r in records)
+    n = len(records)
+    if st:
+        return "does not hold", f"the stepped run collapsed in {st}/{n} seeds"
+    if not big:
+        return "cannot tell", (f"the from-scratch run did not collapse in any of {n} seeds: "
+                               "the seed's regime was not reached")
+    return None, f"from scratch collapsed in {big}/{n} seeds, stepped in 0/{n}"
+
+
+def run_deep_unet(lab, seed):
+    _, a = lab.deep_unet(seed)
+    _, b = lab.shallow_unet(seed)
+    return {"a": a, "b": b, "noisy_psnr": lab.noisy_psnr()}
+
+
+def run_denoised(lab, seed):
+    from sklearn_patchdesc.describe import L2NetDescriptor, RandomTripletSampler
+
+    den, _ = lab.shallow_unet(seed)
+    if ("denoised input", seed) not in lab.cache:
+        lab.cache["denoised input", seed] = den.transform(lab.X_noisy)
+    X_den = lab.cache["denoised input", seed]
 
     def make():
         return L2NetDescriptor(sampler=RandomTripletSampler(lab.triplets_per_epoch),
-                               **lab.common())
+                               **lab.common(seed))
 
-    _, rep_n, _, _ = lab.describe("random triplets, noisy", make, X=lab.X_noisy)
-    _, rep_d, _, _ = lab.describe("random triplets, denoised", make, X=X_den)
-    _, rep_c, _, _ = lab.random_triplets()
-    r.a, r.a_value = "L2-Net on denoised (shallow U-Net)", _mean(rep_d)
-    r.b, r.b_value = "L2-Net on noisy", _mean(rep_n)
-    r.holds = r.a_value > r.b_value
-    r.note = (f"trained and evaluated on that input; clean upper bound {_mean(rep_c):.3f}; "
-              "seed 000: verification 0.827 vs 0.632 (clean 0.839)")
-    return r
+    _, a = lab.describe("random triplets, denoised", seed, make, X=X_den)
+    _, b = lab.random_triplets(seed)  # the baseline is trained and scored on noisy patches
+    return _map_record(a, b)
 
 
-def claim_hard_positives(lab):
-    """Hard-positive mining beats random triplets (seed 000)."""
-    L2NetDescriptor, HardPositiveMiner = need("describe", "L2NetDescriptor", "HardPositiveMiner")
-    r = Result("hard_positives_vs_random", "000", "hard positives beat random triplets",
-               "HPatches mean mAP")
-    _, rep_r, _, _ = lab.random_triplets()
-    _, rep_h, _, _ = lab.describe("hard positives", lambda: L2NetDescriptor(
-        sampler=HardPositiveMiner(warmup_epochs=1, n_triplets=lab.triplets_per_epoch),
-        **lab.common()))
-    r.a, r.a_value = "hard positives (after 1 warm-up epoch)", _mean(rep_h)
-    r.b, r.b_value = "random triplets", _mean(rep_r)
-    r.holds = r.a_value > r.b_value
-    r.note = (f"PV/IM/PR {rep_h.verification:.3f}/{rep_h.matching:.3f}/{rep_h.retrieval:.3f} vs "
-              f"{rep_r.verification:.3f}/{rep_r.matching:.3f}/{rep_r.retrieval:.3f}; "
-              "seed 000 table 5: 0.701/0.117/0.387 -> 0.823/0.359/0.392")
-    return r
+def warm_start(estimator):
+    """A skorch callback that starts a fit from ``estimator``'s weights (a shared warm start)."""
+    from skorch.callbacks import Callback
+
+    from sklearn_patchdesc.describe._stepped import load_weights
+
+    class WarmStart(Callback):
+        def on_train_begin(self, net, **kwargs):
+            load_weights(net.module_, estimator)
+
+    return [("warm_start", WarmStart())]
 
 
-N2N_TOLERANCE_DB = 1.0
-
-
-def claim_n2n(lab):
-    """Noise2Noise training comes close to clean-target training (seed 002)."""
-    (UNetDenoiser,) = need("denoise", "UNetDenoiser")
-    r = Result("n2n_vs_clean", "002",
-               f"Noise2Noise within {N2N_TOLERANCE_DB:g} dB of clean-target training",
-               "held-out PSNR, dB")
-    c = lab.cfg
-    _, p_clean, _ = lab.denoise("U-Net depth 3, clean targets", lambda: UNetDenoiser(
-        module__base_channels=c.unet_channels, max_epochs=c.den_epochs,
-        random_state=c.seed), lab.X_clean)
-    _, p_n2n, _ = lab.denoise("U-Net depth 3, Noise2Noise", lambda: UNetDenoiser(
-        module__base_channels=c.unet_channels, max_epochs=c.den_epochs,
-        random_state=c.seed), lab.X_noisy2)
-    _, p_self, _ = lab.denoise("U-Net depth 3, self-supervised", lambda: UNetDenoiser(
-        module__base_channels=c.unet_channels, max_epochs=c.den_epochs,
-        random_state=c.seed), None)
-    from sklearn_patchdesc.metrics import patch_psnr
-    noisy = patch_psnr(lab.X_clean[lab.te], lab.X_noisy[lab.te])
-    r.a, r.a_value = "U-Net, Noise2Noise (second noisy copy)", p_n2n
-    r.b, r.b_value = "U-Net, clean targets", p_clean
-    r.holds = (p_clean - p_n2n) <= N2N_TOLERANCE_DB and p_n2n > noisy
-    r.note = (f"gap {p_clean - p_n2n:+.2f} dB; self-supervised (Neighbor2Neighbor, no "
-              f"second copy) {p_self:.2f} dB; noisy input {noisy:.2f} dB; seed 002 reports "
-              "25.08 dB for N2N (its own data, no clean-target number)")
-    return r
-
-
-def claim_inversion(lab):
-    """Reconstruction from a layer gets worse the deeper the layer (seed 003)."""
-    (FeatureInverter,) = need("inversion", "FeatureInverter")
-    r = Result("inversion_decays_with_depth", "003",
-               "inversion quality decays with depth", "held-out PSNR, dB")
-    from sklearn.frozen import FrozenEstimator
+def run_hard_positives(lab, seed):
+    from sklearn_patchdesc.describe import (HardPositiveMiner, L2NetDescriptor,
+                                            RandomTripletSampler)
 
     c = lab.cfg
-    desc, _, _, _ = lab.random_triplets()
-    rng = np.random.default_rng(c.seed)
-    tr = rng.choice(np.flatnonzero(lab.tr), min(c.inv_patches, int(lab.tr.sum())), replace=False)
-    te = rng.choice(np.flatnonzero(lab.te), min(max(c.inv_patches // 4, 64), int(lab.te.sum())),
-                    replace=False)
-    psnr = {}
-    for layer in c.inv_layers:
-        t0 = time.perf_counter()
-        inv = FeatureInverter(FrozenEstimator(desc), layer=layer, mode="end_to_end",
-                              max_epochs=c.inv_epochs, random_state=c.seed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            inv.fit(lab.X_clean[tr])
-        psnr[layer] = float(inv.score(lab.X_clean[te]))
-        print(f"    [inversion {layer}] PSNR {psnr[layer]:.2f} dB "
-              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    baseline, _ = lab.random_triplets(seed)
+    more = dict(max_epochs=c.hp_epochs, callbacks=warm_start(baseline))
+    _, a = lab.describe("hard positives after the warm start", seed, lambda: L2NetDescriptor(
+        sampler=HardPositiveMiner(warmup_epochs=0, n_triplets=lab.triplets_per_epoch),
+        **lab.common(seed, **more)))
+    _, b = lab.describe("random triplets after the warm start", seed, lambda: L2NetDescriptor(
+        sampler=RandomTripletSampler(lab.triplets_per_epoch), **lab.common(seed, **more)))
+    return _map_record(a, b)
+
+
+def run_n2n(lab, seed):
+    _, a = lab.deep_unet(seed, "Noise2Noise")
+    _, b = lab.deep_unet(seed, "clean")
+    return {"a": a, "b": b, "noisy_psnr": lab.noisy_psnr()}
+
+
+def run_inversion_depth(lab, seed):
+    psnr = {layer: lab.inversion(seed, layer, "stacked")[1] for layer in lab.cfg.inv_layers}
     layers = list(psnr)
-    r.a, r.a_value = f"deepest ({layers[-1]})", psnr[layers[-1]]
-    r.b, r.b_value = f"shallowest ({layers[0]})", psnr[layers[0]]
-    diffs = np.diff([psnr[k] for k in layers])
-    r.holds = bool(np.all(diffs <= 0.25)) and psnr[layers[-1]] < psnr[layers[0]]
-    r.note = ("L2-Net (random triplets), end-to-end inversion, PSNR by layer: "
-              + ", ".join(f"{k} {v:.2f}" for k, v in psnr.items())
-              + "; holds = never rises by more than 0.25 dB and ends lower")
-    r.extra = psnr
-    return r
+    return {"a": psnr[layers[0]], "b": psnr[layers[-1]], "by_layer": psnr}
 
 
-def claim_opms(lab):
-    """Online pair mining beats random pairs for the contrastive loss (seed 004)."""
-    L2NetDescriptor, ContrastiveLoss, OnlinePairMiner, RandomTripletSampler = need(
-        "describe", "L2NetDescriptor", "ContrastiveLoss", "OnlinePairMiner",
-        "RandomTripletSampler")
-    r = Result("opms_vs_random_pairs", "004", "OPMS beats random pairs", "HPatches mean mAP")
+def run_stacked(lab, seed):
+    layers = [layer for layer in lab.cfg.inv_layers if lab.inversion(seed, layer, "stacked")[0] > 1]
+    by_layer = {layer: {"stacked": lab.inversion(seed, layer, "stacked")[1],
+                        "end_to_end": lab.inversion(seed, layer, "end_to_end")[1]}
+                for layer in layers}
+    first = by_layer[layers[0]]
+    return {"a": first["stacked"], "b": first["end_to_end"], "by_layer": by_layer,
+            "layer": layers[0]}
+
+
+def run_opms(lab, seed):
+    from sklearn_patchdesc.describe import (ContrastiveLoss, L2NetDescriptor, OnlinePairMiner,
+                                            RandomTripletSampler)
 
     def make(random):
         return L2NetDescriptor(
             criterion=ContrastiveLoss, criterion__miner=OnlinePairMiner(random=random),
-            sampler=RandomTripletSampler(lab.triplets_per_epoch), **lab.common())
+            sampler=RandomTripletSampler(lab.triplets_per_epoch), **lab.common(seed))
 
-    _, rep_o, _, _ = lab.describe("contrastive + OPMS", lambda: make(False))
-    _, rep_r, _, _ = lab.describe("contrastive + random pairs", lambda: make(True))
-    r.a, r.a_value = "contrastive, OPMS (lambda 0 -> 1)", _mean(rep_o)
-    r.b, r.b_value = "contrastive, random negative pairs", _mean(rep_r)
-    r.holds = r.a_value > r.b_value
-    r.note = ("L2-Net, same batches and number of pairs; seed 004 (SimNet on CIFAR-10): "
-              "accuracy 92.6 % vs 78.1 %")
-    return r
+    _, a = lab.describe("contrastive + OPMS", seed, lambda: make(False))
+    _, b = lab.describe("contrastive + random pairs", seed, lambda: make(True))
+    return _map_record(a, b)
 
 
-CLAIMS = {
-    "batch_hard_vs_random": claim_batch_hard,
-    "soft_vs_hard_margin": claim_soft_margin,
-    "stepped_avoids_collapse": claim_stepped,
-    "deep_vs_shallow_unet": claim_deep_unet,
-    "denoised_vs_noisy": claim_denoised,
-    "hard_positives_vs_random": claim_hard_positives,
-    "n2n_vs_clean": claim_n2n,
-    "inversion_decays_with_depth": claim_inversion,
-    "opms_vs_random_pairs": claim_opms,
-}
+MAP = "HPatches mean mAP"
+PSNR = "held-out PSNR, dB"
+SOFT_TOLERANCE = 0.01
+N2N_TOLERANCE_DB = 1.0
+STACKED_TOLERANCE_DB = 0.1
+#: in run order: the claims about a regime of their seed first, then the others
+CLAIMS = {c.key: c for c in (
+    Claim("batch_hard_vs_random", "001", "batch-hard triplets beat random triplets", MAP,
+          "batch-hard (1 warm-up epoch, then PK {stages[0][0]}, K={stages[0][1]})",
+          "random triplets", run_batch_hard,
+          seed_numbers="seed 001: retrieval 0.544 -> 0.618 (batch hard 128)"),
+    Claim("stepped_avoids_collapse", "001",
+          "stepped batch-hard avoids the collapse of large batch-hard batches",
+          "held-out mean pairwise distance (collapse ~0)",
+          "stepped {stepped} from the baseline weights",
+          "batch-hard {big_batch[0]} (K={big_batch[1]}) from scratch, Adam {big_lr:g}",
+          run_stepped, uses_map=False, premise=premise_collapse,
+          seed_numbers="seed 001: batches of 1024 with K > 3 from random weights collapse, "
+                       "Adam fastest; stepped 32 -> 1024 from baseline weights does not"),
+    Claim("hard_positives_vs_random", "000", "hard positives beat random triplets", MAP,
+          "warm start, then hard positives", "warm start, then random triplets",
+          run_hard_positives,
+          seed_numbers="seed 000 table 5: PV/IM/PR 0.701/0.117/0.387 -> 0.823/0.359/0.392"),
+    Claim("inversion_decays_with_depth", "003", "inversion quality decays with depth", PSNR,
+          "shallowest ({shallowest})", "deepest ({deepest})", run_inversion_depth,
+          uses_map=False,
+          seed_numbers="seed 003: quality decays gradually with depth (VGG16, figures)"),
+    Claim("stacked_vs_end_to_end", "003", "stacked inversion >= end-to-end", PSNR,
+          "stacked modules", "end-to-end, same epochs per layer", run_stacked,
+          tolerance=STACKED_TOLERANCE_DB, uses_map=False,
+          seed_numbers="seed 003: 3 stacked modules beat end-to-end on VGG16 pool1"),
+    Claim("soft_vs_hard_margin", "001", "soft margin >= hard (hinge) margin", MAP,
+          "batch-hard, soft margin (m=0)", "batch-hard, hinge (m=1)", run_soft_margin,
+          tolerance=SOFT_TOLERANCE,
+          seed_numbers="seed 001: verification 0.863 -> 0.873 (batch hard 1024, soft)"),
+    Claim("opms_vs_random_pairs", "004", "OPMS beats random pairs", MAP,
+          "contrastive, OPMS (lambda 0 -> 1)", "contrastive, random negative pairs", run_opms,
+          seed_numbers="seed 004 (SimNet on CIFAR-10): accuracy 92.6 % vs 78.1 %"),
+    Claim("deep_vs_shallow_unet", "001", "deep U-Net beats the shallow U-Net", PSNR,
+          "U-Net, 3 levels ({unet_channels} channels first)", "shallow U-Net (16-64 channels)",
+          run_deep_unet, uses_map=False,
+          seed_numbers="seed 001: L1 loss 4.5 vs 5.3 (grey levels)"),
+    Claim("n2n_vs_clean", "002",
+          f"Noise2Noise within {N2N_TOLERANCE_DB:g} dB of clean-target training", PSNR,
+          "U-Net, Noise2Noise (second noisy copy)", "U-Net, clean targets", run_n2n,
+          tolerance=N2N_TOLERANCE_DB, uses_map=False,
+          seed_numbers="seed 002: 25.08 dB for N2N (its own data, no clean-target number)"),
+    Claim("denoised_vs_noisy", "000", "denoised input beats noisy input", MAP,
+          "L2-Net on denoised (shallow U-Net)", "L2-Net on noisy", run_denoised,
+          seed_numbers="seed 000: verification 0.827 vs 0.632 (clean 0.839)"),
+)}
+
+
+# --------------------------------------------------------------------------- statistics
+def paired_interval(a, b, level=0.95):
+    """Mean of the paired differences ``a - b`` and its t-interval ``(mean, lo, hi)``."""
+    from scipy import stats
+
+    d = np.asarray(a, float) - np.asarray(b, float)
+    mean = float(d.mean())
+    if len(d) < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.5 + level / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+    return mean, mean - half, mean + half
+
+
+def max_task_map(records):
+    """Highest task mAP of any method and seed (0 when the claim has none)."""
+    return max((s[t] for r in records for s in r.get("scores", {}).values() for t in TASKS),
+               default=0.0)
+
+
+def judge(claim, records):
+    """``(verdict, reason, (mean, lo, hi))`` of a claim from its per-seed records."""
+    stats = paired_interval([r["a"] for r in records], [r["b"] for r in records])
+    mean, lo, hi = stats
+    threshold = -claim.tolerance
+    if claim.premise is not None:
+        override, why = claim.premise(records)
+        if override:
+            return override, why, stats
+    else:
+        why = ""
+    if claim.uses_map and max_task_map(records) > SATURATED:
+        return "cannot tell", (f"saturated: a task reached {max_task_map(records):.3f} mAP "
+                               f"(> {SATURATED})"), stats
+    if len(records) < 2:
+        return "cannot tell", "one seed: no interval", stats
+    rule = f"95 % interval of A - B vs {threshold + 0.0:g}"
+    if lo > threshold:
+        return "holds", "; ".join(filter(None, [why, f"{rule}: above"])), stats
+    if hi < threshold:
+        return "does not hold", "; ".join(filter(None, [why, f"{rule}: below"])), stats
+    return "cannot tell", "; ".join(filter(None, [why, f"{rule}: contains it"])), stats
+
+
+# --------------------------------------------------------------------------- results file
+class Results:
+    """Per-(claim, seed) records in a JSON file, rewritten atomically after each one."""
+
+    def __init__(self, path, cfg, fresh=False):
+        self.path = Path(path)
+        self.cfg = _cfg_dict(cfg)
+        self.data = {"config": self.cfg, "claims": {}, "sessions": []}
+        if self.path.is_file() and not fresh:
+            old = json.loads(self.path.read_text())
+            if old.get("config") != self.cfg:
+                raise SystemExit(f"{self.path} holds results of other settings; pass --fresh to "
+                                 "start over or --results to use another file.")
+            self.data = old
+
+    def get(self, key, seed):
+        return self.data["claims"].get(key, {}).get(str(seed))
+
+    def put(self, key, seed, record):
+        self.data["claims"].setdefault(key, {})[str(seed)] = record
+        self.save()
+
+    def records(self, key):
+        got = self.data["claims"].get(key, {})
+        return [got[str(s)] for s in self.cfg["seeds"] if str(s) in got]
+
+    def save(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=1, default=_jsonable))
+        os.replace(tmp, self.path)
+
+
+def _cfg_dict(cfg):
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def _jsonable(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    raise TypeError(f"cannot store {type(v).__name__} in the results file")
+
+
+def labels(claim, cfg):
+    fmt = dict(dataclasses.asdict(cfg),
+               stepped=" -> ".join(str(s) for s, _ in cfg.stages),
+               shallowest=cfg.inv_layers[0], deepest=cfg.inv_layers[-1])
+    return claim.a.format(**fmt), claim.b.format(**fmt)
 
 
 # --------------------------------------------------------------------------- output
-def text_table(results):
-    head = f"{'claim':58s} {'seed':4s} {'A':>8s} {'B':>8s}  verdict"
+def _fmt(v, metric):
+    if v is None or not np.isfinite(v):
+        return "-"
+    return f"{v:.2f}" if "dB" in metric else f"{v:.3f}"
+
+
+def _mean_sd(values, metric):
+    v = np.asarray(values, float)
+    sd = v.std(ddof=1) if len(v) > 1 else float("nan")
+    return f"{_fmt(v.mean(), metric)} ± {_fmt(sd, metric)}"
+
+
+def details(claim, records):
+    """The per-claim facts a reader needs besides the two means."""
+    parts = []
+    if claim.uses_map:
+        for side in ("A", "B"):
+            pv, im, pr = (np.mean([r["scores"][side][t] for r in records]) for t in TASKS)
+            parts.append(f"{side} PV/IM/PR {pv:.3f}/{im:.3f}/{pr:.3f}")
+    if claim.key == "stepped_avoids_collapse":
+        for side, name in (("big", "from scratch"), ("stepped", "stepped")):
+            ends = ", ".join(f"{r[side]['probe'][-1]:.2f}" for r in records)
+            parts.append(f"{name}: final probe distance {ends}")
+        maps = [(r["scores"]["A"]["mean"], r["scores"]["B"]["mean"]) for r in records]
+        parts.append("mean mAP stepped {:.3f} vs from scratch {:.3f}".format(*np.mean(maps, 0)))
+        stages = [r.get("stepped_last_stage") for r in records]
+        parts.append("stepped run ended at stage(s) " + ", ".join(
+            "warm-up" if s is None else f"{s[0]}/K={s[1]}" for s in stages))
+    if "noisy_psnr" in records[0]:
+        parts.append(f"noisy input {records[0]['noisy_psnr']:.2f} dB")
+    if claim.key == "inversion_decays_with_depth":
+        parts.append("stacked PSNR by layer: " + ", ".join(
+            f"{k} {np.mean([r['by_layer'][k] for r in records]):.2f}"
+            for k in records[0]["by_layer"]))
+    if claim.key == "stacked_vs_end_to_end":
+        for layer in records[0]["by_layer"]:
+            s, e = (np.mean([r["by_layer"][layer][m] for r in records])
+                    for m in ("stacked", "end_to_end"))
+            parts.append(f"{layer}: stacked {s:.2f} vs end-to-end {e:.2f}")
+        parts.append(f"verdict at {records[0]['layer']}")
+    if claim.seed_numbers:
+        parts.append(claim.seed_numbers)
+    return "; ".join(parts)
+
+
+def summarize(results, cfg):
+    """One row per claim: labels, means, interval, verdict, reason, details."""
+    rows = []
+    for claim in CLAIMS.values():
+        recs = results.records(claim.key)
+        a, b = labels(claim, cfg)
+        row = {"claim": claim, "a": a, "b": b, "n": len(recs), "records": recs}
+        if recs:
+            row["verdict"], row["why"], row["stats"] = judge(claim, recs)
+            row["details"] = details(claim, recs)
+        rows.append(row)
+    return rows
+
+
+def text_table(rows):
+    head = (f"{'claim':52s} {'seed':4s} {'A mean±sd':>15s} {'B mean±sd':>15s} "
+            f"{'A-B [95% CI]':>24s} n  verdict")
     lines = [head, "-" * len(head)]
-    for r in results:
-        lines.append(f"{r.claim[:58]:58s} {r.seed:4s} {_fmt(r.a_value, r.metric):>8s} "
-                     f"{_fmt(r.b_value, r.metric):>8s}  {r.verdict}")
+    for r in rows:
+        c = r["claim"]
+        if not r["n"]:
+            lines.append(f"{c.text[:52]:52s} {c.seed:4s} {'not measured':>15s}")
+            continue
+        m, lo, hi = r["stats"]
+        lines.append(
+            f"{c.text[:52]:52s} {c.seed:4s} "
+            f"{_mean_sd([x['a'] for x in r['records']], c.metric):>15s} "
+            f"{_mean_sd([x['b'] for x in r['records']], c.metric):>15s} "
+            f"{_fmt(m, c.metric):>7s} [{_fmt(lo, c.metric)}, {_fmt(hi, c.metric)}]".ljust(0)
+            + f" {r['n']}  {r['verdict']}")
     lines.append("")
-    for r in results:
-        lines.append(f"* {r.claim} ({r.metric or 'n/a'}): A = {r.a or '-'}; B = {r.b or '-'}. "
-                     f"{r.note} [{r.seconds:.0f} s]")
+    for r in rows:
+        if r["n"]:
+            lines.append(f"* {r['claim'].key}: A = {r['a']}; B = {r['b']}. {r['why']}. "
+                         f"{r['details']}")
     return "\n".join(lines)
 
 
@@ -459,91 +685,222 @@ def _cell(s):
     return str(s).replace("|", "/").replace("\n", " ")
 
 
-def rst_table(results, cfg, seconds, cpu, command, pending=()):
-    rows = [["Claim (seed)", "Metric", "A", "B", "A", "B", "Direction", "Notes"]]
-    for r in results:
-        rows.append([f"{r.claim} ({r.seed})", r.metric or "-", r.a or "-", r.b or "-",
-                     _fmt(r.a_value, r.metric), _fmt(r.b_value, r.metric),
-                     f"**{r.verdict}**", r.note])
+def rst_table(rows, cfg, meta):
+    missing = [r["claim"].key for r in rows if r["n"] < len(cfg.seeds)]
+    status = ("**Partial run**: not (fully) measured: " + ", ".join(f"``{k}``" for k in missing)
+              + "." if missing else "Complete run: every claim with every seed.")
     out = [".. This file is written by benchmarks/bench_seed_claims.py; do not edit by hand.", "",
-           f"Measured {datetime.date.today().isoformat()} with ``{command}`` in "
-           f"{seconds / 60:.1f} minutes wall / {cpu / 60:.1f} minutes CPU (Python {platform.python_version()}, "
-           f"{platform.machine()}, CPU only). Data: ``make_hpatches_like(n_sequences="
-           f"{cfg.n_sequences}, n_patches_per_sequence={cfg.n_patches}, noise=True, "
-           f"random_state={cfg.seed})``; descriptors trained {cfg.desc_epochs} epochs "
-           f"(Adam, lr 1e-3, batch {cfg.desc_batch}), denoisers {cfg.den_epochs} epochs; "
-           "A is the side the seed claims is better.", "",
-           ".. list-table::", "   :header-rows: 1", "   :widths: 22 12 16 16 7 7 10 30", ""]
-    for row in rows:
-        out.append("   * - " + _cell(row[0]))
-        out.extend("     - " + _cell(c) for c in row[1:])
-    held = sum(r.holds is True for r in results)
-    not_held = sum(r.holds is False for r in results)
-    missing = sum(r.holds is None for r in results)
-    for key in pending:
-        fn = CLAIMS[key]
-        out.append("   * - " + _cell(fn.__doc__.strip()))
-        out.extend("     - " + c for c in ("-", "-", "-", "-", "-", "**not measured**",
-                                           "run interrupted before this claim"))
-    out += ["", f"In this run: {held} claim(s) hold, {not_held} do not hold, "
-            f"{missing + len(pending)} could not be measured.", ""]
+           f"Measured {meta['date']} with ``{meta['command']}`` in {meta['wall'] / 60:.1f} "
+           f"minutes wall / {meta['cpu'] / 60:.1f} minutes CPU over {meta['sessions']} "
+           f"session(s), {meta['measured'] / 60:.1f} minutes of it in the claims "
+           f"(Python {platform.python_version()}, {platform.machine()}, CPU only, "
+           f"2 shared cores). {status}", "",
+           f"Data: {meta['data']}. Seeds {', '.join(map(str, cfg.seeds))} (weights and batch "
+           f"order; the data stay fixed); descriptors {cfg.desc_epochs} epochs (Adam 1e-3, "
+           f"batch {cfg.desc_batch}), denoisers {cfg.den_epochs} epochs on {cfg.den_patches} "
+           "noisy patches. A is the side the seed claims is better; A - B is the mean paired "
+           "difference over the seeds with its 95 % t-interval.", "",
+           ".. list-table::", "   :header-rows: 1", "   :widths: 18 10 14 14 9 9 12 9 25", "",
+           "   * - Claim (seed)", "     - Metric", "     - A", "     - B",
+           "     - A (mean ± sd)", "     - B (mean ± sd)", "     - A - B [95 % CI]",
+           "     - Verdict", "     - Why, and details"]
+    for r in rows:
+        c = r["claim"]
+        if r["n"]:
+            m, lo, hi = r["stats"]
+            cells = [c.metric, r["a"], r["b"], _mean_sd([x["a"] for x in r["records"]], c.metric),
+                     _mean_sd([x["b"] for x in r["records"]], c.metric),
+                     f"{_fmt(m, c.metric)} [{_fmt(lo, c.metric)}, {_fmt(hi, c.metric)}]",
+                     f"**{r['verdict']}** ({r['n']} seeds)", f"{r['why']}. {r['details']}"]
+        else:
+            cells = [c.metric, r["a"], r["b"], "-", "-", "-", "**not measured**",
+                     "the run stopped before this claim"]
+        out.append(f"   * - {_cell(c.text)} ({c.seed})")
+        out.extend("     - " + _cell(x) for x in cells)
+    counts = {v: sum(r.get("verdict") == v for r in rows)
+              for v in ("holds", "does not hold", "cannot tell")}
+    out += ["", f"In this run: {counts['holds']} claim(s) hold, {counts['does not hold']} do not "
+            f"hold, {counts['cannot tell']} cannot tell, {sum(not r['n'] for r in rows)} not "
+            "measured.", ""]
+    figures = [r for r in rows if r["n"] and meta.get("figures", {}).get(r["claim"].key)]
+    if figures:
+        out += ["Figures", "-------", ""]
+        for r in figures:
+            out += [f".. figure:: /_static/seed_claims/{r['claim'].key}.png",
+                    f"   :alt: {r['claim'].text}: per-seed values of A and B", "   :width: 70%",
+                    "", f"   {_cell(r['claim'].text)} (seed {r['claim'].seed}): "
+                    f"{r['verdict']}.", ""]
     return "\n".join(out)
+
+
+def plot_claim(row, path):
+    """Bars of A and B (mean, sd error bar) with each seed as a dot; curves for inversion."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    c, recs = row["claim"], row["records"]
+    fig, ax = plt.subplots(figsize=(5.2, 3.2))
+    if c.key == "stepped_avoids_collapse":
+        for side, name, color in (("big", "from scratch", "tab:red"),
+                                  ("stepped", "stepped", "tab:blue")):
+            for i, r in enumerate(recs):
+                ax.plot(r[side]["probe"], color=color, marker=".", alpha=0.8,
+                        label=name if i == 0 else None)
+        ax.axhline(0.1, color="k", lw=0.8, ls=":", label="collapse threshold")
+        ax.set_xlabel("epoch (0 = start)")
+        ax.set_ylabel("CollapseMonitor probe distance", fontsize=8)
+        ax.legend(frameon=False, fontsize=7)
+    elif c.key in ("inversion_decays_with_depth", "stacked_vs_end_to_end"):
+        layers = list(recs[0]["by_layer"])
+        series = ({"stacked": [[r["by_layer"][k] for r in recs] for k in layers]}
+                  if c.key == "inversion_decays_with_depth" else
+                  {m: [[r["by_layer"][k][m] for r in recs] for k in layers]
+                   for m in ("stacked", "end_to_end")})
+        for name, vals in series.items():
+            v = np.asarray(vals)
+            ax.errorbar(range(len(layers)), v.mean(1), yerr=v.std(1, ddof=1) if v.shape[1] > 1
+                        else None, marker="o", capsize=4, label=name.replace("_", "-"))
+        ax.set_xticks(range(len(layers)), layers)
+        ax.set_xlabel("inverted layer")
+        ax.legend(frameon=False)
+    else:
+        vals = [np.array([r["a"] for r in recs]), np.array([r["b"] for r in recs])]
+        ax.bar([0, 1], [v.mean() for v in vals],
+               yerr=[v.std(ddof=1) if len(v) > 1 else 0 for v in vals], capsize=6,
+               color=["tab:blue", "tab:gray"], alpha=0.7)
+        for i, v in enumerate(vals):
+            ax.plot(np.full(len(v), i) + np.linspace(-0.08, 0.08, len(v)), v, "k.", ms=7)
+        ax.set_xticks([0, 1], [textwrap.fill(f"A: {row['a']}", 34),
+                               textwrap.fill(f"B: {row['b']}", 34)], fontsize=7)
+        lo = min(v.min() for v in vals)
+        hi = max(v.max() for v in vals)
+        pad = 0.5 * (hi - lo) + 1e-3
+        if "dB" in c.metric:
+            ax.set_ylim(lo - pad, hi + pad)
+        ax.set_ylabel(c.metric, fontsize=8)
+    ax.set_title(f"{c.text} ({c.seed}): {row['verdict']}", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------- main
+def data_text(cfg, lab_sizes):
+    return (f"``make_hpatches_like(n_sequences={cfg.n_sequences}, n_patches_per_sequence="
+            f"{cfg.n_patches}, random_state={cfg.data_seed})`` for training without the photos "
+            f"chelsea/coins ({lab_sizes[0]} patches); held out: those photos' sequences plus "
+            f"the real ``boat``, ``graffiti``, ``ubc`` cut with {cfg.n_real_points} labels each "
+            f"({lab_sizes[1]} patches, 16 per label); noisy copies with easy/hard/tough noise")
+
+
+def write_outputs(results, cfg, args, meta):
+    rows = summarize(results, cfg)
+    meta["figures"] = {}
+    for r in rows:
+        if r["n"]:
+            plot_claim(r, args.figures / f"{r['claim'].key}.png")
+            meta["figures"][r["claim"].key] = True
+    args.out.write_text(rst_table(rows, cfg, meta))
+    return rows
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="tiny sizes for a smoke run (never writes the docs table)")
+                        help="tiny sizes for a smoke run (writes no docs unless --out is given)")
     parser.add_argument("--only", nargs="+", choices=sorted(CLAIMS), metavar="CLAIM",
                         help=f"run only these claims: {', '.join(CLAIMS)}")
-    parser.add_argument("--no-write", action="store_true",
-                        help="do not rewrite docs/seed_claims_table.rst")
-    parser.add_argument("--out", type=Path, default=TABLE,
-                        help="where to write the reStructuredText table")
+    parser.add_argument("--seeds", nargs="+", type=int, help="training seeds (default 0 1 2)")
+    parser.add_argument("--results", type=Path, help="JSON of per-(claim, seed) results "
+                        f"(default {STATIC.relative_to(ROOT)}/results.json; quick: none)")
+    parser.add_argument("--fresh", action="store_true", help="ignore an existing results file")
+    parser.add_argument("--replot", action="store_true",
+                        help="only rebuild the table and figures from the results file")
+    parser.add_argument("--no-write", action="store_true", help="write no table or figures")
+    parser.add_argument("--no-real", action="store_true",
+                        help="leave the real held-out sequences out (no shared data needed)")
+    parser.add_argument("--out", type=Path, help="reStructuredText table to write "
+                        f"(default {TABLE.relative_to(ROOT)})")
+    parser.add_argument("--figures", type=Path, help=f"figure folder (default {STATIC})")
     args = parser.parse_args(argv)
 
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     cfg = QUICK if args.quick else Config()
+    if args.seeds:
+        cfg = dataclasses.replace(cfg, seeds=tuple(args.seeds))
+    if args.results is None and not args.quick:
+        args.results = STATIC / "results.json"
+    write = not args.no_write and (not args.quick or args.out is not None)
+    args.out = args.out or TABLE
+    args.figures = args.figures or (args.out.parent / "_static" / "seed_claims"
+                                    if args.out != TABLE else STATIC)
+    results = (Results(args.results, cfg, fresh=args.fresh) if args.results else
+               Results(os.devnull, cfg, fresh=True))
+    if not args.results:
+        results.save = lambda: None
     t_start = time.perf_counter()
-    print(f"seed claims: {'quick' if args.quick else 'default'} settings", flush=True)
-    lab = Lab(cfg)
-    print(f"data: {len(lab.y)} patches, {int(lab.tr.sum())} for training, "
-          f"{int(lab.te.sum())} held out ({', '.join(lab.held_out)}); "
-          f"{time.perf_counter() - t_start:.0f} s", flush=True)
-    results = []
+    command = "python benchmarks/bench_seed_claims.py" + (
+        " " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
+    print(f"seed claims: {'quick' if args.quick else 'default'} settings, seeds {cfg.seeds}",
+          flush=True)
+
+    lab = None
     keys = list(args.only or CLAIMS)
-    write = not (args.quick or args.no_write or args.only)
-    command = "python benchmarks/bench_seed_claims.py"
-    for i, key in enumerate(keys):
-        fn = CLAIMS[key]
-        print(f"- {key}", flush=True)
-        t0 = time.perf_counter()
-        try:
-            res = fn(lab)
-        except NotMeasured as exc:
-            res = Result(key, "", fn.__doc__.strip(), note=f"not measured: {exc}")
-        except Exception as exc:  # report, keep going with the other claims
-            traceback.print_exc()
-            res = Result(key, "", fn.__doc__.strip(),
-                         note=f"not measured: the experiment failed ({type(exc).__name__}: {exc})")
-        res.seconds = time.perf_counter() - t0
-        results.append(res)
-        if write:  # keep the docs table current, so an interrupted run still shows its part
+    if not args.replot:
+        session = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="minutes"),
+                   "command": command, "wall": 0.0, "cpu": 0.0}
+        results.data["sessions"].append(session)
+
+        def stamp():  # the session's time so far, saved with every record
             ru = resource.getrusage(resource.RUSAGE_SELF)
-            args.out.write_text(rst_table(results, cfg, time.perf_counter() - t_start,
-                                          ru.ru_utime + ru.ru_stime, command,
-                                          pending=keys[i + 1:]))
-    seconds = time.perf_counter() - t_start
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = ru.ru_utime + ru.ru_stime
+            session.update(wall=time.perf_counter() - t_start, cpu=ru.ru_utime + ru.ru_stime)
+
+        for key in keys:
+            claim = CLAIMS[key]
+            for seed in cfg.seeds:
+                if results.get(key, seed) is not None:
+                    print(f"- {key}, seed {seed}: already in {args.results}", flush=True)
+                    continue
+                if lab is None:  # built only when something is left to measure
+                    lab = Lab(cfg, real=not args.no_real)
+                    print(f"data: {int(lab.tr.sum())} training patches, {int(lab.te.sum())} held "
+                          f"out ({', '.join(lab.held_out)}); {time.perf_counter() - t_start:.0f} s",
+                          flush=True)
+                    results.data["data"] = data_text(cfg, (int(lab.tr.sum()), int(lab.te.sum())))
+                print(f"- {key}, seed {seed}", flush=True)
+                t0 = time.perf_counter()
+                try:
+                    record = claim.run(lab, seed)
+                except Exception:  # report, keep going with the other claims
+                    traceback.print_exc()
+                    print(f"  {key}, seed {seed} failed; not recorded", flush=True)
+                    continue
+                record["seconds"] = time.perf_counter() - t0
+                stamp()
+                results.put(key, seed, record)
+        stamp()
+        results.save()
+
+    sessions = results.data["sessions"]
+    meta = {"date": sessions[-1]["date"][:10] if sessions else "-",
+            "command": sessions[0]["command"] if sessions else command,
+            "wall": sum(s["wall"] for s in sessions), "cpu": sum(s["cpu"] for s in sessions),
+            "sessions": len(sessions), "data": results.data.get("data", "-"),
+            "measured": sum(r["seconds"] for recs in results.data["claims"].values()
+                            for r in recs.values())}
+    rows = summarize(results, cfg)
     print()
-    print(text_table(results))
-    print(f"\ntotal {seconds / 60:.1f} min wall, {cpu / 60:.1f} min CPU")
+    print(text_table(rows))
     if write:
-        args.out.write_text(rst_table(results, cfg, seconds, cpu, command))
-        print(f"wrote {args.out}")
+        write_outputs(results, cfg, args, meta)
+        print(f"wrote {args.out} and figures in {args.figures}")
+    print(f"\nthis invocation: {(time.perf_counter() - t_start) / 60:.1f} min wall; all sessions: "
+          f"{meta['wall'] / 60:.1f} min wall, {meta['cpu'] / 60:.1f} min CPU")
     return 0
 
 

@@ -1,0 +1,90 @@
+"""benchmarks/bench_seed_claims.py: interval verdicts, saturation rule, resumable smoke run."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    path = ROOT / "benchmarks" / "bench_seed_claims.py"
+    spec = importlib.util.spec_from_file_location("bench_seed_claims", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("bench_seed_claims", mod)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_paired_interval_is_the_t_interval_of_the_differences(bench):
+    mean, lo, hi = bench.paired_interval([1.0, 2.0, 3.0], [0.0, 0.0, 0.0])
+    # sd 1, n 3, t(0.975, 2) = 4.3027
+    assert mean == pytest.approx(2.0)
+    assert (lo, hi) == pytest.approx((2 - 4.3027 / np.sqrt(3), 2 + 4.3027 / np.sqrt(3)), abs=1e-3)
+    assert np.isnan(bench.paired_interval([1.0], [0.0])[1])
+
+
+def _claim(bench, **kw):
+    return bench.Claim("k", "000", "A beats B", bench.MAP, "A", "B", run=None, **kw)
+
+
+def _recs(a, b, top=0.5):
+    scores = {t: top for t in ("verification", "matching", "retrieval")}
+    return [{"a": x, "b": y, "scores": {"A": scores, "B": scores}} for x, y in zip(a, b)]
+
+
+def test_verdict_follows_the_interval(bench):
+    claim = _claim(bench)
+    assert bench.judge(claim, _recs([0.6, 0.61, 0.62], [0.5, 0.5, 0.51]))[0] == "holds"
+    assert bench.judge(claim, _recs([0.4, 0.41, 0.42], [0.5, 0.5, 0.51]))[0] == "does not hold"
+    assert bench.judge(claim, _recs([0.6, 0.4, 0.52], [0.5, 0.5, 0.5]))[0] == "cannot tell"
+    # a tolerance ("A within 0.2 of B") moves the threshold to -0.2
+    close = _claim(bench, tolerance=0.2)
+    assert bench.judge(close, _recs([0.4, 0.41, 0.42], [0.5, 0.5, 0.51]))[0] == "holds"
+    assert bench.judge(claim, _recs([0.6], [0.5]))[0] == "cannot tell"
+
+
+def test_a_saturated_task_gives_cannot_tell(bench):
+    verdict, why, _ = bench.judge(_claim(bench), _recs([0.6, 0.61, 0.62], [0.5, 0.5, 0.51],
+                                                       top=0.95))
+    assert verdict == "cannot tell" and "saturated" in why
+    psnr = _claim(bench, uses_map=False)
+    assert bench.judge(psnr, _recs([0.6, 0.61, 0.62], [0.5, 0.5, 0.51], top=0.95))[0] == "holds"
+
+
+def test_collapse_premise_needs_the_collapse(bench):
+    def rec(big, stepped):
+        return {"a": 1.0, "b": 0.9, "big": {"collapsed_epoch": big},
+                "stepped": {"collapsed_epoch": stepped}}
+
+    claim = bench.CLAIMS["stepped_avoids_collapse"]
+    assert bench.judge(claim, [rec(None, None)] * 3)[0] == "cannot tell"
+    assert bench.judge(claim, [rec(2, 3)] * 3)[0] == "does not hold"
+
+
+def test_quick_run_writes_results_table_figure_and_resumes(bench, tmp_path, capsys):
+    out, results = tmp_path / "table.rst", tmp_path / "results.json"
+    argv = ["--quick", "--no-real", "--only", "deep_vs_shallow_unet", "--seeds", "0", "1",
+            "--results", str(results), "--out", str(out), "--figures", str(tmp_path / "fig")]
+    assert bench.main(argv) == 0
+    stored = json.loads(results.read_text())
+    recs = stored["claims"]["deep_vs_shallow_unet"]
+    assert sorted(recs) == ["0", "1"]
+    assert all(np.isfinite(r["a"]) and np.isfinite(r["b"]) for r in recs.values())
+    table = out.read_text()
+    assert "**Partial run**" in table and "``batch_hard_vs_random``" in table
+    assert "deep_vs_shallow_unet.png" in table and "95 % CI" in table
+    assert (tmp_path / "fig" / "deep_vs_shallow_unet.png").stat().st_size > 0
+    # a second invocation finds both seeds done and measures nothing again
+    capsys.readouterr()
+    assert bench.main(argv) == 0
+    assert capsys.readouterr().out.count("already in") == 2
+    again = json.loads(results.read_text())
+    assert again["claims"] == stored["claims"] and len(again["sessions"]) == 2
+    # other settings must not mix into the same file
+    with pytest.raises(SystemExit, match="other settings"):
+        bench.main(argv[:-6] + ["--seeds", "0", "--results", str(results), "--no-write"])
