@@ -78,7 +78,7 @@ SATURATED = 0.9
 @dataclass(frozen=True)
 class Config:
     n_sequences: int = 20        # generated (photos chelsea/coins are held out)
-    n_patches: int = 32          # labels per generated sequence (x 16 patches)
+    n_patches: int = 16          # labels per generated training sequence (x 16 patches)
     n_real_points: int = 150     # labels per held-out real sequence (x 16 patches)
     seeds: tuple = (0, 1, 2)
     desc_epochs: int = 2         # baseline / every descriptor side
@@ -89,10 +89,10 @@ class Config:
     big_lr: float = 1e-3
     stages: tuple = ((128, 4), (256, 6), (512, 8), (1024, 8))
     den_epochs: int = 3
-    den_patches: int = 4000      # denoiser training patches (random subset)
+    den_patches: int = 3000      # denoiser training patches (random subset)
     unet_channels: int = 16
     inv_epochs: int = 2          # per inversion module
-    inv_patches: int = 2000
+    inv_patches: int = 1500
     inv_layers: tuple = ("relu1", "relu3", "relu5")
     data_seed: int = 0
 
@@ -549,7 +549,11 @@ def judge(claim, records):
 
 # --------------------------------------------------------------------------- results file
 class Results:
-    """Per-(claim, seed) records in a JSON file, rewritten atomically after each one."""
+    """Per-(claim, seed) records in a JSON file, rewritten atomically after each one.
+
+    Saving merges with what is on disk under a lock, so several processes
+    (e.g. ``--only`` with disjoint claims) can fill one file side by side.
+    """
 
     def __init__(self, path, cfg, fresh=False):
         self.path = Path(path)
@@ -574,10 +578,24 @@ class Results:
         return [got[str(s)] for s in self.cfg["seeds"] if str(s) in got]
 
     def save(self):
+        import fcntl
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=1, default=_jsonable))
-        os.replace(tmp, self.path)
+        with open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self.path.is_file():
+                disk = json.loads(self.path.read_text())
+                if disk.get("config") == self.cfg:
+                    for key, recs in disk["claims"].items():
+                        for seed, rec in recs.items():
+                            self.data["claims"].setdefault(key, {}).setdefault(seed, rec)
+                    mine = {s["id"] for s in self.data["sessions"]}
+                    self.data["sessions"] += [s for s in disk["sessions"] if s["id"] not in mine]
+                    self.data["sessions"].sort(key=lambda s: s["date"])
+                    self.data.setdefault("data", disk.get("data"))
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(self.data, indent=1, default=_jsonable))
+            os.replace(tmp, self.path)
 
 
 def _cfg_dict(cfg):
@@ -853,7 +871,8 @@ def main(argv=None):
     keys = list(args.only or CLAIMS)
     if not args.replot:
         session = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="minutes"),
-                   "command": command, "wall": 0.0, "cpu": 0.0}
+                   "command": command, "wall": 0.0, "cpu": 0.0,
+                   "id": f"{os.getpid()}-{time.time():.0f}"}
         results.data["sessions"].append(session)
 
         def stamp():  # the session's time so far, saved with every record
@@ -888,7 +907,7 @@ def main(argv=None):
 
     sessions = results.data["sessions"]
     meta = {"date": sessions[-1]["date"][:10] if sessions else "-",
-            "command": sessions[0]["command"] if sessions else command,
+            "command": "``; ``".join(dict.fromkeys(s["command"] for s in sessions)) or command,
             "wall": sum(s["wall"] for s in sessions), "cpu": sum(s["cpu"] for s in sessions),
             "sessions": len(sessions), "data": results.data.get("data", "-"),
             "measured": sum(r["seconds"] for recs in results.data["claims"].values()

@@ -88,3 +88,15 @@ def test_quick_run_writes_results_table_figure_and_resumes(bench, tmp_path, caps
     # other settings must not mix into the same file
     with pytest.raises(SystemExit, match="other settings"):
         bench.main(argv[:-6] + ["--seeds", "0", "--results", str(results), "--no-write"])
+
+
+def test_two_writers_of_one_results_file_keep_each_others_records(bench, tmp_path):
+    path = tmp_path / "results.json"
+    first, second = bench.Results(path, bench.QUICK), bench.Results(path, bench.QUICK)
+    first.put("n2n_vs_clean", 0, {"a": 1.0, "b": 2.0, "seconds": 1.0})
+    second.put("deep_vs_shallow_unet", 1, {"a": 3.0, "b": 4.0, "seconds": 1.0})
+    first.put("n2n_vs_clean", 1, {"a": 5.0, "b": 6.0, "seconds": 1.0})
+    stored = json.loads(path.read_text())["claims"]
+    assert sorted(stored) == ["deep_vs_shallow_unet", "n2n_vs_clean"]
+    assert sorted(stored["n2n_vs_clean"]) == ["0", "1"]
+    assert bench.Results(path, bench.QUICK).records("deep_vs_shallow_unet")[0]["a"] == 3.0
