@@ -1,9 +1,13 @@
-"""Training throughput of L2NetDescriptor vs a plain PyTorch loop.
+"""Training throughput of the descriptor estimators vs a plain PyTorch loop.
 
-Both train the same :class:`~sklearn_patchdesc.describe.L2Net` (channels-last
-weights, as the estimator uses on CPU) with SGD (lr 0.1), the hinge triplet
-loss and batches of the same random triplets (same sampler, same uint8
-data, same batch size). The plain loop is the minimum any training needs:
+``--recipe l2net``: both train the same :class:`~sklearn_patchdesc.describe.L2Net`
+(channels-last weights, as the estimator uses on CPU) with SGD (lr 0.1), the
+hinge triplet loss and batches of the same random triplets (same sampler,
+same uint8 data, same batch size). ``--recipe hardnet``: the HardNet recipe
+of :class:`~sklearn_patchdesc.describe.HardNetDescriptor` (L2-Net trunk with
+dropout 0.3, PKSampler batches of anchor/positive pairs, HardNetLoss, SGD with
+momentum/dampening 0.9 and weight decay 1e-4, linear learning-rate decay); the
+plain loop does the same with the same modules. The plain loop is the minimum any training needs:
 index the uint8 array, convert to float, forward, loss, backward, step.
 Runs are interleaved (plain, estimator, plain, estimator, ...) so that load
 changes on a shared machine hit both alike; the table gives each run and the
@@ -11,7 +15,12 @@ ratio of the medians (target: estimator >= 95 % of the plain loop).
 
 Usage::
 
-    python benchmarks/bench_describe_throughput.py [--triplets 512] [--batch 64] [--repeats 3]
+    python benchmarks/bench_describe_throughput.py [--recipe l2net|hardnet] [--triplets 512]
+        [--batch 64] [--repeats 3]
+
+``--triplets`` is the number of training tuples per run (triplets for
+l2net, anchor/positive pairs for hardnet) and ``--batch`` the tuples per
+batch.
 """
 import argparse
 import statistics
@@ -20,7 +29,8 @@ import time
 import numpy as np
 import torch
 
-from sklearn_patchdesc.describe import L2Net, L2NetDescriptor, RandomTripletSampler, TripletMarginLoss
+from sklearn_patchdesc.describe import (HardNetDescriptor, HardNetLoss, L2Net, L2NetDescriptor,
+                                        PKSampler, RandomTripletSampler, TripletMarginLoss)
 
 
 def plain_loop(X, labels, n_triplets, batch_size, seed):
@@ -53,27 +63,85 @@ def estimator(X, labels, n_triplets, batch_size, seed):
     return 3 * n_triplets / (time.perf_counter() - t0)
 
 
+def hardnet_batches(labels, n_pairs, batch_size, rng):
+    """PK batches of ``batch_size`` pairs until ``n_pairs`` pairs were drawn."""
+    sampler, n = PKSampler(n_labels_per_batch=batch_size, n_per_label=2), 0
+    while n < n_pairs:
+        for idx in sampler.batches(labels, 2 * batch_size, rng):
+            yield idx
+            n += len(idx) // 2
+            if n >= n_pairs:
+                return
+
+
+def plain_loop_hardnet(X, labels, n_pairs, batch_size, seed):
+    t0 = time.perf_counter()
+    torch.manual_seed(seed)
+    module = L2Net(activations="relu", dropout=0.3, init="orthogonal")
+    module = module.to(memory_format=torch.channels_last)
+    module.train()
+    opt = torch.optim.SGD(module.parameters(), lr=1.0, momentum=0.9, dampening=0.9,
+                          weight_decay=1e-4)
+    n_steps = -(-n_pairs // batch_size)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 - step / n_steps)
+    crit = HardNetLoss()
+    Xt, yt = torch.from_numpy(X[:, None]), torch.from_numpy(labels)
+    rng = np.random.default_rng(seed)
+    n = 0
+    for idx in hardnet_batches(labels, n_pairs, batch_size, rng):
+        idx = torch.from_numpy(idx)
+        xb = Xt[idx].float().div_(255.0)
+        opt.zero_grad()
+        loss = crit(module(xb), yt[idx])
+        loss.backward()
+        opt.step()
+        sched.step()
+        loss.item()
+        n += len(idx)
+    return n / (time.perf_counter() - t0)
+
+
+def estimator_hardnet(X, labels, n_pairs, batch_size, seed):
+    # one epoch of PK batches over ``labels`` is ``n_labels // batch_size`` batches: the
+    # labels are cut so that it matches ``n_pairs``
+    keep = np.isin(labels, np.unique(labels)[:n_pairs])
+    est = HardNetDescriptor(max_epochs=1, batch_size=batch_size, random_state=seed)
+    t0 = time.perf_counter()
+    est.fit(X[keep], labels[keep])
+    n = sum(len(b) for b in est.sampler_.batches(labels[keep], 2 * batch_size,
+                                                 np.random.default_rng(0)))
+    return n / (time.perf_counter() - t0)
+
+
+RECIPES = {"l2net": (plain_loop, estimator), "hardnet": (plain_loop_hardnet, estimator_hardnet)}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--triplets", type=int, default=512, help="triplets per run")
     ap.add_argument("--batch", type=int, default=64, help="triplets per batch")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--recipe", choices=sorted(RECIPES), default="l2net")
     args = ap.parse_args()
+    plain, est = RECIPES[args.recipe]
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
-    X = rng.integers(0, 256, (2000, 32, 32), dtype=np.uint8)
-    labels = np.repeat(np.arange(500), 4)
+    n_labels = 500 if args.recipe == "l2net" else max(2 * args.triplets, 1000)
+    per_label = 4 if args.recipe == "l2net" else 2
+    X = rng.integers(0, 256, (n_labels * per_label, 32, 32), dtype=np.uint8)
+    labels = np.repeat(np.arange(n_labels), per_label)
     # warm-up both paths (allocator, kernels)
-    plain_loop(X, labels, args.batch, args.batch, 0)
-    estimator(X, labels, args.batch, args.batch, 0)
+    plain(X, labels, args.batch, args.batch, 0)
+    est(X, labels, args.batch, args.batch, 0)
     rows = []
     for r in range(args.repeats):
-        p = plain_loop(X, labels, args.triplets, args.batch, r)
-        e = estimator(X, labels, args.triplets, args.batch, r)
+        p = plain(X, labels, args.triplets, args.batch, r)
+        e = est(X, labels, args.triplets, args.batch, r)
         rows.append((p, e))
-    print(f"L2-Net training, {args.triplets} triplets x 3 patches per run, "
-          f"{args.batch} triplets per batch, {torch.get_num_threads()} threads")
+    per = 3 if args.recipe == "l2net" else 2
+    print(f"{args.recipe} recipe training, {args.triplets} tuples x {per} patches per run, "
+          f"{args.batch} tuples per batch, {torch.get_num_threads()} threads")
     print(f"{'run':>4} {'plain loop p/s':>15} {'estimator p/s':>14} {'ratio':>6}")
     for i, (p, e) in enumerate(rows):
         print(f"{i:>4} {p:>15.1f} {e:>14.1f} {e / p:>6.3f}")

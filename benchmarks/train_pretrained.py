@@ -81,6 +81,16 @@ def git_commit():
         return "unknown"
 
 
+def earlier_stages(init):
+    """The stages that made the ``--init`` weights, read from their model card if any."""
+    card = Path(init).with_suffix(".json") if init else None
+    if card is None or not card.is_file():
+        return []
+    prev = json.loads(card.read_text())
+    stage = {k: prev.get(k) for k in ("command", "recipe", "seed", "cpu_seconds", "git_commit")}
+    return prev.get("earlier_stages", []) + [stage]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--name", default="hardnet-hpatches-like")
@@ -160,6 +170,7 @@ def main():
                    "initial_weights": (Path(args.init).name if args.init
                                        else "random (orthogonal)")},
         "command": "python benchmarks/train_pretrained.py " + " ".join(sys.argv[1:]),
+        "earlier_stages": earlier_stages(args.init),
         "seed": args.seed,
         "cpu_seconds": round(cpu, 1),
         "threads": args.threads,
