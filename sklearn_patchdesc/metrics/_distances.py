@@ -148,36 +148,65 @@ def rowwise_distances(X, i, j, distance, out=None):
     return out
 
 
-def fast_rowwise_distances(X, i, j, distance):
-    """Distances between rows ``X[i[k]]`` and ``X[j[k]]`` in the descriptors' precision.
+def fast_rowwise_distances(X, i, js, distance):
+    """Distances between rows ``X[i[k]]`` and ``X[j[k]]``, float64, any summation order.
 
-    Returns ``(d, rel)``: float64 values and a relative error bound, ``|d -
-    exact| <= rel * d`` (difference, square and sum each round once per term:
-    ``(2 d + 8) u`` is generous; 0 for Hamming, whose 0/1 sums are exact).
-    About 4x faster than :func:`rowwise_distances`; pair it with
-    :func:`refine_near_ties`.
+    ``js`` is a sequence of index arrays sharing the left rows ``i`` (e.g. a
+    positive and its negatives: the left row is gathered once for all of
+    them).  Returns ``([d, ...], rel)``: float64 values per ``j`` and a
+    relative error bound against :func:`paired_distances`, ``|d - exact| <=
+    rel * d``.  The differences are the official float64 ones; only the
+    summation order differs (vectorised instead of sequential), so ``rel =
+    (2 d + 8) u`` in float64 (generous; 0 for Hamming, whose 0/1 sums are
+    exact) and only true ties or values within ~1e-14 need the exact
+    recomputation.  Random row reads are the cost here, not the arithmetic:
+    rows are gathered with ``np.take`` into reused buffers.
     """
     n = len(i)
-    out = np.empty(n, dtype=np.float64)
-    for s in range(0, n, _ROW_BLOCK):
-        a = X[i[s:s + _ROW_BLOCK]]
-        a -= X[j[s:s + _ROW_BLOCK]]
-        if distance == "l2":
-            out[s:s + len(a)] = np.sqrt(np.einsum("ij,ij->i", a, a))
-        else:
-            out[s:s + len(a)] = np.abs(a).sum(axis=1)
-    rel = 0.0 if distance == "hamming" else (2 * X.shape[1] + 8) * np.finfo(X.dtype).eps / 2
-    return out, rel
+    step = _ROW_BLOCK // 2  # keeps the float64 block within the L2 cache
+    outs = [np.empty(n, dtype=np.float64) for _ in js]
+    b_buf = np.empty((min(n, step), X.shape[1]), dtype=X.dtype)
+    a_buf = np.empty(b_buf.shape, dtype=np.float64)
+    diff_buf = np.empty_like(a_buf)
+    for s in range(0, n, step):
+        b = b_buf[:len(i[s:s + step])]
+        a, diff = a_buf[:len(b)], diff_buf[:len(b)]
+        np.take(X, i[s:s + step], axis=0, out=b)
+        np.copyto(a, b)
+        for j, out in zip(js, outs):
+            np.take(X, j[s:s + step], axis=0, out=b)
+            np.copyto(diff, b)  # then a - b in float64 (cheaper than a casting subtract)
+            np.subtract(a, diff, out=diff)
+            if distance == "l2":
+                np.sqrt(np.einsum("ij,ij->i", diff, diff), out=out[s:s + len(a)])
+            else:
+                np.abs(diff, out=diff)
+                np.add.reduce(diff, axis=1, out=out[s:s + len(a)])
+    rel = 0.0 if distance == "hamming" else (2 * X.shape[1] + 8) * np.finfo(np.float64).eps / 2
+    return outs, rel
 
 
-def near_other(values, rel, other_sorted):
-    """Which ``values`` lie within the joint error bound of some value of ``other_sorted``."""
-    if rel == 0 or other_sorted.size == 0:
-        lo = hi = values
+def near_other(values, values_sorted, rel, other_sorted):
+    """Which ``values`` lie within the joint error bound of some value of ``other_sorted``.
+
+    ``values_sorted`` is ``np.sort(values)``: the search runs on sorted
+    needles (cache-friendly), and the few values found near are then looked
+    up in ``values`` through a search into that short list.
+    """
+    if values.size == 0 or other_sorted.size == 0:
+        return np.zeros(values.size, bool)
+    if rel == 0:
+        lo = hi = values_sorted
     else:
-        lo, hi = values * ((1 - rel) / (1 + rel)), values * ((1 + rel) / (1 - rel))
-    return (np.searchsorted(other_sorted, hi, side="right")
+        lo = values_sorted * ((1 - rel) / (1 + rel))
+        hi = values_sorted * ((1 + rel) / (1 - rel))
+    near = (np.searchsorted(other_sorted, hi, side="right")
             > np.searchsorted(other_sorted, lo, side="left"))
+    found = values_sorted[near]
+    if found.size == 0:
+        return np.zeros(values.size, bool)
+    pos = np.minimum(np.searchsorted(found, values), found.size - 1)
+    return found[pos] == values
 
 
 # ------------------------------------------------------------ fast selection
@@ -224,6 +253,20 @@ def cross_keys(A, B_aug, distance, *, row_constant=True):
     return K, tol
 
 
+def bound_in_dtype(t, dtype):
+    """Largest values of ``dtype`` not above ``t`` (float64): ``x <= t`` iff ``x <= bound``.
+
+    For every ``x`` of ``dtype``; so a float32 matrix is compared with a
+    float64 threshold in float32 (no float64 copy of the matrix).
+    """
+    t, dtype = np.asarray(t, dtype=np.float64), np.dtype(dtype)
+    if dtype == np.float64:
+        return t
+    with np.errstate(over="ignore"):
+        b = t.astype(dtype)
+    return np.where(b > t, np.nextafter(b, dtype.type(-np.inf)), b)
+
+
 def to_key(d, distance):
     """Key (see :func:`cross_keys`) of exact distances ``d``."""
     return d * d if distance == "l2" else d
@@ -252,14 +295,19 @@ def nearest_neighbours(A, B, distance, *, against=None, block_elems=1 << 24):
     for s in range(0, len(A), step):
         a = A[s:s + step]
         K, tol = cross_keys(a, Ba, distance, row_constant=False)
+        rows = np.arange(len(a))
         first = np.argmin(K, axis=1)
-        lo = K[np.arange(len(a)), first].astype(np.float64)
+        lo = K[rows, first]
         nn[s:s + step] = first
-        cand = K <= (lo + 3 * tol + np.abs(lo) * 1e-15)[:, None]
-        several = np.flatnonzero(np.count_nonzero(cand, axis=1) > 1)
+        thr = lo + 3 * tol + np.abs(lo) * 1e-15
+        # a second candidate exists iff the row's second-smallest key is within
+        # the bound: two cheap reductions instead of a full comparison matrix
+        K[rows, first] = np.inf
+        several = np.flatnonzero(K.min(axis=1) <= thr)
         if several.size == 0:
             continue
-        r, c = np.nonzero(cand[several])
+        K[rows, first] = lo
+        r, c = np.nonzero(K[several] <= thr[several, None])
         r = several[r]
         d = np.empty(r.size)
         for b in range(0, r.size, _ROW_BLOCK):

@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.distance import cdist
 
-from ._distances import (_ROW_BLOCK, Timer, augment, cross_keys, key_to_distance,
-                         paired_distances, to_key)
+from ._distances import (_ROW_BLOCK, Timer, augment, bound_in_dtype, cross_keys,
+                         key_to_distance, paired_distances, to_key)
 from ._ranking import SMALL
 from ._tasks import DIFFICULTIES, check_present, shrink_queries
 
@@ -28,8 +28,8 @@ POOL_SIZES = (100, 500, 1000, 5000, 10000, 15000, 20000)
 def _pool_aps(r, col, dm, n_dm, dp, present, pool_sizes, ties):
     """AP per (query, pool size) of the lists of ``nb`` queries.
 
-    ``(r, col, dm)``: exact distances of distractor ``col`` (list order,
-    ``n_dm`` in all) to query ``r``, for at least every distractor that is
+    ``(r, col, dm)``: exact distances of distractor ``col`` (position in
+    the query's list, ``n_dm[r]`` distractors in it) to query ``r``, for at least every distractor that is
     closer than (or, with pessimistic ties, as close as) some positive of
     its query; the others cannot change a rank.  ``dp``: (nb, P) exact
     positive distances, ``present`` which of them exist.
@@ -41,7 +41,8 @@ def _pool_aps(r, col, dm, n_dm, dp, present, pool_sizes, ties):
     listpos = np.take_along_axis(np.cumsum(present, axis=1) - 1, order, 1)
     p = present.sum(axis=1)
     ks = np.asarray(pool_sizes)
-    L = np.clip(ks[None, :] - np.minimum(p[:, None], ks[None, :]), 0, n_dm)  # distractors in pool
+    L = np.clip(ks[None, :] - np.minimum(p[:, None], ks[None, :]), 0,
+                np.asarray(n_dm)[:, None])  # distractors in pool
     bounds = np.unique(np.concatenate(([0], L.ravel())))
     before = np.less_equal if ties == "pessimistic" else np.less  # official: positives first
     thr = np.where(pres, dps, -np.inf).max(axis=1)
@@ -78,20 +79,24 @@ def _exact_pairs(A, B, r, col, distance):
     return out
 
 
-def _distractor_candidates(A, B, distance, Ba, pos_dists, ties):
+def _distractor_candidates(A, B, distance, Ba, pos_dists, ties, allowed):
     """Exact distances of the distractors that can change a rank (see ``_pool_aps``).
 
     The fast keys select every distractor within the error bound of the
     largest positive distance; the ones within the bound of *any* positive
     distance are recomputed exactly (all of the block's distances through
     ``cdist`` when that is most of them, e.g. for collapsed descriptors).
+    ``allowed(r, col)`` says which (query, distractor) pairs are listed.
+    Returns ``(r, col, dm)`` with ``col`` a column of ``B``.
     """
     K, tol = cross_keys(A, Ba, distance)
     thr = np.full(len(A), -np.inf)
     for dp, present in pos_dists:
         thr = np.maximum(thr, np.where(present, dp, -np.inf).max(axis=1))
     thr_key = np.where(np.isfinite(thr), to_key(thr, distance), -np.inf)
-    r, col = np.nonzero(K <= (thr_key + tol)[:, None])
+    r, col = np.nonzero(K <= bound_in_dtype(thr_key + tol, K.dtype)[:, None])
+    keep = allowed(r, col)
+    r, col = r[keep], col[keep]
     kv = K[r, col].astype(np.float64)
     dm = key_to_distance(kv, distance)
     if not tol.any() or r.size == 0:
@@ -114,6 +119,39 @@ def _distractor_candidates(A, B, distance, Ba, pos_dists, ties):
 _CDIST = {"l2": "euclidean", "l1": "cityblock", "hamming": "cityblock"}
 
 
+class _Lists:
+    """Each query's list: every distractor outside the query's own group, in task order.
+
+    All queries share one distractor matrix (one set of fast keys, blocks of
+    any queries); a distractor's position in a query's list is its column
+    minus the own-group distractors before it.
+    """
+
+    def __init__(self, q_group, d_group):
+        self.q_group = np.asarray(q_group, dtype=np.int64)
+        self.d_group = np.asarray(d_group, dtype=np.int64)
+        n = len(self.d_group)
+        order = np.argsort(self.d_group, kind="stable")
+        self._groups = self.d_group[order]
+        self._keys = self._groups * n + order  # sorted: by group, then column
+        self._n = n
+
+    def allowed(self, q, r, col):
+        return self.d_group[col] != self.q_group[q[r]]
+
+    def position(self, q, r, col):
+        g = self.q_group[q[r]]
+        before = (np.searchsorted(self._keys, g * self._n + col)
+                  - np.searchsorted(self._groups, g))
+        return col - before
+
+    def lengths(self, q):
+        g = self.q_group[q]
+        own = (np.searchsorted(self._groups, g, side="right")
+               - np.searchsorted(self._groups, g))
+        return self._n - own
+
+
 def retrieval_lists_ap(X, distance, q_rows, q_group, positives, d_rows, d_group,
                        pool_sizes=POOL_SIZES, *, timer=None, ties="official",
                        block_elems=1 << 24):
@@ -126,33 +164,33 @@ def retrieval_lists_ap(X, distance, q_rows, q_group, positives, d_rows, d_group,
     """
     timer = timer or Timer()
     out = {k: np.full((len(q_rows), len(pool_sizes)), np.nan) for k in positives}
-    n_listed = np.zeros(len(q_rows), np.int64)
-    for g in np.unique(q_group):
-        qi = np.flatnonzero(q_group == g)
-        B = X[d_rows[d_group != g]]
-        n_listed[qi] = len(B)
-        Ba = B if distance == "l1" else augment(B)
-        step = max(1, block_elems // max(1, len(B)))
-        for s in range(0, len(qi), step):
-            blk = qi[s:s + step]
-            A = X[q_rows[blk]]
-            pos_dists = {}
-            with timer:
-                for kind, pos_rows in positives.items():
-                    pr = pos_rows[blk]
-                    present = pr >= 0
-                    dp = np.full(pr.shape, np.inf)
-                    i, j = np.nonzero(present)
-                    dp[i, j] = paired_distances(A[i], X[pr[i, j]], distance)
-                    pos_dists[kind] = (dp, present)
-                if len(B):
-                    r, col, dm = _distractor_candidates(A, B, distance, Ba,
-                                                        pos_dists.values(), ties)
-                else:
-                    r = col = np.empty(0, np.int64)
-                    dm = np.empty(0)
-            for kind, (dp, present) in pos_dists.items():
-                out[kind][blk] = _pool_aps(r, col, dm, len(B), dp, present, pool_sizes, ties)
+    lists = _Lists(q_group, d_group)
+    n_listed = lists.lengths(np.arange(len(q_rows)))
+    B = X[d_rows]
+    Ba = B if distance == "l1" else augment(B)
+    step = max(1, block_elems // max(1, len(B)))
+    for s in range(0, len(q_rows), step):
+        blk = np.arange(s, min(s + step, len(q_rows)))
+        A = X[q_rows[blk]]
+        pos_dists = {}
+        with timer:
+            for kind, pos_rows in positives.items():
+                pr = pos_rows[blk]
+                present = pr >= 0
+                dp = np.full(pr.shape, np.inf)
+                i, j = np.nonzero(present)
+                dp[i, j] = paired_distances(A[i], X[pr[i, j]], distance)
+                pos_dists[kind] = (dp, present)
+            if len(B):
+                r, col, dm = _distractor_candidates(
+                    A, B, distance, Ba, pos_dists.values(), ties,
+                    lambda r, col: lists.allowed(blk, r, col))
+                col = lists.position(blk, r, col)
+            else:
+                r = col = np.empty(0, np.int64)
+                dm = np.empty(0)
+        for kind, (dp, present) in pos_dists.items():
+            out[kind][blk] = _pool_aps(r, col, dm, n_listed[blk], dp, present, pool_sizes, ties)
     return out, n_listed
 
 

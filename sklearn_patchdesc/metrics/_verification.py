@@ -64,6 +64,20 @@ def label_verification_pairs(labels, n_pairs, n_negatives, rng):
     return {"all": {"pos": (r1, r2), "different_label": neg}}
 
 
+def _fast_distances(X, distance, kinds):
+    """Fast distances of every pair kind; kinds sharing their left rows gather them once."""
+    groups = {}
+    for kind, (r1, _) in kinds.items():
+        key = next((k for k in groups if np.array_equal(kinds[k][0], r1)), kind)
+        groups.setdefault(key, []).append(kind)
+    out, rel = {}, 0.0
+    for key, members in groups.items():
+        ds, rel = fast_rowwise_distances(X, kinds[key][0], [kinds[k][1] for k in members],
+                                         distance)
+        out.update(zip(members, ds))
+    return out, rel
+
+
 def _distances_keeping_ties(X, distance, kinds):
     """Distances of every pair kind, exact wherever a positive and a negative may tie.
 
@@ -73,21 +87,19 @@ def _distances_keeping_ties(X, distance, kinds):
     so exactly tied pairs stay tied and every order equals the exact one.
     Only positive-vs-negative orders matter to AP and AUC.
     """
-    fast = {k: fast_rowwise_distances(X, r1, r2, distance) for k, (r1, r2) in kinds.items()}
-    d_pos, rel = fast["pos"]
-    out = {k: v[0] for k, v in fast.items()}
-    pos_sorted = np.sort(d_pos)
+    out, rel = _fast_distances(X, distance, kinds)
+    d_pos = out["pos"]
+    pos_sorted = np.sort(d_pos)  # values only: stability is irrelevant, the fast sort serves
     redo_pos = np.zeros(d_pos.size, bool)
-    for kind, (d, _) in fast.items():
+    for kind, d in out.items():
         if kind == "pos":
             continue
-        redo_pos |= near_other(d_pos, rel, np.sort(d))
-        redo = np.flatnonzero(near_other(d, rel, pos_sorted))
-        out[kind][redo] = rowwise_distances(X, kinds[kind][0][redo], kinds[kind][1][redo],
-                                            distance)
+        d_sorted = np.sort(d)
+        redo_pos |= near_other(d_pos, pos_sorted, rel, d_sorted)
+        redo = np.flatnonzero(near_other(d, d_sorted, rel, pos_sorted))
+        d[redo] = rowwise_distances(X, kinds[kind][0][redo], kinds[kind][1][redo], distance)
     redo = np.flatnonzero(redo_pos)
-    out["pos"][redo] = rowwise_distances(X, kinds["pos"][0][redo], kinds["pos"][1][redo],
-                                         distance)
+    d_pos[redo] = rowwise_distances(X, kinds["pos"][0][redo], kinds["pos"][1][redo], distance)
     return out
 
 
@@ -99,18 +111,22 @@ def verification_from_pairs(X, distance, pairs, *, curve_points=1001, timer=None
         with timer:
             dists = _distances_keeping_ties(X, distance, kinds)
         d_pos = dists["pos"]
+        pos_sorted = np.sort(d_pos)
         P = d_pos.size
         results[diff] = {}
         for kind in kinds:
             if kind == "pos":
                 continue
             d_neg = dists[kind]
+            neg_sorted = np.sort(d_neg)
             N = d_neg.size
-            _, auc, pos_bal = verification_ap_auc(d_pos, d_neg, with_positions=True)
+            _, auc, pos_bal = verification_ap_auc(pos_sorted, neg_sorted, with_positions=True,
+                                                  presorted=True)
             n_imb = P + int(P * 0.2)
-            neg_imb = d_neg[:n_imb]
-            pos_imb = d_pos[: max(0, n_imb - N)]
-            ap, _, pos_imb_ranks = verification_ap_auc(pos_imb, neg_imb, with_positions=True)
+            neg_imb = neg_sorted if n_imb >= N else np.sort(d_neg[:n_imb])
+            pos_imb = np.sort(d_pos[: max(0, n_imb - N)])
+            ap, _, pos_imb_ranks = verification_ap_auc(pos_imb, neg_imb, with_positions=True,
+                                                       presorted=True)
             res = {"auc": auc, "ap": ap, "n_pos": P, "n_neg": N,
                    "n_pos_imbalanced": pos_imb.size, "n_neg_imbalanced": neg_imb.size}
             if curve_points and P and N:
