@@ -41,7 +41,9 @@ class HPatchesReport:
     protocol : {"record", "labels"}
         Full HPatches protocol or the label-only one.
     timings : dict
-        Wall seconds per task and the part spent computing distances.
+        Wall seconds per task (``seconds``), the part spent computing
+        distances (``distance_seconds``) and the process CPU seconds of all
+        threads (``cpu_seconds``, steadier than wall time on a busy machine).
     """
 
     def __init__(self, scores, details, protocol, distance, split, timings):
