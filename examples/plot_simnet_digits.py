@@ -45,6 +45,7 @@ OUT = os.environ.get("SKPD_EXAMPLE_OUT")
 N_TRAIN, EPOCHS = (200, 1) if QUICK else (1000, 6)
 
 X, y = load_digits(return_X_y=True)
+X = X / 16.0  # grey levels 0..16; float patches are read on the [0, 1] scale
 Xtr, Xte, ytr, yte = train_test_split(X, y, train_size=N_TRAIN, test_size=500,
                                       random_state=0, stratify=y)
 print(f"{len(Xtr)} training / {len(Xte)} test digits of 8x8 pixels")
