@@ -27,6 +27,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
+from skorch.helper import predefined_split
 
 from ._checkpoint import (  # noqa: F401  (_json_safe: used by persistence)
     CHECKPOINT_FILE,
@@ -38,6 +39,7 @@ from ._checkpoint import (  # noqa: F401  (_json_safe: used by persistence)
 )
 from ._data import PatchDataset, PatchLoader
 from ._progress import BatchProgressBar, EpochLog
+from ._split import check_train_split, held_out_rows
 from ._validation import check_patches
 
 __all__ = [
@@ -445,7 +447,12 @@ class BasePatchNet(BaseEstimator):
         return X4, layout
 
     # ------------------------------------------------------------- training
-    def _build_net(self):
+    def _build_net(self, fit_callbacks=()):
+        """The skorch net of this estimator (not initialised).
+
+        ``fit_callbacks`` are callbacks of one fit (see :meth:`_train`), placed
+        after the subclass's :meth:`_extra_callbacks`.
+        """
         module, module_kwargs = self._module_spec()
         criterion = self._build_criterion()
         kwargs = {f"module__{k}": v for k, v in module_kwargs.items()}
@@ -454,6 +461,7 @@ class BasePatchNet(BaseEstimator):
                        if not k.startswith("criterion__")})
         callbacks = [("stop_on_divergence", StopOnDivergence())]
         callbacks += self._extra_callbacks()
+        callbacks += list(fit_callbacks)
         callbacks += self._criterion_callbacks(criterion)
         if self.verbose:
             callbacks.append(("progress", BatchProgressBar()))
@@ -468,7 +476,8 @@ class BasePatchNet(BaseEstimator):
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
-            train_split=self.train_split,
+            # a fractional split is made by _holdout and given to _train
+            train_split=self.train_split if callable(self.train_split) else None,
             callbacks=callbacks,
             device=self.device,
             verbose=self.verbose,
@@ -505,6 +514,30 @@ class BasePatchNet(BaseEstimator):
         if not (isinstance(self.lr, (int, float, np.floating)) and self.lr > 0):
             raise ValueError(f"lr must be a positive number; got {self.lr!r}.")
         check_device(self.device)
+        check_train_split(self.train_split)
+
+    def _holdout(self, groups):
+        """Rows ``(train, valid)`` a fractional ``train_split`` gives, else None.
+
+        Whole groups go to one side (see :func:`~sklearn_patchdesc._split.held_out_rows`):
+        a validation set never shares a sequence or a point with training.
+        The draw is seeded from ``random_state``.
+        """
+        split = check_train_split(self.train_split)
+        if split is None or callable(split):
+            return None
+        seed = None if self.random_state is None else _seed_from(self.random_state)
+        try:
+            return held_out_rows(groups, split, random_state=seed)
+        except ValueError as exc:
+            raise ValueError(f"train_split={split!r}: {exc}") from None
+
+    def _split_dataset(self, dataset, groups):
+        """``(train, valid)`` datasets of a fractional ``train_split``; ``valid`` else None."""
+        rows = self._holdout(groups)
+        if rows is None:
+            return dataset, None
+        return dataset.take(rows[0]), dataset.take(rows[1])
 
     @contextlib.contextmanager
     def _seeded(self, seed="random_state"):
@@ -519,8 +552,13 @@ class BasePatchNet(BaseEstimator):
             torch.manual_seed(seed)
             yield
 
-    def _train(self, dataset, **fit_params):
+    def _train(self, dataset, valid=None, callbacks=(), **fit_params):
         """Build ``net_`` and train it on ``dataset``, resuming from a checkpoint.
+
+        ``valid`` (a dataset, e.g. from the rows of :meth:`_holdout`) gives
+        the ``valid_loss`` of every epoch; the net keeps no reference to it
+        after the fit. ``callbacks`` are added for this fit only (e.g. ones
+        that score the validation set).
 
         With ``checkpoint_dir`` holding a checkpoint of an interrupted run of
         *this* fit (same estimator parameters, data and seed: see
@@ -538,7 +576,9 @@ class BasePatchNet(BaseEstimator):
             self._fingerprint = fit_fingerprint(self, dataset, seed)
         try:
             with self._seeded(seed):
-                net = self._build_net()
+                net = self._build_net(fit_callbacks=callbacks)
+                if valid is not None:
+                    net.train_split = predefined_split(valid)
                 net.initialize()
                 self._initialize_weights(net)
                 done = 0
@@ -551,6 +591,8 @@ class BasePatchNet(BaseEstimator):
                     net.partial_fit(dataset, None, epochs=remaining, **fit_params)
         finally:
             del self._fingerprint
+            if valid is not None and hasattr(self, "net_"):
+                self.net_.train_split = None  # the fitted model holds no held-out copy
         return self
 
     # ---------------------------------------------------------- persistence

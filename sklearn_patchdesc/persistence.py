@@ -441,10 +441,6 @@ class _Decoder:
     def _restore_net(self, est, node):
         from skorch.history import History
 
-        # attributes a descriptor's fit keeps only while it trains
-        for name in ("_split", "_valid_data"):
-            if hasattr(type(est), "_make_split") and name not in vars(est):
-                setattr(est, name, None)
         with torch.random.fork_rng(devices=[]):  # initialisation must not move the caller's RNG
             net = est._build_net()
             net.initialize()

@@ -256,8 +256,8 @@ class JointDenoiseDescribe(BaseDescriptorNet):
                        if k.startswith("criterion__")})
         return crit, kwargs
 
-    def _build_net(self):
-        net = super()._build_net()
+    def _build_net(self, **kwargs):
+        net = super()._build_net(**kwargs)
         den = getattr(self.denoiser, "estimator", self.denoiser)
         net.denoise_criterion = _DenoiseLoss(den._build_criterion())
         net.lam = float(self.lam)

@@ -22,6 +22,7 @@ import torch
 from sklearn.base import TransformerMixin
 
 from .._data import PatchDataset
+from .._split import train_split_groups
 from .._training import BasePatchNet, PatchNeuralNet
 from .._validation import check_labels, check_patches, is_record_target, restore_patches
 from ._optim import HybridLBFGSSGD
@@ -113,9 +114,13 @@ _COMMON_PARAMS = """
         :class:`~sklearn_patchdesc.denoise._optim.HybridLBFGSSGD`) or a class.
         Its own options are set with the ``optimizer__`` prefix, e.g.
         ``optimizer__momentum=0.9``.
-    train_split : callable or None, default=None
-        skorch validation split (e.g. ``skorch.dataset.ValidSplit(5)``); ``None``
-        trains on everything.
+    train_split : None, float or callable, default=None
+        None trains on everything. A fraction in (0, 1) holds out that share
+        for the ``valid_loss`` of every epoch: of the sequences when ``y`` is
+        the loaders' record array, of the points for 1-D labels, of the
+        patches otherwise (target patches or ``y=None``). A callable is
+        skorch's ``train_split`` (e.g. ``skorch.dataset.ValidSplit(5)``),
+        used as given. The same meaning in every network estimator.
     callbacks : list of (name, skorch callback) or None, default=None
         Extra skorch callbacks.
     device : str, default="cpu"
@@ -181,8 +186,8 @@ class BaseNetDenoiser(TransformerMixin, BasePatchNet):
             return HybridLBFGSSGD
         return super()._optimizer_class()
 
-    def _build_net(self):
-        net = super()._build_net()
+    def _build_net(self, **kwargs):
+        net = super()._build_net(**kwargs)
         net.flip_augment = bool(self.flip_augment)
         net.n2n_gamma = float(self.n2n_gamma)
         if issubclass(self._optimizer_class(), (torch.optim.LBFGS, HybridLBFGSSGD)):
@@ -250,8 +255,9 @@ class BaseNetDenoiser(TransformerMixin, BasePatchNet):
                 "shape instead."
             )
         self.training_mode_ = "paired" if Y is not None else "neighbor2neighbor"
-        self._train(PatchDataset(X4, Y))
-        return self
+        self._check_common_params()
+        train, valid = self._split_dataset(PatchDataset(X4, Y), train_split_groups(y, len(X4)))
+        return self._train(train, valid=valid)
 
     def transform(self, X):
         """Denoise patches.

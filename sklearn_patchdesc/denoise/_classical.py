@@ -115,7 +115,7 @@ class GaussianDenoiser(_ClassicalDenoiser):
     dtype('uint8')
     """
 
-    def __init__(self, sigma=1.0, mode="reflect"):
+    def __init__(self, *, sigma=1.0, mode="reflect"):
         self.sigma = sigma
         self.mode = mode
 
@@ -190,7 +190,7 @@ class NLMeansDenoiser(_ClassicalDenoiser):
     n_features_in_ : int
     """
 
-    def __init__(self, h=None, sigma=None, patch_size=5, patch_distance=6, fast_mode=True,
+    def __init__(self, *, h=None, sigma=None, patch_size=5, patch_distance=6, fast_mode=True,
                  n_jobs=None):
         self.h = h
         self.sigma = sigma

@@ -75,7 +75,7 @@ class ShallowUNetDenoiser(BaseNetDenoiser):
     >>> den.fit(X_noisy, X_clean).transform(X_noisy)  # doctest: +SKIP
     """
 
-    def __init__(self, max_epochs=10, batch_size=64, lr=1e-3, optimizer="adam",
+    def __init__(self, *, max_epochs=10, batch_size=64, lr=1e-3, optimizer="adam",
                  train_split=None, callbacks=None, device="cpu", random_state=None,
                  verbose=0, checkpoint_dir=None, flip_augment=False, n2n_gamma=1.0,
                  **kwargs):
@@ -127,7 +127,7 @@ class UNetDenoiser(BaseNetDenoiser):
 {frozen}
     """
 
-    def __init__(self, depth=3, max_epochs=10, batch_size=64, lr=1e-3, optimizer="adam",
+    def __init__(self, *, depth=3, max_epochs=10, batch_size=64, lr=1e-3, optimizer="adam",
                  train_split=None, callbacks=None, device="cpu", random_state=None,
                  verbose=0, checkpoint_dir=None, flip_augment=False, n2n_gamma=1.0,
                  **kwargs):
@@ -201,7 +201,7 @@ class TernausNetDenoiser(BaseNetDenoiser):
 {frozen}
     """
 
-    def __init__(self, encoder="vgg11", encoder_weights=None, freeze_encoder=True,
+    def __init__(self, *, encoder="vgg11", encoder_weights=None, freeze_encoder=True,
                  max_epochs=10, batch_size=64, lr=1e-3, optimizer="adam",
                  train_split=None, callbacks=None, device="cpu", random_state=None,
                  verbose=0, checkpoint_dir=None, flip_augment=False, n2n_gamma=1.0,
@@ -269,7 +269,7 @@ class DnCNNDenoiser(BaseNetDenoiser):
 {frozen}
     """
 
-    def __init__(self, depth=17, max_epochs=10, batch_size=64, lr=1e-3, optimizer="adam",
+    def __init__(self, *, depth=17, max_epochs=10, batch_size=64, lr=1e-3, optimizer="adam",
                  train_split=None, callbacks=None, device="cpu", random_state=None,
                  verbose=0, checkpoint_dir=None, flip_augment=False, n2n_gamma=1.0,
                  **kwargs):
@@ -339,7 +339,7 @@ class ConvAutoencoderDenoiser(BaseNetDenoiser):
 {frozen}
     """
 
-    def __init__(self, init="default", momentum=0.9, max_epochs=10, batch_size=64,
+    def __init__(self, *, init="default", momentum=0.9, max_epochs=10, batch_size=64,
                  lr=0.05, optimizer="hybrid", train_split=None, callbacks=None, device="cpu",
                  random_state=None, verbose=0, checkpoint_dir=None, flip_augment=False,
                  n2n_gamma=1.0, **kwargs):

@@ -28,18 +28,16 @@ How the pieces plug in during ``fit``:
 from __future__ import annotations
 
 import copy
-import numbers
 
 import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.model_selection import GroupShuffleSplit
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback, EarlyStopping
-from skorch.helper import predefined_split
 from torch import nn
 
 from .._data import PatchDataset
-from .._training import BasePatchNet, _seed_from
+from .._split import train_split_groups
+from .._training import BasePatchNet
 from .._validation import check_labels, is_record_target
 from ._callbacks import HPatchesEpochScore
 from ._losses import TripletMarginLoss
@@ -74,67 +72,53 @@ class BaseDescriptorNet(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseP
         }
 
     def _extra_callbacks(self):
-        cbs = []
         if isinstance(self.sampler_, Callback):
-            cbs.append(("sampler", self.sampler_))
-        if self._valid_data is not None and self.valid_scoring is not None:
-            Xv, yv = self._valid_data
-            cbs.append(("valid_score", HPatchesEpochScore(Xv, yv, scoring=self.valid_scoring)))
+            return [("sampler", self.sampler_)]
+        return []
+
+    # ----------------------------------------------------------- validation
+    def _validation(self, X4, labels, y):
+        """The held-out part of a fractional ``train_split`` and its callbacks.
+
+        Returns ``(train_rows or None, valid dataset or None, callbacks)``.
+        Whole sequences (``y["sequence"]``; whole points for 1-D labels) are
+        held out, so validation never sees a training sequence.
+        """
+        groups = train_split_groups(y, len(labels))
+        rows = self._holdout(groups)
+        train, valid_ds, valid_data = None, None, None
+        if rows is not None:
+            train, valid = rows
+            self.valid_groups_ = np.unique(groups[valid])
+            if self.valid_scoring in ("hpatches_mean", "hpatches_retrieval") and \
+                    len(self.valid_groups_) < 2:
+                raise ValueError(
+                    f"valid_scoring={self.valid_scoring!r} scores retrieval, whose distractors "
+                    f"come from other sequences, so the validation part needs at least two; "
+                    f"train_split={self.train_split!r} of {len(np.unique(groups))} sequences "
+                    f"holds out {len(self.valid_groups_)}. Raise train_split, add sequences, "
+                    f"or use valid_scoring='hpatches_verification' or 'hpatches_matching'.")
+            check_triplet_labels(labels[train], name="y (training part)")
+            check_triplet_labels(labels[valid], name=f"y (validation part, {len(valid)} "
+                                 "patches of held-out sequences)")
+            valid_ds = PatchDataset(X4[valid], labels[valid])
+            valid_data = (X4[valid], y[valid] if is_record_target(y) else labels[valid])
+        cbs = []
+        if valid_data is not None and self.valid_scoring is not None:
+            cbs.append(("valid_score", HPatchesEpochScore(*valid_data,
+                                                          scoring=self.valid_scoring)))
         if self.early_stopping is not None:
             if self.train_split is None:
                 raise ValueError("early_stopping needs a validation set: set train_split "
                                  "(e.g. 0.2 to hold out 20% of the sequences).")
-            if self.valid_scoring is not None and self._valid_data is not None:
-                monitor = cbs[-1][1].name_
-                lower = False
+            if cbs:
+                monitor, lower = cbs[-1][1].name_, False
             else:
                 monitor, lower = "valid_loss", True
             cbs.append(("early_stopping", EarlyStopping(
                 monitor=monitor, lower_is_better=lower, patience=int(self.early_stopping),
                 load_best=True, sink=print if self.verbose else (lambda *a, **k: None))))
-        return cbs
-
-    def _build_net(self):
-        net = super()._build_net()
-        net.train_split = self._split
-        return net
-
-    # ----------------------------------------------------------- validation
-    def _make_split(self, X4, labels, y):
-        """Return (train index, validation dataset or None, validation (X, y) or None)."""
-        split = self.train_split
-        n = len(labels)
-        if split is None:
-            return None, None, None
-        if callable(split):  # a skorch-style train_split, used as given
-            return None, split, None
-        if not (isinstance(split, numbers.Real) and 0.0 < float(split) < 1.0):
-            raise ValueError(
-                f"train_split must be None, a fraction in (0, 1) of sequences to hold out, "
-                f"or a skorch train_split callable; got {split!r}.")
-        record = is_record_target(y)
-        groups = np.asarray(y["sequence"]) if record else labels
-        if len(np.unique(groups)) < 2:
-            raise ValueError("train_split needs at least two sequences (or labels) to hold "
-                             "some out; got one.")
-        gss = GroupShuffleSplit(n_splits=1, test_size=float(split),
-                                random_state=_seed_from(self.random_state))
-        train, valid = next(gss.split(np.zeros(n), groups=groups))
-        self.valid_groups_ = np.unique(groups[valid])
-        if self.valid_scoring in ("hpatches_mean", "hpatches_retrieval") and \
-                len(self.valid_groups_) < 2:
-            raise ValueError(
-                f"valid_scoring={self.valid_scoring!r} scores retrieval, whose distractors "
-                f"come from other sequences, so the validation part needs at least two; "
-                f"train_split={split!r} of {len(np.unique(groups))} sequences holds out "
-                f"{len(self.valid_groups_)}. Raise train_split, add sequences, or use "
-                f"valid_scoring='hpatches_verification' or 'hpatches_matching'.")
-        check_triplet_labels(labels[train], name="y (training part)")
-        check_triplet_labels(labels[valid], name=f"y (validation part, {len(valid)} patches "
-                             "of held-out sequences)")
-        valid_ds = PatchDataset(X4[valid], labels[valid])
-        yv = y[valid] if record else labels[valid]
-        return train, predefined_split(valid_ds), (X4[valid], yv)
+        return train, valid_ds, cbs
 
     # ---------------------------------------------------------------- API
     def fit(self, X, y, **fit_params):
@@ -163,17 +147,12 @@ class BaseDescriptorNet(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseP
         self.sampler_ = (copy.deepcopy(self.sampler) if self.sampler is not None
                          else self._default_sampler())
         self.valid_groups_ = None
-        train, self._split, self._valid_data = self._make_split(X4, labels, y)
+        self._check_common_params()
+        train, valid, callbacks = self._validation(X4, labels, y)
         if train is not None:
             X4, labels = X4[train], labels[train]
-        try:
-            self._train(PatchDataset(X4, labels), **fit_params)
-        finally:
-            # keep no reference to the held-out copy on the fitted estimator
-            self._valid_data = self._split = None
-            if hasattr(self, "net_"):
-                self.net_.train_split = None
-        return self
+        return self._train(PatchDataset(X4, labels), valid=valid, callbacks=callbacks,
+                           **fit_params)
 
     def transform(self, X):
         """Descriptors of ``X``: ``(n, d)`` float32, unit L2 norm per row."""
@@ -254,10 +233,12 @@ class L2NetDescriptor(BaseDescriptorNet):
     optimizer : str or torch.optim.Optimizer class, default="sgd"
         Options via ``optimizer__momentum=...`` etc.
     train_split : None, float or callable, default=None
-        None trains on everything. A fraction holds out that share of the
-        sequences (``y["sequence"]`` for record arrays, whole labels for
-        1-D labels) for validation: ``valid_loss`` per epoch. A callable is
-        used as skorch's ``train_split``.
+        None trains on everything. A fraction in (0, 1) holds out that share
+        of the sequences (``y["sequence"]`` of record arrays; of the points
+        for 1-D labels) for validation, never a part of a sequence, so the
+        ``valid_loss`` of every epoch is not leaky. A callable is skorch's
+        ``train_split`` (``split(dataset, y) -> (train, valid)``), used as
+        given. The same meaning in every network estimator.
     valid_scoring : str or callable, optional
         With a fractional ``train_split``: also record the held-out HPatches
         score each epoch (``"hpatches_mean"``, ``"hpatches_retrieval"`` ...,

@@ -90,7 +90,7 @@ class RawPatchDescriptor(_HandcraftedDescriptor):
         them as they are (32x32 -> 1024-d).
     """
 
-    def __init__(self, size=None):
+    def __init__(self, *, size=None):
         self.size = size
 
     def _check_params(self):
@@ -138,7 +138,7 @@ class SIFTPatchDescriptor(_HandcraftedDescriptor):
     root : bool, default=False
     """
 
-    def __init__(self, n_cells=4, n_bins=8, clip=0.2, root=False):
+    def __init__(self, *, n_cells=4, n_bins=8, clip=0.2, root=False):
         self.n_cells = n_cells
         self.n_bins = n_bins
         self.clip = clip

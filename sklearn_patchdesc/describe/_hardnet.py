@@ -156,7 +156,6 @@ class HardNetDescriptor(BaseDescriptorNet):
         self._check_common_params()
         self.sampler_ = self.sampler if self.sampler is not None else self._default_sampler()
         self.valid_groups_ = None
-        self._split = self._valid_data = None
         self.patch_size_ = int(patch_size)
         self.n_features_in_ = self.patch_size_ ** 2
         with self._seeded():

@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from skorch.callbacks import Callback
-from skorch.dataset import ValidSplit
 from sklearn.base import TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -99,7 +98,7 @@ class _PerModuleLoss(Callback):
 class _InversionNet(BasePatchNet):
     """Internal estimator: one torch module trained by the shared training path."""
 
-    def __init__(self, module_class, module_kwargs, criterion, max_epochs=10, batch_size=64,
+    def __init__(self, *, module_class, module_kwargs, criterion, max_epochs=10, batch_size=64,
                  lr=1e-3, optimizer="adam", train_split=None, callbacks=None, device="cpu",
                  random_state=None, verbose=0, checkpoint_dir=None, **kwargs):
         self.module_class = module_class
@@ -165,9 +164,12 @@ class FeatureInverter(TransformerMixin, BasePatchNet):
     batch_size : int, default=64
     lr : float, default=1e-3
     optimizer : str or torch.optim.Optimizer class, default="adam"
-    train_split : float in (0, 1), callable or None, default=0.1
-        Fraction of the patches held out to track the validation loss
-        (``valid_loss`` in the histories), or a skorch ``train_split``.
+    train_split : None, float or callable, default=0.1
+        A fraction in (0, 1) of the patches held out to track the validation
+        loss (``valid_loss`` in the histories); the same patches are held out
+        for every trained net. A callable is skorch's ``train_split``, used
+        as given; None trains on everything. The same meaning as in every
+        network estimator (``fit`` takes no ``y``, so the groups are patches).
     callbacks : list of (name, skorch Callback), optional
         Added to every trained net.
     device : str, default="cpu"
@@ -216,7 +218,7 @@ class FeatureInverter(TransformerMixin, BasePatchNet):
     (64, 16, 16)
     """
 
-    def __init__(self, network, layer, mode="stacked", module="conv_deconv", grouping="block",
+    def __init__(self, network, layer, *, mode="stacked", module="conv_deconv", grouping="block",
                  normalize_targets=True, max_epochs=10, batch_size=64, lr=1e-3,
                  optimizer="adam", train_split=0.1, callbacks=None, device="cpu",
                  random_state=None, verbose=0, checkpoint_dir=None, **kwargs):
@@ -244,16 +246,7 @@ class FeatureInverter(TransformerMixin, BasePatchNet):
                                      ("grouping", self.grouping, GROUPINGS)):
             if value not in allowed:
                 raise ValueError(f"{name}={value!r} is not valid; use one of {allowed}.")
-        split = self.train_split
-        if isinstance(split, (float, np.floating)) and not 0.0 < split < 1.0:
-            raise ValueError(f"train_split must be a fraction in (0, 1), a callable or None; got {split!r}.")
         self._check_common_params()
-
-    def _split(self, seed):
-        split = self.train_split
-        if isinstance(split, (float, np.floating)):
-            return ValidSplit(float(split), stratified=False, random_state=seed)
-        return split
 
     # ------------------------------------------------------------- structure
     def _prepare(self, X4):
@@ -312,9 +305,11 @@ class FeatureInverter(TransformerMixin, BasePatchNet):
             checkpoint = str(Path(self.checkpoint_dir) / name)
         callbacks = list(extra_callbacks) + list(self.callbacks or [])
         return _InversionNet(
-            module_class, module_kwargs, criterion, max_epochs=self.max_epochs,
+            module_class=module_class, module_kwargs=module_kwargs, criterion=criterion,
+            max_epochs=self.max_epochs,
             batch_size=self.batch_size, lr=self.lr, optimizer=self.optimizer,
-            train_split=self._split(seed), callbacks=callbacks or None, device=self.device,
+            train_split=self.train_split if callable(self.train_split) else None,
+            callbacks=callbacks or None, device=self.device,
             random_state=seed, verbose=self.verbose, checkpoint_dir=checkpoint,
             **self._prefixed_params())
 
@@ -339,6 +334,14 @@ class FeatureInverter(TransformerMixin, BasePatchNet):
         seeds = ([None] * n_nets if self.random_state is None else
                  [int(s) for s in check_random_state(self.random_state).randint(0, 2**31 - 1, n_nets)])
         shape_kwargs = {"shape": self.module}
+        # one held-out set of patches for every net: no module validates on
+        # patches another module trained on
+        rows = self._holdout(np.arange(len(X4)))
+
+        def train(net, dataset):
+            if rows is None:
+                return net._train(dataset)
+            return net._train(dataset.take(rows[0]), valid=dataset.take(rows[1]))
 
         R = torch.from_numpy(X4)
         mean, std = _channel_stats(R, self.normalize_targets)
@@ -358,20 +361,20 @@ class FeatureInverter(TransformerMixin, BasePatchNet):
             net = self._net(k, f"module_{k}", InversionModule,
                             {"feature_shape": pairs[k][0], "target_shape": pairs[k][1],
                              **shape_kwargs}, nn.MSELoss, seeds[k])
-            nets.append(net._train(PatchDataset(z_out.contiguous(), z_in.contiguous())))
+            nets.append(train(net, PatchDataset(z_out.contiguous(), z_in.contiguous())))
             z_in = z_out
         if self.mode == "end_to_end":
             z_out = _normalise(R, means[-1], stds[-1])
             net = self._net(0, "end_to_end", InversionStack, {"shapes": pairs, **shape_kwargs},
                             nn.MSELoss, seeds[0])
-            nets.append(net._train(PatchDataset(z_out.contiguous(),
-                                                _normalise(torch.from_numpy(X4), means[0], stds[0]))))
+            nets.append(train(net, PatchDataset(
+                z_out.contiguous(), _normalise(torch.from_numpy(X4), means[0], stds[0]))))
         elif self.mode == "joint":
             net = self._net(0, "joint", JointInversion,
                             {"frozen": frozen, "means": means, "stds": stds, "shapes": pairs,
                              **shape_kwargs}, SumOfMSE, seeds[0],
                             extra_callbacks=[("module_losses", _PerModuleLoss())])
-            nets.append(net._train(PatchDataset(X4)))
+            nets.append(train(net, PatchDataset(X4)))
         del R, z_in
 
         if self.mode == "stacked":
