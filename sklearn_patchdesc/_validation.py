@@ -72,9 +72,11 @@ def _layout_of(X, name):
             )
         kind, h, w = "flat", side, side
     else:
+        hint = (f" Reshape your data with {name}.reshape(1, -1) if it is one flat patch."
+                if X.ndim == 1 else "")
         raise ValueError(
             f"{name} must be patches of shape (n, H, W), (n, 1, H, W) or (n, H*W); "
-            f"got an array of rank {X.ndim} with shape {X.shape}."
+            f"got an array of rank {X.ndim} with shape {X.shape}.{hint}"
         )
     if h != w:
         raise ValueError(f"{name} holds non-square patches of {h}x{w}; patches must be square.")
@@ -170,7 +172,7 @@ def check_patches(X, *, name="X", min_size=None, multiple_of=None, min_samples=1
     if X.ndim == 0 or X.shape[0] < min_samples:
         n = 0 if X.ndim == 0 else X.shape[0]
         raise ValueError(
-            f"{name} holds {n} patch(es); at least {min_samples} required."
+            f"{name} holds {n} patch(es) (n_samples={n}); at least {min_samples} required."
         )
     if X.ndim == 2 and X.shape[1] == 0:
         raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of "
@@ -266,5 +268,7 @@ def check_labels(y, n_samples, *, name="y"):
         if not np.all(labels == np.round(labels)):
             raise ValueError(f"{name} must hold integer point labels; got non-integer floats.")
     elif labels.dtype.kind not in "iub":
-        raise TypeError(f"{name} must hold integer point labels; got dtype {labels.dtype}.")
+        # "Unknown label type": the words scikit-learn's checks and users look for
+        raise TypeError(f"Unknown label type: {name} must hold integer point labels; got "
+                        f"dtype {labels.dtype}.")
     return labels.astype(np.int64)

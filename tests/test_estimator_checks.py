@@ -1,20 +1,54 @@
 """scikit-learn's estimator checks over every public estimator of the library.
 
-Instances and the one list of expected failures (each with its reason) live in
-:mod:`sklearn_patchdesc.utils.estimator_checks`.
+Instances, the one list of expected failures (each with its reason) and the
+checks that run as square-patch ports instead (tests/test_patch_checks.py)
+live in :mod:`sklearn_patchdesc.utils.estimator_checks`.
 """
+from functools import partial
+
 import pytest
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import estimator_checks_generator
 
 from sklearn_patchdesc.utils import all_estimators
+from sklearn_patchdesc.utils._patch_checks import check_name
 from sklearn_patchdesc.utils.estimator_checks import (
     EXPECTED_FAILED_CHECKS,
+    PORTED_CHECKS,
     check_instances,
     expected_failed_checks,
+    replaced_by_port,
 )
 
+_PORTED = pytest.mark.skip(reason="tabular data no patch estimator takes: runs as its "
+                                  "square-patch port (tests/test_patch_checks.py)")
 
-@parametrize_with_checks(check_instances(), expected_failed_checks=expected_failed_checks)
+
+def _check_id(check):
+    label = check_name(check)
+    inner = check
+    while isinstance(inner, partial):
+        extra = {k: v for k, v in inner.keywords.items()}
+        if extra:
+            label += "(" + ", ".join(f"{k}={v}" for k, v in extra.items()) + ")"
+        inner = inner.func
+    return label
+
+
+def _cases():
+    for estimator in check_instances():
+        name, skip = type(estimator).__name__, replaced_by_port(estimator)
+        for case in estimator_checks_generator(
+                estimator, expected_failed_checks=expected_failed_checks(estimator),
+                mark="xfail"):
+            # an expected failure comes as a pytest.param with its xfail mark
+            (est, check), marks = (case.values, list(case.marks)) if hasattr(
+                case, "marks") else (case, [])
+            if check_name(check) in skip:
+                marks.append(_PORTED)
+            yield pytest.param(est, check, marks=marks, id=f"{name}-{_check_id(check)}")
+
+
+@pytest.mark.parametrize("estimator, check", list(_cases()))
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
@@ -26,6 +60,7 @@ def test_every_public_estimator_is_checked_and_listed():
     for name, checks in EXPECTED_FAILED_CHECKS.items():
         for check, reason in checks.items():
             assert check.startswith("check_") and len(reason) > 20, (name, check)
+            assert check not in PORTED_CHECKS, (name, check)  # the port covers those
 
 
 def test_all_estimators_filters():

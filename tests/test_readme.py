@@ -33,6 +33,7 @@ def test_torch_is_pinned_to_the_local_cpu_build():
 
 def test_readme_explains_the_expected_failures_of_the_estimator_checks():
     text = " ".join((ROOT / "README.md").read_text().split())
-    assert "About the test output" in text and "xfailed" in text
+    assert "About the test output" in text and "xfailed" in text and "skipped" in text
     assert "sklearn_patchdesc/utils/estimator_checks.py" in text
+    assert "tests/test_patch_checks.py" in text and (ROOT / "tests" / "test_patch_checks.py").is_file()
     assert (ROOT / "sklearn_patchdesc" / "utils" / "estimator_checks.py").is_file()

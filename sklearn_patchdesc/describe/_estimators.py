@@ -40,6 +40,7 @@ from .._split import train_split_groups
 from .._training import BasePatchNet
 from .._validation import check_labels, is_record_target
 from ._callbacks import HPatchesEpochScore
+from ._descriptor_mixin import DescriptorMixin
 from ._losses import TripletMarginLoss
 from ._modules import L2Net
 from ._samplers import RandomTripletSampler, check_triplet_labels
@@ -47,7 +48,8 @@ from ._samplers import RandomTripletSampler, check_triplet_labels
 __all__ = ["BaseDescriptorNet", "L2NetDescriptor"]
 
 
-class BaseDescriptorNet(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BasePatchNet):
+class BaseDescriptorNet(DescriptorMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                        BasePatchNet):
     """Base of the learned descriptor estimators (not public API; subclass it)."""
 
     #: descriptor length when the module does not say (``out_features``)
@@ -155,18 +157,21 @@ class BaseDescriptorNet(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseP
                            **fit_params)
 
     def transform(self, X):
-        """Descriptors of ``X``: ``(n, d)`` float32, unit L2 norm per row."""
+        """Descriptors of ``X``: ``(n, d)`` float32, unit L2 norm per row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, 1, H, W) or (n, H*W)
+            Patches to describe, of the size the network was trained on.
+
+        Returns
+        -------
+        descriptors : ndarray of shape (n, d), float32
+            One unit-norm descriptor per patch.
+        """
         check_is_fitted(self, "net_")
         X4, _ = self._validate_patches(X, reset=False, keep_uint8=True)
         return self._forward(X4).astype(np.float32, copy=False)
-
-    def score(self, X, y):
-        """Mean of the three HPatches mAPs (the ``hpatches_mean`` scorer) on ``X``."""
-        from sklearn.metrics import get_scorer
-
-        from .. import metrics  # noqa: F401  (registers the scorer names)
-
-        return get_scorer("hpatches_mean")(self, X, y)
 
     @property
     def _n_features_out(self):

@@ -12,13 +12,15 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_labels, check_patches
+from ._descriptor_mixin import DescriptorMixin
 
 __all__ = ["RawPatchDescriptor", "SIFTPatchDescriptor"]
 
 _CHUNK = 2048  # patches per vectorised step
 
 
-class _HandcraftedDescriptor(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class _HandcraftedDescriptor(DescriptorMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                             BaseEstimator):
     _min_size = 1
 
     def fit(self, X, y=None):
@@ -29,6 +31,10 @@ class _HandcraftedDescriptor(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         X : array-like of shape (n, H, W), (n, 1, H, W) or (n, H*W)
         y : ignored
             Accepted (labels or record array) for pipelines.
+
+        Returns
+        -------
+        self
         """
         self._check_params()
         X4, layout = check_patches(X, min_size=self._min_size, keep_uint8=True)
@@ -39,7 +45,18 @@ class _HandcraftedDescriptor(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         return self
 
     def transform(self, X):
-        """Descriptors ``(n, d)`` float32."""
+        """Descriptors ``(n, d)`` float32.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, 1, H, W) or (n, H*W)
+            Patches of the side recorded by ``fit``.
+
+        Returns
+        -------
+        descriptors : ndarray of shape (n, d), float32
+            ``d`` = H*W for raw pixels, 128 for SIFT.
+        """
         check_is_fitted(self, "patch_size_")
         X4, layout = check_patches(X, min_size=self._min_size, keep_uint8=True)
         if layout.size != self.patch_size_:
@@ -50,14 +67,6 @@ class _HandcraftedDescriptor(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         out = [self._describe(X4[i:i + _CHUNK, 0].astype(np.float32))
                for i in range(0, X4.shape[0], _CHUNK)]
         return np.concatenate(out).astype(np.float32, copy=False)
-
-    def score(self, X, y):
-        """Mean of the three HPatches mAPs (the ``hpatches_mean`` scorer)."""
-        from sklearn.metrics import get_scorer
-
-        from .. import metrics  # noqa: F401
-
-        return get_scorer("hpatches_mean")(self, X, y)
 
     def _check_params(self):
         pass

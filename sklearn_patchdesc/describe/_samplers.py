@@ -45,9 +45,9 @@ def check_triplet_labels(labels, name="y"):
     _, counts = label_groups(labels)
     if len(counts) < 2:
         raise ValueError(
-            f"{name} holds a single label ({labels.flat[0]!r}) for all {labels.size} patches: "
-            "no negative exists, so no triplet can be formed. Give patches of at least "
-            "two different 3-D points."
+            f"{name} holds a single label ({labels.flat[0].item()!r}) for all {labels.size} "
+            "patches (one class): no negative exists, so no triplet can be formed. Give "
+            "patches of at least two different 3-D points."
         )
     if counts.max() < 2:
         raise ValueError(
@@ -87,7 +87,20 @@ class RandomTripletSampler(ParamsMixin):
         self.n_triplets = n_triplets
 
     def triplets(self, labels, rng):
-        """Return ``(anchors, positives, negatives)`` index arrays for one epoch."""
+        """Return ``(anchors, positives, negatives)`` index arrays for one epoch.
+
+        Parameters
+        ----------
+        labels : array-like of shape (n,)
+            Point labels of the training patches.
+        rng : numpy.random.Generator, int or None
+            Source of the random draws.
+
+        Returns
+        -------
+        anchors, positives, negatives : ndarray of shape (n_triplets,)
+            Indices into the training patches.
+        """
         check_triplet_labels(labels)
         rng = np.random.default_rng(rng)
         inverse, counts = label_groups(labels)
@@ -121,7 +134,17 @@ class RandomTripletSampler(ParamsMixin):
             yield np.concatenate([a[sl], p[sl], n[sl]])
 
     def n_triplets_per_epoch(self, labels):
-        """Triplets one epoch draws: ``n_triplets``, or every patch that has a positive."""
+        """Triplets one epoch draws: ``n_triplets``, or every patch that has a positive.
+
+        Parameters
+        ----------
+        labels : array-like of shape (n,)
+            Point labels of the training patches.
+
+        Returns
+        -------
+        n_triplets : int
+        """
         check_triplet_labels(labels)
         if self.n_triplets is not None:
             return int(self.n_triplets)
@@ -168,7 +191,20 @@ class PKSampler(ParamsMixin):
         return int(S), int(K)
 
     def index_batches(self, labels, rng):
-        """Return the epoch's batches as an ``(n_batches, S * K)`` index array."""
+        """Return the epoch's batches as an ``(n_batches, S * K)`` index array.
+
+        Parameters
+        ----------
+        labels : array-like of shape (n,)
+            Point labels of the training patches (singletons are left out).
+        rng : numpy.random.Generator, int or None
+            Shuffles the label order and each label's patches.
+
+        Returns
+        -------
+        batches : ndarray of shape (n_batches, S * K)
+            Indices into the training patches, one row per batch.
+        """
         S, K = self._check()
         check_triplet_labels(labels)
         rng = np.random.default_rng(rng)

@@ -1,26 +1,22 @@
 """Set-up of scikit-learn's estimator checks for every public estimator.
 
 :func:`check_instances` gives one small, fast instance per public estimator
-(:func:`~sklearn_patchdesc.utils.all_estimators`), and
-:data:`EXPECTED_FAILED_CHECKS` is the **one** place where checks that cannot
-pass are listed, each with its reason; :func:`expected_failed_checks` hands
-them to :func:`sklearn.utils.estimator_checks.parametrize_with_checks`::
-
-    from sklearn.utils.estimator_checks import parametrize_with_checks
-    from sklearn_patchdesc.utils.estimator_checks import (
-        check_instances, expected_failed_checks)
-
-    @parametrize_with_checks(check_instances(),
-                             expected_failed_checks=expected_failed_checks)
-    def test_sklearn_compatible(estimator, check):
-        check(estimator)
+(:func:`~sklearn_patchdesc.utils.all_estimators`). scikit-learn's checks that
+feed tabular data (:data:`PORTED_CHECKS`) run as square-patch ports instead
+(:mod:`sklearn_patchdesc.utils._patch_checks`, on the instances of
+:func:`patch_check_instances`); :func:`replaced_by_port` says which checks an
+estimator skips for that reason. :data:`EXPECTED_FAILED_CHECKS` is the **one**
+place where checks that cannot pass are listed, each with its reason;
+:func:`expected_failed_checks` hands them to scikit-learn
+(``tests/test_estimator_checks.py`` shows the use).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-__all__ = ["check_instances", "expected_failed_checks", "EXPECTED_FAILED_CHECKS"]
+__all__ = ["check_instances", "patch_check_instances", "expected_failed_checks",
+           "replaced_by_port", "EXPECTED_FAILED_CHECKS", "PORTED_CHECKS"]
 
 
 def _tiny_feature_network():
@@ -79,39 +75,70 @@ def check_instances():
     return out
 
 
-# ------------------------------------------------------------------ reasons
-_NOT_SQUARE = (
-    "the check fits on tabular X of shape (n, d) with d = 2, 3, 5 or 10 features, which "
-    "is not a square number; patch estimators take square patches ((n, H*W) with square "
-    "H*W, DESIGN.md data conventions) and raise a ValueError naming the shape")
-#: checks that only fail because their data are not square patches
-_TABULAR_DATA_CHECKS = {
-    "check_dict_unchanged": _NOT_SQUARE,
-    "check_dont_overwrite_parameters": _NOT_SQUARE,
-    "check_dtype_object": _NOT_SQUARE + " (object arrays of numbers are accepted)",
-    "check_estimators_dtypes": _NOT_SQUARE,
-    "check_estimators_fit_returns_self": _NOT_SQUARE,
-    "check_estimators_nan_inf": _NOT_SQUARE + " before NaN is looked at (NaN/inf in square "
-                                "patches is a ValueError, tests/test_core.py)",
-    "check_estimators_overwrite_params": _NOT_SQUARE,
-    "check_estimators_pickle": _NOT_SQUARE + " (pickling is tested in tests/test_persistence.py)",
-    "check_f_contiguous_array_estimator": _NOT_SQUARE,
-    "check_fit2d_1sample": _NOT_SQUARE + " (one sample of 10 features)",
-    "check_fit2d_predict1d": _NOT_SQUARE,
-    "check_fit_check_is_fitted": _NOT_SQUARE,
-    "check_fit_idempotent": _NOT_SQUARE,
-    "check_fit_score_takes_y": _NOT_SQUARE,
-    "check_methods_sample_order_invariance": _NOT_SQUARE,
-    "check_methods_subset_invariance": _NOT_SQUARE,
-    "check_n_features_in": _NOT_SQUARE,
-    "check_pipeline_consistency": _NOT_SQUARE,
-    "check_readonly_memmap_input": _NOT_SQUARE,
-    "check_transformer_data_not_an_array": _NOT_SQUARE,
-    "check_transformer_general": _NOT_SQUARE,
-    "check_transformer_preserve_dtypes": _NOT_SQUARE,
+#: narrower networks for the square-patch port (its checks fit many times);
+#: ``module__`` options are given through ``set_params``, as a user would
+_PORT_OPTIONS = {
+    "ConvAutoencoderDenoiser": {"module__channels": (4, 4, 8, 8, 8),
+                                "optimizer__lbfgs_steps": 1, "optimizer__lbfgs_max_iter": 2},
+    "DnCNNDenoiser": {"module__channels": 8},
+    "ShallowUNetDenoiser": {"module__channels": (4, 8, 8)},
+    "TernausNetDenoiser": {"module__base_channels": 4},
+    "UNetDenoiser": {"module__base_channels": 4},
 }
-_NETWORK_DENOISER = _TABULAR_DATA_CHECKS
-_LEARNED_DESCRIPTOR = _TABULAR_DATA_CHECKS
+
+
+def patch_check_instances():
+    """The instances of :func:`check_instances`, narrowed for the square-patch port.
+
+    Returns
+    -------
+    estimators : list of estimators
+        As :func:`check_instances`, with the ``module__`` widths of
+        ``_PORT_OPTIONS`` set, so that 32x32 patches train in a blink.
+    """
+    return [est.set_params(**_PORT_OPTIONS.get(type(est).__name__, {}))
+            for est in check_instances()]
+
+
+# ------------------------------------------------------------------ ports
+#: scikit-learn checks that feed tabular ``(n, d)`` data with d = 2, 3, 5 or 10
+#: (not a square number of pixels, refused by every patch estimator); each runs
+#: instead as its square-patch port (:mod:`._patch_checks`, same assertions on
+#: ``(n, 32*32)`` patches, ``tests/test_patch_checks.py``)
+PORTED_CHECKS = frozenset({
+    "check_dict_unchanged", "check_dont_overwrite_parameters", "check_dtype_object",
+    "check_estimators_dtypes", "check_estimators_fit_returns_self",
+    "check_estimators_nan_inf", "check_estimators_overwrite_params",
+    "check_estimators_pickle", "check_f_contiguous_array_estimator", "check_fit2d_1sample",
+    "check_fit2d_predict1d", "check_fit_check_is_fitted", "check_fit_idempotent",
+    "check_fit_score_takes_y", "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance", "check_n_features_in", "check_pipeline_consistency",
+    "check_readonly_memmap_input", "check_transformer_data_not_an_array",
+    "check_transformer_general", "check_transformer_preserve_dtypes",
+})
+
+
+def replaced_by_port(estimator):
+    """Checks whose scikit-learn version ``estimator`` skips because its port runs.
+
+    Every patch estimator; not the searches, which take whatever their inner
+    estimator takes (scikit-learn's own versions pass for them).
+
+    Parameters
+    ----------
+    estimator : estimator instance
+
+    Returns
+    -------
+    checks : frozenset of str
+    """
+    from . import all_estimators
+
+    searches = {name for name, _ in all_estimators("search")}
+    return frozenset() if type(estimator).__name__ in searches else PORTED_CHECKS
+
+
+# ------------------------------------------------------------------ reasons
 _MULTIPLE_OF_32 = ("TernausNet's VGG encoder needs patch sides that are a multiple of 32; "
                    "the check's 2x2 patches are refused with a ValueError")
 
@@ -119,38 +146,24 @@ _MULTIPLE_OF_32 = ("TernausNet's VGG encoder needs patch sides that are a multip
 #: that are expected to fail, for every public estimator.
 EXPECTED_FAILED_CHECKS = {
     "ConvAutoencoderDenoiser": {
-        **_NETWORK_DENOISER,
         "check_positive_only_tag_during_fit": (
             "the check trains on iris as 2x2 'patches' centred to -3..4 (patches are expected "
             "in [0, 1]); with the seed-002 defaults (hybrid L-BFGS/SGD, lr 0.05) the loss "
             "diverges and the shared NaN stop raises TrainingError, as designed"),
     },
-    "DnCNNDenoiser": _NETWORK_DENOISER,
     "FeatureInverter": {
-        **_TABULAR_DATA_CHECKS,
         "check_fit2d_1feature": "1x1 patches cannot go through the inverted network (its "
                                 "pooling empties them); the ValueError says so, not in "
                                 "scikit-learn's '1 feature(s)' wording",
     },
-    "GaussianDenoiser": _TABULAR_DATA_CHECKS,
-    "HardNetDescriptor": _LEARNED_DESCRIPTOR,
-    "JointDenoiseDescribe": _LEARNED_DESCRIPTOR,
-    "L2NetDescriptor": _LEARNED_DESCRIPTOR,
-    "MultiScaleDescriptor": _LEARNED_DESCRIPTOR,
-    "NLMeansDenoiser": _TABULAR_DATA_CHECKS,
-    "RawPatchDescriptor": _TABULAR_DATA_CHECKS,
-    "SIFTPatchDescriptor": _TABULAR_DATA_CHECKS,
-    "ShallowUNetDenoiser": _NETWORK_DENOISER,
     "TPESearchCV": {
         "check_supervised_y_2d": "DataConversionWarning not caught (the same expected failure "
                                  "scikit-learn lists for its own GridSearchCV)",
     },
     "TernausNetDenoiser": {
-        **_NETWORK_DENOISER,
         "check_n_features_in_after_fitting": _MULTIPLE_OF_32,
         "check_positive_only_tag_during_fit": _MULTIPLE_OF_32,
     },
-    "UNetDenoiser": _NETWORK_DENOISER,
 }
 
 
