@@ -602,6 +602,11 @@ class BasePatchNet(BaseEstimator):
         See :func:`sklearn_patchdesc.persistence.save` (weights in
         safetensors, parameters and fitted attributes in JSON, atomic write).
 
+        Parameters
+        ----------
+        path : str or Path
+            File to write.
+
         Returns
         -------
         path : Path
@@ -613,6 +618,15 @@ class BasePatchNet(BaseEstimator):
     @classmethod
     def load(cls, path):
         """Load an estimator of this class saved by :meth:`save`; never unpickles.
+
+        Parameters
+        ----------
+        path : str or Path
+            File written by :meth:`save`.
+
+        Returns
+        -------
+        estimator : instance of this class
 
         Raises
         ------

@@ -287,7 +287,18 @@ class JointDenoiseDescribe(BaseDescriptorNet):
         return super().fit(X, y, **fit_params)
 
     def denoise(self, X):
-        """Denoised patches from the jointly trained denoiser (``X``'s layout and dtype)."""
+        """Denoised patches from the jointly trained denoiser (``X``'s layout and dtype).
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, 1, H, W) or (n, H*W)
+            Noisy patches of the size seen in ``fit``.
+
+        Returns
+        -------
+        X_denoised : ndarray
+            In ``X``'s layout and dtype.
+        """
         check_is_fitted(self, "net_")
         X4, layout = self._validate_patches(X, reset=False)
         den = self.net_.module_.denoiser

@@ -68,7 +68,20 @@ class _ClassicalDenoiser(TransformerMixin, BaseEstimator):
         return restore_patches(self._denoise(X4[:, 0])[:, None], layout)
 
     def score(self, X, y):
-        """Mean per-patch PSNR (dB, [0, 1] scale) of ``transform(X)`` against clean ``y``."""
+        """Mean per-patch PSNR (dB, [0, 1] scale) of ``transform(X)`` against clean ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, 1, H, W) or (n, H*W)
+            Noisy patches.
+        y : array-like of X's shape
+            Their clean versions.
+
+        Returns
+        -------
+        score : float
+            Mean PSNR in dB; higher is better.
+        """
         D4, _ = check_patches(self.transform(X))
         Y4, _ = check_patches(y, name="y")
         if Y4.shape != D4.shape:

@@ -102,7 +102,19 @@ class PatchAugmentation(ParamsMixin, Callback):
         return np.array([r + 4 * f for f in ([0, 1] if self.flips else [0]) for r in rots])
 
     def draw_codes(self, labels, rng):
-        """Transform code (0..7) of every patch of a batch with these labels."""
+        """Transform code (0..7) of every patch of a batch with these labels.
+
+        Parameters
+        ----------
+        labels : array-like of shape (n,)
+            Point labels of the batch (``mode="label"`` gives one code per label).
+        rng : numpy.random.Generator
+
+        Returns
+        -------
+        codes : ndarray of shape (n,)
+            0 (unchanged) or a dihedral transform code 1..7.
+        """
         labels = np.asarray(labels)
         choices = self._choices()[1:]  # a transformed patch is never the identity
         if self.mode == "label":
@@ -115,7 +127,21 @@ class PatchAugmentation(ParamsMixin, Callback):
         return codes
 
     def augment(self, X, labels, rng=None):
-        """Return augmented copies of patches ``X`` (Tensor ``(n, C, H, H)``)."""
+        """Return augmented copies of patches ``X`` (Tensor ``(n, C, H, H)``).
+
+        Parameters
+        ----------
+        X : torch.Tensor of shape (n, C, H, H)
+            Square patches.
+        labels : array-like of shape (n,)
+            Their point labels.
+        rng : numpy.random.Generator, int or None, default=None
+            Source of the transform draws.
+
+        Returns
+        -------
+        X_augmented : torch.Tensor of shape (n, C, H, H)
+        """
         rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
         if X.shape[-1] != X.shape[-2]:
             raise ValueError(f"patches must be square to rotate; got {tuple(X.shape[-2:])}.")

@@ -20,6 +20,19 @@ def embed(net, X, batch_size=256):
     """Descriptors of patches ``X`` (any accepted layout) by ``net.module_`` in eval mode.
 
     The module's train/eval mode is restored afterwards.
+
+    Parameters
+    ----------
+    net : skorch.NeuralNet
+        An initialised net whose ``module_`` maps patches to descriptors.
+    X : array-like of shape (n, H, W), (n, 1, H, W) or (n, H*W)
+        Patches.
+    batch_size : int, default=256
+        Patches per forward pass.
+
+    Returns
+    -------
+    descriptors : ndarray of shape (n, d)
     """
     X4, _ = check_patches(X, keep_uint8=True)
     module = net.module_
@@ -76,6 +89,7 @@ class HPatchesEpochScore(ParamsMixin, Callback):
 
     @property
     def name_(self):
+        """Name of the history column: ``name``, or ``valid_<scoring>``."""
         if self.name is not None:
             return self.name
         return "valid_" + (self.scoring if isinstance(self.scoring, str) else "score")

@@ -127,7 +127,17 @@ class CollapseMonitor(ParamsMixin, Callback):
         return dataset_rows(dataset, self.probe_rows_)
 
     def probe_distance(self, net):
-        """Mean pairwise distance of the probe descriptors now."""
+        """Mean pairwise distance of the probe descriptors now.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The descriptor net being trained.
+
+        Returns
+        -------
+        distance : float
+        """
         return mean_pairwise_distance(embed_dataset(net, self.probe_dataset_))
 
     def _snapshot(self, net):

@@ -171,7 +171,19 @@ class HardPositiveMiner(ParamsMixin, Callback):
         net.history.record("hard_positive_distance", self._mean_positive_distance())
 
     def refresh(self, net, dataset):
-        """Embed ``dataset`` with ``net.module_`` and recompute the farthest positives."""
+        """Embed ``dataset`` with ``net.module_`` and recompute the farthest positives.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The descriptor net being trained.
+        dataset : torch Dataset
+            The training patches and their labels.
+
+        Returns
+        -------
+        self
+        """
         from ._embedding import dataset_labels
 
         self.embeddings_ = embed_dataset(net, dataset, self.embed_batch_size)
@@ -189,7 +201,21 @@ class HardPositiveMiner(ParamsMixin, Callback):
 
     # ------------------------------------------------------------- sampler
     def triplets(self, labels, rng):
-        """``(anchors, positives, negatives)`` for one epoch (mined once refreshed)."""
+        """``(anchors, positives, negatives)`` for one epoch (mined once refreshed).
+
+        Parameters
+        ----------
+        labels : array-like of shape (n,)
+            Labels of the dataset last given to :meth:`refresh`.
+        rng : numpy.random.Generator, int or None
+            Draws the anchors and the negatives.
+
+        Returns
+        -------
+        anchors, positives, negatives : ndarray of shape (n_triplets,)
+            Each anchor's positive is its farthest one after a refresh (random
+            before the first).
+        """
         labels = np.asarray(labels)
         check_triplet_labels(labels)
         random = RandomTripletSampler(n_triplets=self.n_triplets)

@@ -182,6 +182,7 @@ class TripletMarginLoss(ParamsMixin, nn.Module):
 
     @property
     def collapse_value(self):
+        """The loss when every descriptor is the same point (see the class docstring)."""
         if self.lossless:
             upper = 4.0 if self.upper is None else float(self.upper)
             beta = upper if self.beta is None else float(self.beta)

@@ -121,7 +121,17 @@ class MultiScaleNet(nn.Module):
         )
 
     def load_vgg16(self, weights):
-        """Copy the convolutions of a torchvision VGG16 file into the deep branch, in order."""
+        """Copy the convolutions of a torchvision VGG16 file into the deep branch, in order.
+
+        Parameters
+        ----------
+        weights : str, Path or dict
+            torchvision-format VGG16 state dict or its file.
+
+        Returns
+        -------
+        self
+        """
         from ..inversion._vgg import vgg16_features
 
         vgg = [m for m in vgg16_features(weights, in_channels=1) if isinstance(m, nn.Conv2d)]
@@ -189,8 +199,9 @@ class MultiScaleDescriptor(BaseDescriptorNet):
         Triplets per batch with the default sampler (3x as many images).
     lr : float, default=1e-3
     optimizer : str or torch.optim.Optimizer class, default="adam"
-    train_split, valid_scoring, early_stopping, callbacks, device, random_state,
-    verbose, checkpoint_dir, **kwargs
+    train_split, valid_scoring, early_stopping, callbacks, device
+        As in :class:`L2NetDescriptor`.
+    random_state, verbose, checkpoint_dir, **kwargs
         As in :class:`L2NetDescriptor`.
 
     Attributes

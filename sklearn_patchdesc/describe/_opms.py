@@ -96,7 +96,20 @@ class OnlinePairMiner(ParamsMixin, Callback):
 
     # ------------------------------------------------------------ schedule
     def lambda_at(self, epoch, n_epochs):
-        """Lambda of 1-based ``epoch`` out of ``n_epochs`` (seed 004 algorithm 1)."""
+        """Lambda of 1-based ``epoch`` out of ``n_epochs`` (seed 004 algorithm 1).
+
+        Parameters
+        ----------
+        epoch : int
+            1-based epoch.
+        n_epochs : int
+            Epochs of the whole fit.
+
+        Returns
+        -------
+        lam : float
+            Linear from ``lambda_start`` to ``lambda_end``.
+        """
         start, end = float(self.lambda_start), float(self.lambda_end)
         frac = min(max(epoch / max(int(n_epochs), 1), 0.0), 1.0)
         return start + (end - start) * frac
@@ -145,7 +158,24 @@ class OnlinePairMiner(ParamsMixin, Callback):
     def mine(self, dist, labels, rng, lam):
         """Pair indices from a distance matrix (numpy); see the class docstring.
 
-        Returns ``(a1, p, a2, n, n_pruned)``.
+        Parameters
+        ----------
+        dist : ndarray of shape (b, b)
+            Distances between the descriptors of a batch.
+        labels : array-like of shape (b,)
+            Their point labels.
+        rng : numpy.random.Generator
+            Source of the random draws.
+        lam : float
+            Current lambda (see :meth:`lambda_at`).
+
+        Returns
+        -------
+        a1, p, a2, n : ndarray
+            Positive pairs ``(a1, p)`` and negative pairs ``(a2, n)``.
+        n_pruned : int
+            Pairs dropped as easy (anchors that already meet the margin, negatives
+            beyond it).
         """
         labels = np.asarray(labels)
         m = self._margin()

@@ -176,7 +176,17 @@ class SteppedBatchHard(ParamsMixin, Callback):
 
     # ----------------------------------------------------------- callback
     def threshold_for(self, net):
-        """The collapse point compared with the loss."""
+        """The collapse point compared with the loss.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The descriptor net being trained (its criterion gives the value).
+
+        Returns
+        -------
+        threshold : float
+        """
         if self.threshold is not None:
             return float(self.threshold)
         crit = self.batch_criterion_ if self.batch_criterion_ is not None else net.criterion_

@@ -445,6 +445,18 @@ class FeatureInverter(TransformerMixin, BasePatchNet):
         """Mean PSNR (dB, intensities on the [0, 1] scale) of the reconstructions.
 
         Reconstructions are clipped to [0, 1] before comparison with ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, 1, H, W) or (n, H*W)
+            Patches to reconstruct from their features.
+        y : ignored
+            Accepted for scikit-learn's scorer interface.
+
+        Returns
+        -------
+        score : float
+            Mean PSNR in dB; higher is better.
         """
         X4, _ = self._check_X(X)
         return psnr(X4, np.clip(self._reconstruct(X4), 0.0, 1.0))

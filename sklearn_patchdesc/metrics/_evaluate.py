@@ -277,14 +277,17 @@ def hpatches_evaluate(descriptors, target, *, distance="l2", tasks_dir=None, spl
 
     Parameters
     ----------
-    descriptors, target, distance, tasks_dir, split, n_pairs, n_negatives,
-    n_queries, n_distractors, pool_sizes, random_state, ties
+    descriptors, target, distance, tasks_dir, split
         As in :func:`hpatches_verification`, :func:`hpatches_matching` and
         :func:`hpatches_retrieval` (same numbers for the same arguments).
     tasks : sequence of {"verification", "matching", "retrieval"}, default=all
+    n_pairs, n_negatives, n_queries, n_distractors, pool_sizes, random_state
+        As in those three functions.
     curve_points : int, default=1001
         Points kept on each PR / ROC curve (evenly spaced along the ranking;
         0 = no curves).
+    ties
+        As in those three functions.
 
     Returns
     -------

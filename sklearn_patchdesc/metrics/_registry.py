@@ -48,7 +48,17 @@ def _scorer_constraints(constraints):
 def register_scorers(scorers):
     """Make ``scorers`` (name -> callable) usable as ``scoring=`` strings.
 
-    Idempotent; returns the number of already-built validation sets updated.
+    Idempotent.
+
+    Parameters
+    ----------
+    scorers : dict of str to callable
+        Scorer name -> scorer ``(estimator, X, y) -> float``.
+
+    Returns
+    -------
+    n_updated : int
+        Number of already-built parameter validation sets that now accept the names.
     """
     from sklearn.metrics import _scorer
 

@@ -31,6 +31,23 @@ def _plain(obj, curves):
 class HPatchesReport:
     """Results of the HPatches tasks (all numbers are fractions in [0, 1]).
 
+    Made by :func:`hpatches_evaluate`; the parameters are its findings.
+
+    Parameters
+    ----------
+    scores : dict of str to float
+        The single number of each task that ran.
+    details : dict
+        See the attribute.
+    protocol : {"record", "labels"}
+        See the attribute.
+    distance : str
+        Descriptor distance used.
+    split : str or None
+        Official split whose task files were read (None: generated tasks).
+    timings : dict
+        See the attribute.
+
     Attributes
     ----------
     verification, matching, retrieval : float or None
@@ -54,9 +71,20 @@ class HPatchesReport:
         self.split = split
         self.timings = timings
 
-    verification = property(lambda self: self.scores.get("verification"))
-    matching = property(lambda self: self.scores.get("matching"))
-    retrieval = property(lambda self: self.scores.get("retrieval"))
+    @property
+    def verification(self):
+        """Mean AP of patch verification (None if not run)."""
+        return self.scores.get("verification")
+
+    @property
+    def matching(self):
+        """Mean AP of image matching (None if not run)."""
+        return self.scores.get("matching")
+
+    @property
+    def retrieval(self):
+        """Mean AP of patch retrieval (None if not run)."""
+        return self.scores.get("retrieval")
 
     @property
     def mean(self):
@@ -72,14 +100,30 @@ class HPatchesReport:
                 for d, kinds in ver.items()}
 
     def as_dict(self, curves=False):
-        """Plain-Python dict of every number (and the curves with ``curves=True``)."""
+        """Plain-Python dict of every number (and the curves with ``curves=True``).
+
+        Parameters
+        ----------
+        curves : bool, default=False
+            Keep the PR / ROC curves in ``details``.
+
+        Returns
+        -------
+        report : dict
+            JSON-serialisable (floats, lists, dicts, str, None).
+        """
         return {"verification": self.verification, "matching": self.matching,
                 "retrieval": self.retrieval, "mean": self.mean, "protocol": self.protocol,
                 "distance": self.distance, "split": self.split,
                 "details": _plain(self.details, curves), "timings": _plain(self.timings, True)}
 
     def to_table(self):
-        """Text table in the layout of the HPatches paper (mAP in %)."""
+        """Text table in the layout of the HPatches paper (mAP in %).
+
+        Returns
+        -------
+        table : str
+        """
         lines = [f"HPatches results (protocol={self.protocol}, distance={self.distance}, "
                  f"split={self.split})   mAP [%]"]
         det = self.details

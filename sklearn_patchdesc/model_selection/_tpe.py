@@ -101,13 +101,15 @@ class TPESearchCV(BaseSearchCV):
         Number of candidates. With a persistent ``storage`` this is the total
         budget of the study (all runs and all workers together), not the number
         of new trials of this call.
-    scoring, n_jobs, refit, cv, verbose, pre_dispatch, error_score, return_train_score
+    scoring, n_jobs, refit, cv, verbose, pre_dispatch
         As in :class:`~sklearn.model_selection.GridSearchCV`.
     random_state : int, RandomState instance or None, default=None
         Seeds TPE. Each ask and each suggestion uses a seed derived from it and
         from the trial number, so the same seed gives the same sequence of
         candidates, while a resumed study or a second worker does not replay the
         random start-up candidates already tried.
+    error_score, return_train_score
+        As in :class:`~sklearn.model_selection.GridSearchCV`.
     timeout : float or None, default=None
         Seconds after which no new round of candidates is asked (the running
         round finishes).
