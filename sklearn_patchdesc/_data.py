@@ -7,10 +7,62 @@ each batch is one fancy-indexing operation.
 """
 from __future__ import annotations
 
+import mmap
+import warnings
+
 import numpy as np
 import torch
+from numpy.lib.array_utils import byte_bounds
 
-__all__ = ["PatchDataset", "PatchLoader"]
+__all__ = ["PatchDataset", "PatchLoader", "release_pages", "release_rows"]
+
+
+def _read_only_mapping(a):
+    """The ``mmap`` under ``a`` if ``a`` views a read-only ``np.memmap``, else None."""
+    while isinstance(a, np.ndarray):
+        if isinstance(a, np.memmap) and a.mode != "r":
+            return None  # writable or copy-on-write: dropping pages could lose data
+        a = a.base
+    return a if isinstance(a, mmap.mmap) else None
+
+
+def release_pages(a):
+    """Drop this process's resident pages of ``a`` if it views a read-only memmap.
+
+    Streaming once over a memory-mapped set (``load_hpatches(...,
+    mmap_mode="r")``) would otherwise leave every page it read counted in
+    the process's resident memory until the mapping is closed.  The pages
+    stay in the OS page cache, so reading them again costs no disk access;
+    nothing is done for arrays in memory or writable mappings.
+    """
+    mm = _read_only_mapping(a)
+    if mm is None or a.size == 0:
+        return
+    start = np.frombuffer(mm, np.uint8).ctypes.data
+    lo, hi = byte_bounds(a)
+    _drop(mm, np.array([lo - start]), np.array([hi - start]))
+
+
+def release_rows(a, rows):
+    """:func:`release_pages` for the rows ``rows`` of ``a`` only (e.g. a training batch)."""
+    mm = _read_only_mapping(a)
+    if mm is None or a.size == 0 or len(rows) == 0:
+        return
+    lo = byte_bounds(a)[0] - np.frombuffer(mm, np.uint8).ctypes.data
+    first = lo + np.unique(np.asarray(rows, dtype=np.int64)) * a.strides[0]
+    _drop(mm, first, first + a[:1].nbytes)
+
+
+def _drop(mm, lo, hi):
+    """``MADV_DONTNEED`` over the pages of the byte ranges ``[lo, hi)`` (merged)."""
+    page = mmap.PAGESIZE
+    first, last = lo // page, np.minimum(hi, len(mm)) // page + 1
+    new = np.r_[True, first[1:] > last[:-1]]  # sorted ranges: merge touching ones
+    ends = np.r_[np.flatnonzero(new)[1:], len(first)] - 1
+    for f, e in zip(first[new], np.maximum.accumulate(last)[ends]):
+        e = min(int(e) * page, len(mm))
+        if e > f * page:
+            mm.madvise(mmap.MADV_DONTNEED, int(f) * page, e - int(f) * page)
 
 
 def _as_tensor(a):
@@ -19,6 +71,10 @@ def _as_tensor(a):
     a = np.ascontiguousarray(a)
     if a.dtype == np.float64:
         a = a.astype(np.float32)
+    if not a.flags.writeable:  # e.g. a read-only memmap: only ever indexed (batches are
+        with warnings.catch_warnings():  # copies), so torch's warning does not apply
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            return torch.from_numpy(a)
     return torch.from_numpy(a)
 
 
@@ -36,6 +92,8 @@ class PatchDataset(torch.utils.data.Dataset):
     def __init__(self, X, y=None):
         self.X = _as_tensor(X)
         self.y = _as_tensor(y)
+        # read-only memmaps: the pages a batch read are released once it is copied
+        self._mapped = [a for a in (X, y) if _read_only_mapping(a) is not None]
         if self.y is not None and len(self.y) != len(self.X):
             raise ValueError(f"X has {len(self.X)} rows but y has {len(self.y)}.")
 
@@ -60,9 +118,11 @@ class PatchDataset(torch.utils.data.Dataset):
         """Return ``(X[idx], y[idx])`` with patches as float32 in one indexing step."""
         idx = torch.as_tensor(idx, dtype=torch.long)
         xb = self._float(self.X[idx])
-        if self.y is None:
+        yb = None if self.y is None else self.y[idx]
+        for a in self._mapped:
+            release_rows(a, idx.numpy())
+        if yb is None:
             return xb, torch.zeros(len(idx))
-        yb = self.y[idx]
         if yb.ndim > 1:
             yb = self._float(yb)
         return xb, yb

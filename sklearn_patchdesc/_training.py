@@ -37,7 +37,7 @@ from ._checkpoint import (  # noqa: F401  (_json_safe: used by persistence)
     load_checkpoint,
     prepare_checkpoint_dir,
 )
-from ._data import PatchDataset, PatchLoader
+from ._data import PatchDataset, PatchLoader, release_pages
 from ._progress import BatchProgressBar, EpochLog
 from ._split import check_train_split, held_out_rows
 from ._validation import check_patches
@@ -656,8 +656,13 @@ class BasePatchNet(BaseEstimator):
         loader = PatchLoader(PatchDataset(X4), batch_size=batch_size or max(self.batch_size, 256),
                              seed=0)
         net.module_.eval()
-        outs = []
+        out, pos = None, 0
         with torch.inference_mode():
-            for xb, _ in loader:
-                outs.append(net.module_(xb.to(net.device)).cpu())
-        return torch.cat(outs).numpy()
+            for xb, _ in loader:  # in order; the output is filled in place (no second copy)
+                yb = net.module_(xb.to(net.device)).cpu()
+                if out is None:
+                    out = torch.empty((len(X4),) + yb.shape[1:], dtype=yb.dtype)
+                out[pos:pos + len(yb)] = yb
+                release_pages(X4[pos:pos + len(yb)])
+                pos += len(yb)
+        return out.numpy()

@@ -146,6 +146,7 @@ def _cache_dir(root, cache):
 
 
 def _cache_paths(cache_dir, seq_name, images, noisy, patch_size):
+    images = tuple(images)
     tag = "all" if images == IMAGE_NAMES else hashlib.sha1(
         ",".join(images).encode()).hexdigest()[:10]
     stem = f"{seq_name}__{tag}__ps{patch_size or 'native'}{'__noisy' if noisy else ''}"
@@ -179,12 +180,26 @@ def _load_sequence(seq_dir, images, noisy, patch_size, cache_dir):
     """
     if cache_dir is None:
         return _decode_sequence(seq_dir, images, noisy, patch_size)
-    meta_path, data_path, clean_path = _cache_paths(
-        cache_dir, seq_dir.name, images, noisy, patch_size)
     # stat before decoding: a file changed while it is decoded then no longer
     # matches the entry, so the next load decodes it again instead of trusting it
     stats = _stat_key(_sequence_files(seq_dir, images, noisy))
     data, clean, n = _decode_sequence(seq_dir, images, noisy, patch_size)
+    return store_cache_entry(cache_dir, seq_dir, images, noisy, patch_size, data, clean, n,
+                             stats=stats)
+
+
+def store_cache_entry(cache_dir, seq_dir, images, noisy, patch_size, data, clean, n, *,
+                      stats=None):
+    """Write one sequence's decoded arrays as the cache entry of its PNG stacks.
+
+    The entry is tied to the size and mtime of the stacks in ``stats``
+    (taken before decoding; by default now); returns ``(data_path,
+    clean_path or None, n)`` as a cache lookup does.
+    """
+    meta_path, data_path, clean_path = _cache_paths(
+        cache_dir, seq_dir.name, images, noisy, patch_size)
+    if stats is None:
+        stats = _stat_key(_sequence_files(seq_dir, images, noisy))
     cache_dir.mkdir(parents=True, exist_ok=True)
     atomic_save_npy(data_path, data)
     if noisy:
@@ -202,8 +217,9 @@ def _combined_memmap(cache_dir, results, suffix, shape, total):
 
     The concatenation is itself a cache file, named after the entries it
     joins (their paths and sizes, which change with every rewrite), written
-    through a temporary name block by block, so resident memory stays at one
-    sequence and a crash leaves no file that is trusted.
+    through a temporary name block by block with plain file writes (a
+    writable memmap would keep every page it wrote resident), so resident
+    memory stays at one sequence and a crash leaves no file that is trusted.
     """
     parts = [r[0] if suffix == "" else r[1] for r in results]
     key = hashlib.sha256(json.dumps(
@@ -212,16 +228,17 @@ def _combined_memmap(cache_dir, results, suffix, shape, total):
     if not path.is_file():
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
-                                            shape=(total,) + shape)
-            pos = 0
-            for p in parts:
-                block = np.load(p, mmap_mode="r")
-                out[pos:pos + len(block)] = block
-                pos += len(block)
-                del block
-            out.flush()
-            del out
+            with open(tmp, "wb") as fh:
+                np.lib.format.write_array_header_2_0(fh, {
+                    "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
+                    "fortran_order": False, "shape": (total,) + shape})
+                for p in parts:
+                    block = np.load(p)
+                    if block.shape[1:] != shape or block.dtype != np.uint8:
+                        raise ValueError(f"cache file {p} holds {block.dtype} {block.shape}; "
+                                         f"expected uint8 (n,) + {shape}; delete it and load again")
+                    fh.write(np.ascontiguousarray(block).data)
+                    del block
             os.replace(tmp, path)
         finally:
             if tmp.exists():

@@ -11,6 +11,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .._data import release_pages
 from .._validation import check_labels, check_patches
 from ._descriptor_mixin import DescriptorMixin
 
@@ -64,9 +65,14 @@ class _HandcraftedDescriptor(DescriptorMixin, ClassNamePrefixFeaturesOutMixin, T
                 f"X has {layout.size * layout.size} features, but {type(self).__name__} is "
                 f"expecting {self.n_features_in_} features as input (fitted on "
                 f"{self.patch_size_}x{self.patch_size_} patches, got {layout.size}x{layout.size}).")
-        out = [self._describe(X4[i:i + _CHUNK, 0].astype(np.float32))
-               for i in range(0, X4.shape[0], _CHUNK)]
-        return np.concatenate(out).astype(np.float32, copy=False)
+        out = None
+        for i in range(0, X4.shape[0], _CHUNK):  # filled in place: no second full-size copy
+            d = self._describe(X4[i:i + _CHUNK, 0].astype(np.float32))
+            if out is None:
+                out = np.empty((X4.shape[0], d.shape[1]), dtype=np.float32)
+            out[i:i + len(d)] = d
+            release_pages(X4[i:i + _CHUNK])
+        return out
 
     def _check_params(self):
         pass
