@@ -708,11 +708,10 @@ def rst_table(rows, cfg, meta):
     status = ("**Partial run**: not (fully) measured: " + ", ".join(f"``{k}``" for k in missing)
               + "." if missing else "Complete run: every claim with every seed.")
     out = [".. This file is written by benchmarks/bench_seed_claims.py; do not edit by hand.", "",
-           f"Measured {meta['date']} with ``{meta['command']}`` in {meta['wall'] / 60:.1f} "
-           f"minutes wall / {meta['cpu'] / 60:.1f} minutes CPU over {meta['sessions']} "
-           f"session(s), {meta['measured'] / 60:.1f} minutes of it in the claims "
-           f"(Python {platform.python_version()}, {platform.machine()}, CPU only, "
-           f"2 shared cores). {status}", "",
+           f"Measured {meta['date']} with ``{meta['command']}`` ({meta['sessions']} "
+           f"process(es); wall minutes per process: {meta['walls']}; {meta['cpu'] / 60:.1f} "
+           f"CPU minutes in all; Python {platform.python_version()}, {platform.machine()}, "
+           f"CPU only, 2 cores shared with other jobs). {status}", "",
            f"Data: {meta['data']}. Seeds {', '.join(map(str, cfg.seeds))} (weights and batch "
            f"order; the data stay fixed); descriptors {cfg.desc_epochs} epochs (Adam 1e-3, "
            f"batch {cfg.desc_batch}), denoisers {cfg.den_epochs} epochs on {cfg.den_patches} "
@@ -909,9 +908,8 @@ def main(argv=None):
     meta = {"date": sessions[-1]["date"][:10] if sessions else "-",
             "command": "``; ``".join(dict.fromkeys(s["command"] for s in sessions)) or command,
             "wall": sum(s["wall"] for s in sessions), "cpu": sum(s["cpu"] for s in sessions),
-            "sessions": len(sessions), "data": results.data.get("data", "-"),
-            "measured": sum(r["seconds"] for recs in results.data["claims"].values()
-                            for r in recs.values())}
+            "walls": ", ".join(f"{s['wall'] / 60:.1f}" for s in sessions) or "-",
+            "sessions": len(sessions), "data": results.data.get("data", "-")}
     rows = summarize(results, cfg)
     print()
     print(text_table(rows))
@@ -919,7 +917,7 @@ def main(argv=None):
         write_outputs(results, cfg, args, meta)
         print(f"wrote {args.out} and figures in {args.figures}")
     print(f"\nthis invocation: {(time.perf_counter() - t_start) / 60:.1f} min wall; all sessions: "
-          f"{meta['wall'] / 60:.1f} min wall, {meta['cpu'] / 60:.1f} min CPU")
+          f"{meta['walls']} min wall each, {meta['cpu'] / 60:.1f} min CPU in all")
     return 0
 
 
