@@ -206,6 +206,27 @@ def test_hybrid_optimizer_runs_lbfgs_then_sgd():
     assert opt.param_groups[0]["momentum"] == 0.9
 
 
+def test_hybrid_lbfgs_phase_cost_is_the_documented_bound(monkeypatch):
+    # issue 16.8: one epoch of 64 patches (one batch) took 320 s against Adam's 16 s;
+    # the cost is documented (<= 1.25 * lbfgs_max_iter + 1 passes per L-BFGS step) and
+    # counted here in forward passes, which machine load does not change
+    from sklearn_patchdesc.denoise._modules import ConvAutoencoder
+
+    calls, forward = [], ConvAutoencoder.forward
+    monkeypatch.setattr(ConvAutoencoder, "forward", lambda self, x: calls.append(1) or
+                        forward(self, x))
+
+    def passes(**kw):
+        calls.clear()
+        ConvAutoencoderDenoiser(max_epochs=1, random_state=0, module__channels=(4, 4, 4, 4, 4),
+                                **kw).fit(*make_patches(64, 16))
+        return len(calls)
+
+    base = passes(optimizer="adam", lr=1e-3)  # one training pass + the fit's own checks
+    four, twenty = passes(optimizer__lbfgs_max_iter=4) - base, passes() - base
+    assert 1 < four <= 5 < twenty <= 25, (base, four, twenty)
+
+
 def test_xavier_positive_init_has_no_negative_weights():
     est = ConvAutoencoderDenoiser(init="xavier_positive", module__channels=(4, 4, 4, 4, 4),
                                   optimizer="adam", lr=1e-4, max_epochs=1)
