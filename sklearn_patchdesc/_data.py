@@ -18,7 +18,12 @@ __all__ = ["PatchDataset", "PatchLoader", "release_pages", "release_rows"]
 
 
 def _read_only_mapping(a):
-    """The ``mmap`` under ``a`` if ``a`` views a read-only ``np.memmap``, else None."""
+    """The ``mmap`` under ``a`` if ``a`` views a read-only ``np.memmap``, else None.
+
+    Also None where the platform has no ``madvise(MADV_DONTNEED)`` (e.g. Windows).
+    """
+    if not hasattr(mmap, "MADV_DONTNEED"):
+        return None
     while isinstance(a, np.ndarray):
         if isinstance(a, np.memmap) and a.mode != "r":
             return None  # writable or copy-on-write: dropping pages could lose data
