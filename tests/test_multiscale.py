@@ -17,6 +17,7 @@ TINY = dict(depth=1, channels=(4,), deep_features=8, shallow_channels=4, out_fea
 def test_digits_pipeline_with_knn_beats_chance():
     # seed 004 judged SimNet by classification accuracy; chance is 10 % here
     X, y = load_digits(return_X_y=True)  # 8x8 images, floats 0..16
+    X = X / 16.0  # float patches are read on the [0, 1] scale
     Xtr, Xte, ytr, yte = train_test_split(X, y, train_size=300, test_size=300,
                                           random_state=0, stratify=y)
     desc = MultiScaleDescriptor(depth=2, channels=(16, 32), deep_features=64,
