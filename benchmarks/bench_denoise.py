@@ -17,7 +17,9 @@ import time
 import numpy as np
 import torch
 
+from sklearn_patchdesc._split import held_out_groups  # the library's held-out split
 from sklearn_patchdesc.datasets import add_patch_noise, make_hpatches_like
+from sklearn_patchdesc.datasets._common import image_noise_level
 from sklearn_patchdesc.denoise import (
     ConvAutoencoderDenoiser,
     DnCNNDenoiser,
@@ -72,7 +74,7 @@ def main(argv=None):
     data = make_hpatches_like(n_sequences=n_seq, n_patches_per_sequence=per_seq, noise=True,
                               random_state=0)
     seq = data.target["sequence"]
-    held_out = set(data.sequence_names[-max(1, n_seq // 3):])
+    held_out = set(held_out_groups(seq, max(1, n_seq // 3), random_state=0))
     test = np.isin(seq, list(held_out))
     rng = np.random.default_rng(0)
     tr_idx = rng.permutation(np.flatnonzero(~test))[:n_train]
@@ -81,7 +83,7 @@ def main(argv=None):
     # a second, independent noisy copy for Noise2Noise, same levels as ``data``
     # (easy for ref/e1..e5, hard for h1..h5, tough for t1..t5)
     image = data.target["image"][tr_idx]
-    levels = np.where(image <= 5, "easy", np.where(image <= 10, "hard", "tough"))
+    levels = image_noise_level(image)
     Xn2 = add_patch_noise(Xc, levels, random_state=1)
     Tn, Tc = data.data[te_idx], data.data_clean[te_idx]
     print(f"train: {len(Xn)} patches from {n_seq - len(held_out)} sequences; "

@@ -23,6 +23,7 @@ import time
 import numpy as np
 import torch
 
+from sklearn_patchdesc._split import held_out_rows  # the library's held-out split
 from sklearn_patchdesc.datasets import make_hpatches_like
 from sklearn_patchdesc.describe import (L2NetDescriptor, PKSampler, RandomTripletSampler,
                                         RawPatchDescriptor, SIFTPatchDescriptor)
@@ -44,8 +45,8 @@ def main():
                               random_state=0)
     X, y = data.data, data.target
     seqs = np.unique(y["sequence"])
-    test = np.isin(y["sequence"], seqs[-args.test:])
-    Xtr, ytr, Xte, yte = X[~test], y[~test], X[test], y[test]
+    tr, te = held_out_rows(y["sequence"], args.test, random_state=0)
+    Xtr, ytr, Xte, yte = X[tr], y[tr], X[te], y[te]
     print(f"data: {len(Xtr)} training / {len(Xte)} held-out patches "
           f"({len(seqs) - args.test} / {args.test} sequences), "
           f"generated in {time.perf_counter() - t0:.0f} s")

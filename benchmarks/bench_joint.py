@@ -27,6 +27,7 @@ import numpy as np
 from sklearn.metrics import get_scorer
 from sklearn.pipeline import Pipeline
 
+from sklearn_patchdesc._split import held_out_rows  # the library's held-out split
 from sklearn_patchdesc.datasets import make_hpatches_like
 from sklearn_patchdesc.denoise import ShallowUNetDenoiser
 from sklearn_patchdesc.describe import L2NetDescriptor
@@ -63,9 +64,9 @@ def main(argv=None):
                               noise=True, random_state=0)
     X, y = data.data, data.target
     names = np.unique(y["sequence"])
-    test_names = names[::3]  # every third sequence is held out
-    test = np.isin(y["sequence"], test_names)
-    Xtr, ytr, Xte, yte = X[~test], y[~test], X[test], y[test]
+    tr, te = held_out_rows(y["sequence"], 1 / 3, random_state=0)  # a third held out
+    test_names = np.unique(y["sequence"][te])
+    Xtr, ytr, Xte, yte = X[tr], y[tr], X[te], y[te]
     print(f"train {len(Xtr)} patches ({len(names) - len(test_names)} sequences), "
           f"test {len(Xte)} patches ({len(test_names)} sequences), 2k = {2 * args.k} epochs "
           f"per network, seeds {args.seeds}", flush=True)

@@ -41,6 +41,7 @@ import warnings
 import numpy as np
 import torch
 
+from sklearn_patchdesc._split import held_out_rows  # the library's held-out split
 from sklearn_patchdesc.datasets import make_hpatches_like
 from sklearn_patchdesc.describe import (HardPositiveMiner, L2NetDescriptor, PatchAugmentation,
                                         RandomTripletSampler, SteppedBatchHard)
@@ -90,8 +91,8 @@ def main():
                               random_state=0)
     X, y = data.data, data.target
     seqs = np.unique(y["sequence"])
-    test = np.isin(y["sequence"], seqs[-args.test:])
-    Xtr, ytr, Xte, yte = X[~test], y[~test], X[test], y[test]
+    tr, te = held_out_rows(y["sequence"], args.test, random_state=0)
+    Xtr, ytr, Xte, yte = X[tr], y[tr], X[te], y[te]
     n_labels = len(np.unique(ytr["label"]))
     stages = QUICK_STAGES if args.quick else DEFAULT_STAGES
     stages = tuple(s for s in stages if s[0] // s[1] <= n_labels) or stages[:1]

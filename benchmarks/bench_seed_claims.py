@@ -106,10 +106,9 @@ QUICK = Config(n_sequences=8, n_patches=4, n_real_points=4, seeds=(0, 1), desc_e
 def _noisy(X, y, random_state):
     """An N-HPatches-style noisy copy: easy / hard / tough by image, as the generator."""
     from sklearn_patchdesc.datasets import add_patch_noise
-    from sklearn_patchdesc.datasets._generate import _LEVEL_NAMES, IMAGE_DIFFICULTY
+    from sklearn_patchdesc.datasets._common import image_noise_level
 
-    levels = np.array([_LEVEL_NAMES[d] for d in IMAGE_DIFFICULTY], dtype=object)
-    return add_patch_noise(X, levels[y["image"]], random_state=random_state)
+    return add_patch_noise(X, image_noise_level(y["image"]), random_state=random_state)
 
 
 def _concat(parts):

@@ -21,7 +21,6 @@ and renamed, with a fingerprint, gives all three.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -32,6 +31,8 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 from skorch.history import History
+
+from ._files import atomic_write
 
 __all__ = ["CHECKPOINT_FILE", "EpochCheckpoint", "load_checkpoint", "fit_fingerprint",
            "prepare_checkpoint_dir"]
@@ -144,16 +145,8 @@ def prepare_checkpoint_dir(dirname):
 
 
 def _atomic_torch_save(obj, path):
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
 
 
 class EpochCheckpoint(Callback):

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from numpy.lib.array_utils import byte_bounds
 
-__all__ = ["PatchDataset", "PatchLoader", "release_pages", "release_rows"]
+__all__ = ["PatchDataset", "PatchLoader", "release_pages", "release_rows", "run_batched"]
 
 
 def _read_only_mapping(a):
@@ -296,3 +296,52 @@ class PatchLoader:
                                 "batch_size), so the number of batches is unknown.")
             return int(self.sampler.n_batches(self._labels(), self.batch_size))
         return -(-self._stop() // self.batch_size)
+
+
+def run_batched(module, data, *, batch_size=256, device="cpu", numpy=True):
+    """Inference of ``module`` over ``data`` in batches: the library's one inference loop.
+
+    Parameters
+    ----------
+    module : callable
+        A torch module (run in eval mode, its mode restored afterwards) or
+        any function of a float batch.
+    data : ndarray, Tensor, PatchDataset or Subset of one
+        Patches ``(n, 1, H, W)`` (uint8 batches are scaled to [0, 1] on the
+        fly, as in training) or any tensor the module takes.
+    batch_size : int, default=256
+    device : str or torch.device, default="cpu"
+        Where the batches are run; the results come back on the CPU.
+    numpy : bool, default=True
+        Return a numpy array (else a tensor).
+
+    Returns
+    -------
+    out : ndarray or Tensor
+        The module's outputs, concatenated in row order (float32 ``(0, 0)``
+        for no rows).
+    """
+    source = data if isinstance(data, np.ndarray) else None
+    if not isinstance(data, (PatchDataset, torch.utils.data.Subset)):
+        data = PatchDataset(data)
+    is_module = isinstance(module, torch.nn.Module)
+    was_training = is_module and module.training
+    if is_module:
+        module.eval()
+    out, pos = None, 0
+    try:
+        with torch.inference_mode():
+            for xb, _ in PatchLoader(data, batch_size=batch_size, seed=0):
+                yb = module(xb.to(device)).cpu()
+                if out is None:  # filled in place: no second full-size copy
+                    out = torch.empty((len(data),) + yb.shape[1:], dtype=yb.dtype)
+                out[pos:pos + len(yb)] = yb
+                if source is not None:  # a memory-mapped input leaves no resident pages
+                    release_pages(source[pos:pos + len(yb)])
+                pos += len(yb)
+    finally:
+        if is_module:
+            module.train(was_training)
+    if out is None:
+        out = torch.zeros((0, 0))
+    return out.numpy() if numpy else out

@@ -11,13 +11,16 @@ import numbers
 
 import numpy as np
 
-__all__ = ["held_out_groups", "held_out_rows", "check_train_split", "train_split_groups"]
+__all__ = ["interleaved_order", "held_out_groups", "held_out_rows", "check_train_split", "train_split_groups"]
 
 _KINDS = ("v_", "i_")
 
 
-def _interleaved(names, rng):
-    """Group names in random order; HPatches viewpoint and illumination ones alternate first."""
+def interleaved_order(names, rng):
+    """Group names in random order; HPatches viewpoint and illumination ones alternate first.
+
+    ``rng`` is a numpy ``Generator``.
+    """
     order = [names[i] for i in rng.permutation(len(names))]
     if not all(isinstance(n, str) for n in names):
         return order
@@ -70,7 +73,7 @@ def held_out_groups(groups, test_size, random_state=None):
         rng = np.random.default_rng(random_state.randint(0, 2**31 - 1))
     else:
         rng = np.random.default_rng(random_state)
-    picked = _interleaved(names.tolist(), rng)[:n_test]
+    picked = interleaved_order(names.tolist(), rng)[:n_test]
     return np.sort(np.asarray(picked, dtype=names.dtype))
 
 

@@ -37,10 +37,10 @@ from ._checkpoint import (  # noqa: F401  (_json_safe: used by persistence)
     load_checkpoint,
     prepare_checkpoint_dir,
 )
-from ._data import PatchDataset, PatchLoader, release_pages
+from ._data import PatchDataset, PatchLoader, run_batched
 from ._progress import BatchProgressBar, EpochLog
 from ._split import check_train_split, held_out_rows
-from ._validation import check_patches
+from ._validation import validate_patch_size
 
 __all__ = [
     "TrainingError",
@@ -50,6 +50,7 @@ __all__ = [
     "EpochCheckpoint",
     "load_checkpoint",
     "PatchNeuralNet",
+    "NetParams",
     "BasePatchNet",
 ]
 
@@ -312,25 +313,19 @@ def _transactional(fit):
     return wrapper
 
 
-class BasePatchNet(BaseEstimator):
-    """Base of every network estimator (not public API).
+class NetParams(BaseEstimator):
+    """Parameter handling of the network estimators (not public API).
 
-    Subclasses declare their own ``__init__`` (storing every argument and
-    ``**kwargs`` through :meth:`_store_kwargs`), and build their module and
-    criterion in :meth:`_module_spec` / :meth:`_criterion_spec`. Everything
-    with a skorch prefix (``module__``, ``criterion__``, ``optimizer__``,
-    ``iterator_train__``, ``iterator_valid__``, ``callbacks__``,
-    ``dataset__``) is a parameter too and reaches the skorch net.
-
-    Common parameters (subclasses document them): ``max_epochs``,
-    ``batch_size``, ``lr``, ``optimizer``, ``train_split``, ``callbacks``,
-    ``device``, ``random_state``, ``verbose``, ``checkpoint_dir``.
+    ``**kwargs`` with a skorch prefix (``module__``, ``criterion__``,
+    ``optimizer__``, ``iterator_train__``, ``iterator_valid__``,
+    ``callbacks__``, ``dataset__``) are parameters too (``get_params`` /
+    ``set_params`` / ``clone``); the common parameters are checked, a
+    fractional ``train_split`` is turned into held-out rows, and every
+    subclass's ``fit`` is all-or-nothing. :class:`BasePatchNet` adds the
+    training of one skorch net; an estimator that trains several nets
+    (:class:`~sklearn_patchdesc.inversion.FeatureInverter`) composes
+    BasePatchNet estimators and only takes the parameter handling from here.
     """
-
-    #: net class built in fit; subclasses may use a PatchNeuralNet subclass
-    _net_class = PatchNeuralNet
-    #: train with channels-last convolution weights (faster on CPU)
-    _channels_last = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -391,6 +386,63 @@ class BasePatchNet(BaseEstimator):
     def _prefixed_params(self):
         return {k: v for k, v in vars(self).items() if self._is_prefixed(k)}
 
+
+    def _check_common_params(self):
+        self._check_no_unexpected_kwargs()
+        for name in ("max_epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+        if not (isinstance(self.lr, (int, float, np.floating)) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number; got {self.lr!r}.")
+        check_device(self.device)
+        check_train_split(self.train_split)
+
+    def _holdout(self, groups):
+        """Rows ``(train, valid)`` a fractional ``train_split`` gives, else None.
+
+        Whole groups go to one side (see :func:`~sklearn_patchdesc._split.held_out_rows`):
+        a validation set never shares a sequence or a point with training.
+        The draw is seeded from ``random_state``.
+        """
+        split = check_train_split(self.train_split)
+        if split is None or callable(split):
+            return None
+        seed = None if self.random_state is None else _seed_from(self.random_state)
+        try:
+            return held_out_rows(groups, split, random_state=seed)
+        except ValueError as exc:
+            raise ValueError(f"train_split={split!r}: {exc}") from None
+
+    def _split_dataset(self, dataset, groups):
+        """``(train, valid)`` datasets of a fractional ``train_split``; ``valid`` else None."""
+        rows = self._holdout(groups)
+        if rows is None:
+            return dataset, None
+        return dataset.take(rows[0]), dataset.take(rows[1])
+
+
+
+class BasePatchNet(NetParams):
+    """Base of every network estimator (not public API).
+
+    Subclasses declare their own ``__init__`` (storing every argument and
+    ``**kwargs`` through :meth:`_store_kwargs`), and build their module and
+    criterion in :meth:`_module_spec` / :meth:`_criterion_spec`. Everything
+    with a skorch prefix (``module__``, ``criterion__``, ``optimizer__``,
+    ``iterator_train__``, ``iterator_valid__``, ``callbacks__``,
+    ``dataset__``) is a parameter too and reaches the skorch net.
+
+    Common parameters (subclasses document them): ``max_epochs``,
+    ``batch_size``, ``lr``, ``optimizer``, ``train_split``, ``callbacks``,
+    ``device``, ``random_state``, ``verbose``, ``checkpoint_dir``.
+    """
+
+    #: net class built in fit; subclasses may use a PatchNeuralNet subclass
+    _net_class = PatchNeuralNet
+    #: train with channels-last convolution weights (faster on CPU)
+    _channels_last = True
+
     def _criterion_options(self):
         """This estimator's ``criterion__`` options, prefix removed."""
         n = len("criterion__")
@@ -431,20 +483,7 @@ class BasePatchNet(BaseEstimator):
     # ------------------------------------------------------------- patches
     def _validate_patches(self, X, *, reset, **checks):
         """Validate ``X``; on ``reset`` remember the patch size, else check it."""
-        X4, layout = check_patches(X, **checks)
-        if reset:
-            self.patch_size_ = layout.size
-            self.n_features_in_ = layout.size * layout.size
-        else:
-            check_is_fitted(self)
-            if layout.size != self.patch_size_:
-                raise ValueError(
-                    f"X has {layout.size * layout.size} features, but "
-                    f"{type(self).__name__} is expecting {self.n_features_in_} features "
-                    f"as input (it was fitted on {self.patch_size_}x{self.patch_size_} "
-                    f"patches, got {layout.size}x{layout.size})."
-                )
-        return X4, layout
+        return validate_patch_size(self, X, reset=reset, **checks)
 
     # ------------------------------------------------------------- training
     def _build_net(self, fit_callbacks=()):
@@ -504,40 +543,6 @@ class BasePatchNet(BaseEstimator):
         raise TypeError(
             f"optimizer must be a name or a torch.optim.Optimizer class; got {opt!r}."
         )
-
-    def _check_common_params(self):
-        self._check_no_unexpected_kwargs()
-        for name in ("max_epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-        if not (isinstance(self.lr, (int, float, np.floating)) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number; got {self.lr!r}.")
-        check_device(self.device)
-        check_train_split(self.train_split)
-
-    def _holdout(self, groups):
-        """Rows ``(train, valid)`` a fractional ``train_split`` gives, else None.
-
-        Whole groups go to one side (see :func:`~sklearn_patchdesc._split.held_out_rows`):
-        a validation set never shares a sequence or a point with training.
-        The draw is seeded from ``random_state``.
-        """
-        split = check_train_split(self.train_split)
-        if split is None or callable(split):
-            return None
-        seed = None if self.random_state is None else _seed_from(self.random_state)
-        try:
-            return held_out_rows(groups, split, random_state=seed)
-        except ValueError as exc:
-            raise ValueError(f"train_split={split!r}: {exc}") from None
-
-    def _split_dataset(self, dataset, groups):
-        """``(train, valid)`` datasets of a fractional ``train_split``; ``valid`` else None."""
-        rows = self._holdout(groups)
-        if rows is None:
-            return dataset, None
-        return dataset.take(rows[0]), dataset.take(rows[1])
 
     @contextlib.contextmanager
     def _seeded(self, seed="random_state"):
@@ -652,17 +657,5 @@ class BasePatchNet(BaseEstimator):
     def _forward(self, X4, batch_size=None):
         """Run the fitted module on float patches ``(n, 1, H, W)``; return a numpy array."""
         check_is_fitted(self, "net_")
-        net = self.net_
-        loader = PatchLoader(PatchDataset(X4), batch_size=batch_size or max(self.batch_size, 256),
-                             seed=0)
-        net.module_.eval()
-        out, pos = None, 0
-        with torch.inference_mode():
-            for xb, _ in loader:  # in order; the output is filled in place (no second copy)
-                yb = net.module_(xb.to(net.device)).cpu()
-                if out is None:
-                    out = torch.empty((len(X4),) + yb.shape[1:], dtype=yb.dtype)
-                out[pos:pos + len(yb)] = yb
-                release_pages(X4[pos:pos + len(yb)])
-                pos += len(yb)
-        return out.numpy()
+        return run_batched(self.net_.module_, X4, device=self.net_.device,
+                           batch_size=batch_size or max(self.batch_size, 256))

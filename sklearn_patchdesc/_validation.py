@@ -24,6 +24,7 @@ __all__ = [
     "restore_patches",
     "is_record_target",
     "check_labels",
+    "validate_patch_size",
 ]
 
 RECORD_FIELDS = ("label", "sequence", "image")
@@ -272,3 +273,34 @@ def check_labels(y, n_samples, *, name="y"):
         raise TypeError(f"Unknown label type: {name} must hold integer point labels; got "
                         f"dtype {labels.dtype}.")
     return labels.astype(np.int64)
+
+
+def validate_patch_size(estimator, X, *, reset, **checks):
+    """Validate ``X`` for ``estimator``: on ``reset`` remember its patch size, else check it.
+
+    The one place the fitted-patch-size rule lives. ``reset=True`` (in
+    ``fit``) sets ``patch_size_`` and ``n_features_in_``; ``reset=False``
+    (``transform``, ``score``) needs a fitted estimator and patches of the
+    size it was fitted on, and raises scikit-learn's ``n_features_in_``
+    message otherwise. ``checks`` go to :func:`check_patches`.
+
+    Returns
+    -------
+    X4, layout
+        As :func:`check_patches`.
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    if not reset:
+        check_is_fitted(estimator, "patch_size_")
+    X4, layout = check_patches(X, **checks)
+    if reset:
+        estimator.patch_size_ = layout.size
+        estimator.n_features_in_ = layout.size * layout.size
+    elif layout.size != estimator.patch_size_:
+        raise ValueError(
+            f"X has {layout.size * layout.size} features, but {type(estimator).__name__} "
+            f"is expecting {estimator.n_features_in_} features as input (it was fitted on "
+            f"{estimator.patch_size_}x{estimator.patch_size_} patches, got "
+            f"{layout.size}x{layout.size}).")
+    return X4, layout

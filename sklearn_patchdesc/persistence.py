@@ -69,12 +69,13 @@ import inspect
 import json
 import math
 import os
-import tempfile
 import zipfile
 from pathlib import Path, PurePath
 
 import numpy as np
 import torch
+
+from ._files import atomic_write
 
 __all__ = ["save", "load", "PersistenceError", "FORMAT", "FORMAT_VERSION", "allowed_classes"]
 
@@ -538,20 +539,12 @@ def save(obj, path):
     manifest_bytes = json.dumps(manifest, allow_nan=False).encode("utf-8")
     tensor_bytes = st_save(enc.tensors, metadata={"format": FORMAT})
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".",
-                               prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED) as zf:
-                zf.writestr(MANIFEST, manifest_bytes)
-                zf.writestr(TENSORS, tensor_bytes)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
+    with atomic_write(path) as tmp, open(tmp, "wb") as fh:
+        with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED) as zf:
+            zf.writestr(MANIFEST, manifest_bytes)
+            zf.writestr(TENSORS, tensor_bytes)
+        fh.flush()
+        os.fsync(fh.fileno())
     return path
 
 

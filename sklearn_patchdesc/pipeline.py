@@ -28,6 +28,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from ._data import run_batched
 from ._training import PatchNeuralNet
 from ._validation import check_patches, restore_patches
 from .denoise._selfsupervised import neighbor2neighbor_loss
@@ -301,10 +302,5 @@ class JointDenoiseDescribe(BaseDescriptorNet):
         """
         check_is_fitted(self, "net_")
         X4, layout = self._validate_patches(X, reset=False)
-        den = self.net_.module_.denoiser
-        den.eval()
-        out = []
-        with torch.inference_mode():
-            for i in range(0, len(X4), 256):
-                out.append(den(torch.from_numpy(X4[i:i + 256]).to(self.net_.device)).cpu())
-        return restore_patches(torch.cat(out).numpy(), layout)
+        out = run_batched(self.net_.module_.denoiser, X4, device=self.net_.device)
+        return restore_patches(out, layout)

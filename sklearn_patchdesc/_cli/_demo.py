@@ -115,9 +115,8 @@ class _Timer(dict):
 def _psnr_by_level(clean, other, levels):
     from ..metrics import patch_psnr
 
-    psnr = patch_psnr(clean, other, average=False)
-    return {lv: float(np.mean(psnr[(levels == lv) & np.isfinite(psnr)]))
-            for lv in ("easy", "hard", "tough")}
+    return {lv: patch_psnr(clean[levels == lv], other[levels == lv])
+            if np.any(levels == lv) else float("nan") for lv in ("easy", "hard", "tough")}
 
 
 def _train(bunch, train_rows, plan, args, timer):
@@ -180,10 +179,11 @@ def _evaluate(models, inputs, y_test, random_state, timer):
 
 
 def _figures(out, bunch, test_rows, inputs, den, hardnet, l2, reports, descr, random_state):
+    from ..datasets._common import image_noise_level
     from . import _demo_figures as fig
 
     y_test = bunch.target[test_rows]
-    levels = np.array(["easy"] * 6 + ["hard"] * 5 + ["tough"] * 5)[y_test["image"]]
+    levels = image_noise_level(y_test["image"])
     written = [
         fig.denoising_grid(inputs["noisy"], inputs["denoised"], inputs["clean"], levels,
                            out / "denoising_grid.png"),
@@ -247,7 +247,9 @@ def run(args):
     results = {name: {inp: per_difficulty(reports[name][inp]) for inp in INPUTS}
                for name in models}
 
-    levels = np.array(["easy"] * 6 + ["hard"] * 5 + ["tough"] * 5)[y_test["image"]]
+    from ..datasets._common import image_noise_level
+
+    levels = image_noise_level(y_test["image"])
     psnr = {inp: _psnr_by_level(inputs["clean"], inputs[inp], levels)
             for inp in ("noisy", "denoised")}
     n_points = len(np.unique(y_test["label"]))

@@ -7,10 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._split import held_out_groups, interleaved_order
 from ._common import CLIError, note, read_image_sequences, user_input
-
-#: noise level of each image code (0 = ref, 1..5 easy, 6..10 hard, 11..15 tough)
-_LEVELS = np.array(["easy"] * 6 + ["hard"] * 5 + ["tough"] * 5, dtype=object)
 
 #: share of sequences held out for testing (seed 000: 40 of 116)
 TEST_FRACTION = 0.35
@@ -74,18 +72,9 @@ def _keep_first_patches(bunch, n_patches):
     return bunch
 
 
-def _interleaved(names, rng):
-    """Sequence names in random order, viewpoint and illumination alternating first."""
-    names = [str(s) for s in names]
-    by_kind = [[names[i] for i in rng.permutation(len(names)) if names[i].startswith(k)]
-               for k in ("v_", "i_")]
-    order = [s for pair in zip(*by_kind) for s in pair]
-    return order + [names[i] for i in rng.permutation(len(names)) if names[i] not in order]
-
-
 def _pick_sequences(names, n, rng):
     """Up to ``n`` sequence names, as many viewpoint as illumination ones when possible."""
-    return sorted(_interleaved(names, rng)[:n])
+    return sorted(interleaved_order([str(s) for s in names], rng)[:n])
 
 
 def get_data(data_path, plan, random_state, n_sequences=None):
@@ -112,6 +101,7 @@ def get_data(data_path, plan, random_state, n_sequences=None):
     from sklearn.utils import Bunch
 
     from ..datasets import add_patch_noise, load_hpatches, make_hpatches_like
+    from ..datasets._common import image_noise_level
 
     rng = np.random.default_rng(random_state)
     n_seq = plan.n_sequences if n_sequences is None else n_sequences
@@ -133,7 +123,7 @@ def get_data(data_path, plan, random_state, n_sequences=None):
         if "data_clean" in b:
             return Bunch(data=b.data, data_clean=b.data_clean, target=b.target,
                          source=f"N-HPatches folder {data_path}")
-        noisy = add_patch_noise(b.data, _LEVELS[b.target["image"]],
+        noisy = add_patch_noise(b.data, image_noise_level(b.target["image"]),
                                 random_state=random_state)
         return Bunch(data=noisy, data_clean=b.data, target=b.target,
                      source=f"HPatches folder {data_path} + N-HPatches-style gaussian noise")
@@ -163,9 +153,7 @@ def split_by_sequence(target, random_state, test_photos=None):
         test = [n for n in names if n.split("_", 1)[-1].rstrip("0123456789") in test_photos]
         if test and len(test) < len(names):
             return np.isin(np.asarray(target["sequence"]).astype(str), test), test
-    rng = np.random.default_rng(random_state)
-    n_test = min(len(names) - 1, max(1, round(len(names) * TEST_FRACTION)))
-    test = sorted(_interleaved(names, rng)[:n_test])
+    test = [str(s) for s in held_out_groups(names, TEST_FRACTION, random_state)]
     return np.isin(np.asarray(target["sequence"]).astype(str), test), test
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._files import atomic_write
+
 #: The 16 image names of an HPatches sequence, in ``image`` code order
 #: (0 = ref, 1..5 = e1..e5, 6..10 = h1..h5, 11..15 = t1..t5).
 IMAGE_NAMES = tuple(
@@ -15,6 +17,15 @@ _IMAGE_CODE = {name: code for code, name in enumerate(IMAGE_NAMES)}
 
 #: Difficulty of each image code: 0 for ref, 1 easy, 2 hard, 3 tough.
 IMAGE_DIFFICULTY = np.array([0] + [1] * 5 + [2] * 5 + [3] * 5, dtype=np.int8)
+
+#: Noise level of each image code in N-HPatches-style data: the reference is
+#: noised like e1..e5 ("easy"), h1..h5 "hard", t1..t5 "tough".
+IMAGE_NOISE_LEVEL = np.array(["easy"] * 6 + ["hard"] * 5 + ["tough"] * 5, dtype=object)
+
+
+def image_noise_level(image):
+    """Noise level names (:data:`IMAGE_NOISE_LEVEL`) of image codes ``image`` (0..15)."""
+    return IMAGE_NOISE_LEVEL[np.asarray(image, dtype=np.int64)]
 
 
 def image_code(name):
@@ -180,15 +191,8 @@ def new_temp_dir(parent, tag):
 
 def atomic_save_npy(path, array):
     """Write ``array`` to ``path`` as .npy through a temporary name and a rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_write(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, array, allow_pickle=False)
 
 
 def replace_dirs(moves, overwrite, what):

@@ -6,14 +6,13 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.utils import Bunch, check_random_state
 
-from ._common import IMAGE_DIFFICULTY, IMAGE_NAMES, make_target
+from ._common import IMAGE_NAMES, IMAGE_NOISE_LEVEL, make_target
 from ._extract import CROP, extract_sequence
 from ._hpatches_io import resize_patches
 from ._noise import add_patch_noise
 from ._sequences import load_image_sequences
 from ._synth import builtin_photos, synthetic_sequence
 
-_LEVEL_NAMES = {0: "easy", 1: "easy", 2: "hard", 3: "tough"}
 
 
 def _as_sequences(sequences):
@@ -190,7 +189,7 @@ def make_hpatches_like(sequences=None, n_sequences=None, n_patches_per_sequence=
                   if kind else ".")),
     )
     if kind is not None:
-        levels = np.array([_LEVEL_NAMES[d] for d in IMAGE_DIFFICULTY], dtype=object)
+        levels = IMAGE_NOISE_LEVEL
         bunch.data_clean = data
         bunch.data = add_patch_noise(data, levels[target["image"]], kind=kind,
                                      random_state=rng.integers(0, 2 ** 31 - 1))

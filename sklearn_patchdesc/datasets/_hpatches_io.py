@@ -21,6 +21,7 @@ from joblib import Parallel, delayed
 from PIL import Image, UnidentifiedImageError
 from sklearn.utils import Bunch
 
+from .._files import atomic_write
 from ._common import (
     IMAGE_NAMES,
     check_image_names,
@@ -206,9 +207,8 @@ def store_cache_entry(cache_dir, seq_dir, images, noisy, patch_size, data, clean
         atomic_save_npy(clean_path, clean)
     meta = {"version": _CACHE_VERSION, "files": stats, "n_patches": n,
             "data_bytes": data_path.stat().st_size}
-    tmp = meta_path.with_name(f".{meta_path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(meta))
-    os.replace(tmp, meta_path)
+    with atomic_write(meta_path) as tmp:
+        tmp.write_text(json.dumps(meta))
     return data_path, clean_path if noisy else None, n
 
 
@@ -226,23 +226,17 @@ def _combined_memmap(cache_dir, results, suffix, shape, total):
         [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in parts]).encode()).hexdigest()[:16]
     path = cache_dir / f"joined__{key}{suffix}.npy"
     if not path.is_file():
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "wb") as fh:
-                np.lib.format.write_array_header_2_0(fh, {
-                    "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
-                    "fortran_order": False, "shape": (total,) + shape})
-                for p in parts:
-                    block = np.load(p)
-                    if block.shape[1:] != shape or block.dtype != np.uint8:
-                        raise ValueError(f"cache file {p} holds {block.dtype} {block.shape}; "
-                                         f"expected uint8 (n,) + {shape}; delete it and load again")
-                    fh.write(np.ascontiguousarray(block).data)
-                    del block
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        with atomic_write(path) as tmp, open(tmp, "wb") as fh:
+            np.lib.format.write_array_header_2_0(fh, {
+                "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
+                "fortran_order": False, "shape": (total,) + shape})
+            for p in parts:
+                block = np.load(p)
+                if block.shape[1:] != shape or block.dtype != np.uint8:
+                    raise ValueError(f"cache file {p} holds {block.dtype} {block.shape}; "
+                                     f"expected uint8 (n,) + {shape}; delete it and load again")
+                fh.write(np.ascontiguousarray(block).data)
+                del block
     arr = np.load(path, mmap_mode="r")
     if arr.shape != (total,) + shape or arr.dtype != np.uint8:
         raise ValueError(f"cache file {path} has shape {arr.shape}; expected {(total,) + shape}; "

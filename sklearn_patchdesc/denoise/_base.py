@@ -31,11 +31,22 @@ from ._selfsupervised import neighbor2neighbor_loss
 __all__ = ["DenoiseNeuralNet", "BaseNetDenoiser", "patch_psnr_score"]
 
 
-def patch_psnr_score(clean4, denoised4):
-    """Mean per-patch PSNR (dB) of float patches on the [0, 1] scale."""
+def patch_psnr_score(X, y, denoised):
+    """``score`` of every denoiser: mean per-patch PSNR (dB) of ``denoised`` against ``y``.
+
+    Both sides are put on the [0, 1] scale (integers / 255); the PSNR rule is
+    :func:`~sklearn_patchdesc.metrics.patch_psnr`'s, the library's one.
+    """
     from ..metrics import patch_psnr
 
-    return float(patch_psnr(clean4[:, 0], denoised4[:, 0], data_range=1.0))
+    D4, _ = check_patches(denoised)
+    Y4, _ = check_patches(y, name="y")
+    if Y4.shape != D4.shape:
+        raise ValueError(
+            f"y has shape {np.shape(y)} but X has shape {np.shape(X)}; score needs "
+            "clean patches of X's shape."
+        )
+    return float(patch_psnr(Y4[:, 0], D4[:, 0], data_range=1.0))
 
 
 def _random_flips(xb, yb):
@@ -293,15 +304,7 @@ class BaseNetDenoiser(TransformerMixin, BasePatchNet):
         -------
         psnr : float
         """
-        denoised = self.transform(X)
-        D4, _ = check_patches(denoised)
-        Y4, _ = check_patches(y, name="y")
-        if Y4.shape != D4.shape:
-            raise ValueError(
-                f"y has shape {np.shape(y)} but X has shape {np.shape(X)}; score needs "
-                "clean patches of X's shape."
-            )
-        return patch_psnr_score(Y4, D4)
+        return patch_psnr_score(X, y, self.transform(X))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -7,9 +7,8 @@ import numpy as np
 from joblib import Parallel, delayed
 from scipy import ndimage
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
 
-from .._validation import check_patches, restore_patches
+from .._validation import restore_patches, validate_patch_size
 from ._base import patch_psnr_score
 
 __all__ = ["GaussianDenoiser", "NLMeansDenoiser"]
@@ -35,22 +34,11 @@ class _ClassicalDenoiser(TransformerMixin, BaseEstimator):
         self
         """
         self._check_params()
-        _, layout = check_patches(X)
-        self.patch_size_ = layout.size
-        self.n_features_in_ = layout.size * layout.size
+        validate_patch_size(self, X, reset=True)
         return self
 
     def _validate(self, X):
-        check_is_fitted(self)
-        X4, layout = check_patches(X)
-        if layout.size != self.patch_size_:
-            raise ValueError(
-                f"X has {layout.size * layout.size} features, but {type(self).__name__} is "
-                f"expecting {self.n_features_in_} features as input (it was fitted on "
-                f"{self.patch_size_}x{self.patch_size_} patches, got "
-                f"{layout.size}x{layout.size})."
-            )
-        return X4, layout
+        return validate_patch_size(self, X, reset=False)
 
     def transform(self, X):
         """Denoise patches; same layout and dtype as ``X`` (uint8 -> uint8).
@@ -82,14 +70,7 @@ class _ClassicalDenoiser(TransformerMixin, BaseEstimator):
         score : float
             Mean PSNR in dB; higher is better.
         """
-        D4, _ = check_patches(self.transform(X))
-        Y4, _ = check_patches(y, name="y")
-        if Y4.shape != D4.shape:
-            raise ValueError(
-                f"y has shape {np.shape(y)} but X has shape {np.shape(X)}; score needs "
-                "clean patches of X's shape."
-            )
-        return patch_psnr_score(Y4, D4)
+        return patch_psnr_score(X, y, self.transform(X))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._vgg_layout import IMAGENET_MEAN, IMAGENET_STD, VGG_CONFIGS, vgg_layers
+
 __all__ = [
     "ShallowUNet",
     "UNet",
@@ -169,26 +171,9 @@ class UNet(nn.Module):
 # ------------------------------------------------------------------- TernausNet
 #: torchvision's VGG layer lists ("M" = 2x2 max-pool); indices of the resulting
 #: ``features`` Sequential match torchvision's state-dict keys.
-VGG_CONFIGS = {
-    "vgg11": (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
-    "vgg16": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
-              512, 512, 512, "M", 512, 512, 512, "M"),
-}
-
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
 def _vgg_features(config, base_channels):
-    layers, c_in = [], 3
-    for item in config:
-        if item == "M":
-            layers.append(nn.MaxPool2d(2, 2))
-        else:
-            c_out = int(item) * base_channels // 64
-            layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=True)]
-            c_in = c_out
-    return nn.Sequential(*layers)
+    """TernausNet's RGB VGG encoder (the library's one VGG builder)."""
+    return vgg_layers(config, in_channels=3, base_channels=base_channels)
 
 
 def load_vgg_features(weights, encoder, features):
@@ -324,9 +309,9 @@ class TernausNet(nn.Module):
                 last = layer.out_channels
             elif isinstance(layer, nn.MaxPool2d):
                 widths.append(last)
-        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1),
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
                              persistent=False)
-        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1),
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
                              persistent=False)
         c_bottom = 512 * base // 64
         self.bottleneck = nn.Conv2d(widths[-1], c_bottom, 3, padding=1)

@@ -6,10 +6,9 @@ callback that needs descriptors of some patches calls :func:`embed`.
 from __future__ import annotations
 
 import numpy as np
-import torch
 from skorch.callbacks import Callback
 
-from .._data import PatchDataset, PatchLoader
+from .._data import run_batched
 from .._params import ParamsMixin
 from .._validation import check_patches
 
@@ -35,17 +34,7 @@ def embed(net, X, batch_size=256):
     descriptors : ndarray of shape (n, d)
     """
     X4, _ = check_patches(X, keep_uint8=True)
-    module = net.module_
-    was_training = module.training
-    module.eval()
-    outs = []
-    try:
-        with torch.inference_mode():
-            for xb, _ in PatchLoader(PatchDataset(X4), batch_size=batch_size, seed=0):
-                outs.append(module(xb.to(net.device)).float().cpu())
-    finally:
-        module.train(was_training)
-    return torch.cat(outs).numpy()
+    return run_batched(net.module_, X4, batch_size=batch_size, device=net.device)
 
 
 class _NetTransformer:

@@ -11,26 +11,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._data import PatchDataset, PatchLoader, _unwrap
+from .._data import PatchDataset, _unwrap, run_batched
 
 __all__ = ["embed_dataset", "dataset_labels", "torch_seeded_rng", "pairwise_l2"]
 
 
 def embed_dataset(net, dataset, batch_size=512):
     """Descriptors of every row of ``dataset`` (in order) by ``net.module_`` in eval mode."""
-    module = net.module_
-    was_training = module.training
-    module.eval()
-    outs = []
-    try:
-        with torch.inference_mode():
-            for xb, _ in PatchLoader(dataset, batch_size=batch_size, seed=0):
-                outs.append(module(xb.to(net.device)).float().cpu())
-    finally:
-        module.train(was_training)
-    if not outs:
-        return np.zeros((0, 0), dtype=np.float32)
-    return torch.cat(outs).numpy()
+    return run_batched(net.module_, dataset, batch_size=batch_size, device=net.device)
 
 
 def dataset_labels(dataset):

@@ -9,10 +9,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
 
 from .._data import release_pages
-from .._validation import check_labels, check_patches
+from .._validation import check_labels, validate_patch_size
 from ._descriptor_mixin import DescriptorMixin
 
 __all__ = ["RawPatchDescriptor", "SIFTPatchDescriptor"]
@@ -38,11 +37,10 @@ class _HandcraftedDescriptor(DescriptorMixin, ClassNamePrefixFeaturesOutMixin, T
         self
         """
         self._check_params()
-        X4, layout = check_patches(X, min_size=self._min_size, keep_uint8=True)
+        X4, _ = validate_patch_size(self, X, reset=True, min_size=self._min_size,
+                                    keep_uint8=True)
         if y is not None:
             check_labels(y, X4.shape[0])
-        self.patch_size_ = layout.size
-        self.n_features_in_ = layout.size * layout.size
         return self
 
     def transform(self, X):
@@ -58,13 +56,8 @@ class _HandcraftedDescriptor(DescriptorMixin, ClassNamePrefixFeaturesOutMixin, T
         descriptors : ndarray of shape (n, d), float32
             ``d`` = H*W for raw pixels, 128 for SIFT.
         """
-        check_is_fitted(self, "patch_size_")
-        X4, layout = check_patches(X, min_size=self._min_size, keep_uint8=True)
-        if layout.size != self.patch_size_:
-            raise ValueError(
-                f"X has {layout.size * layout.size} features, but {type(self).__name__} is "
-                f"expecting {self.n_features_in_} features as input (fitted on "
-                f"{self.patch_size_}x{self.patch_size_} patches, got {layout.size}x{layout.size}).")
+        X4, _ = validate_patch_size(self, X, reset=False, min_size=self._min_size,
+                                    keep_uint8=True)
         out = None
         for i in range(0, X4.shape[0], _CHUNK):  # filled in place: no second full-size copy
             d = self._describe(X4[i:i + _CHUNK, 0].astype(np.float32))

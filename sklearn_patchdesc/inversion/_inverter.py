@@ -12,9 +12,12 @@ the block's output back to its input. Modules are trained
 - ``joint``: the whole stack at once on the sum of the per-module losses, each
   module taking the next module's reconstruction as input.
 
-Every net is trained by the shared training path
-(:class:`~sklearn_patchdesc._training.BasePatchNet`), so seeding, validation
-loss, NaN stop, progress bar and checkpoint resume come from there.
+FeatureInverter composes its nets rather than being one: every net is an
+inner :class:`~sklearn_patchdesc._training.BasePatchNet` estimator
+(``nets_``) trained by the shared training path, so seeding, validation loss,
+NaN stop, progress bar and checkpoint resume come from there; FeatureInverter
+itself takes only the parameter handling
+(:class:`~sklearn_patchdesc._training.NetParams`).
 """
 from __future__ import annotations
 
@@ -29,9 +32,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from .._data import PatchDataset
-from .._training import BasePatchNet
-from .._validation import check_patches, restore_patches
+from .._data import PatchDataset, run_batched
+from .._training import BasePatchNet, NetParams
+from .._validation import check_patches, restore_patches, validate_patch_size
 from ._decompose import decompose, is_spatial, resolve_layer, resolve_network
 from ._modules import SHAPES, InversionStack, InversionModule, JointInversion, SumOfMSE
 
@@ -48,10 +51,9 @@ def _as4d(r):
     return r.reshape(len(r), -1, 1, 1)
 
 
-def _run(block, R, batch_size=256):
+def _run(block, R):
     """Apply a frozen block to a tensor in batches (inference mode)."""
-    with torch.inference_mode():
-        return torch.cat([block(R[i:i + batch_size]) for i in range(0, len(R), batch_size)])
+    return run_batched(block, R, numpy=False)
 
 
 def _channel_stats(R, enabled):
@@ -69,9 +71,10 @@ def _normalise(R, mean, std):
 
 
 def psnr(X4, R4):
-    """Mean over patches of the PSNR (dB, data range 1) of ``R4`` against ``X4``."""
-    mse = ((X4.astype(np.float64) - R4.astype(np.float64)) ** 2).reshape(len(X4), -1).mean(axis=1)
-    return float(np.mean(10.0 * np.log10(1.0 / np.maximum(mse, 1e-10))))
+    """Mean PSNR (dB, data range 1) of ``R4`` against ``X4``: the metrics' one rule."""
+    from ..metrics import patch_psnr
+
+    return float(patch_psnr(X4[:, 0], R4[:, 0], data_range=1.0))
 
 
 class _PerModuleLoss(Callback):
@@ -123,7 +126,7 @@ class _InversionNet(BasePatchNet):
         return self.criterion, {}
 
 
-class FeatureInverter(TransformerMixin, BasePatchNet):
+class FeatureInverter(TransformerMixin, NetParams):
     """Reconstruct patches from the features of one layer of a network.
 
     Learns inversion modules (seed 003) that map the representation after
@@ -400,30 +403,22 @@ class FeatureInverter(TransformerMixin, BasePatchNet):
     # ------------------------------------------------------------- inference
     def _check_X(self, X):
         check_is_fitted(self, "inverse_")
-        X4, layout = check_patches(X)
-        if layout.size != self.patch_size_:
-            raise ValueError(
-                f"X has {layout.size * layout.size} features, but FeatureInverter is "
-                f"expecting {self.n_features_in_} features as input (it was fitted on "
-                f"{self.patch_size_}x{self.patch_size_} patches, got "
-                f"{layout.size}x{layout.size})."
-            )
-        return X4, layout
+        return validate_patch_size(self, X, reset=False)
 
     def _reconstruct(self, X4):
         device = self.device
         self.frozen_.to(device).eval()
         self.inverse_.to(device).eval()
-        out, step = [], max(self.batch_size, 256)
-        with torch.inference_mode():
-            for i in range(0, len(X4), step):
-                r = self.frozen_(torch.from_numpy(X4[i:i + step]).to(device))
-                z = _normalise(r, self.means_[-1].to(device), self.stds_[-1].to(device))
-                for block in reversed(self.inverse_):
-                    z = block(z)
-                out.append((z * self.stds_[0].to(device).view(1, -1, 1, 1)
-                            + self.means_[0].to(device).view(1, -1, 1, 1)).cpu())
-        return torch.cat(out).numpy()
+        mean_in, std_in = (t.to(device).view(1, -1, 1, 1) for t in (self.means_[0], self.stds_[0]))
+        mean_out, std_out = self.means_[-1].to(device), self.stds_[-1].to(device)
+
+        def reconstruct(xb):
+            z = _normalise(self.frozen_(xb), mean_out, std_out)
+            for block in reversed(self.inverse_):
+                z = block(z)
+            return z * std_in + mean_in
+
+        return run_batched(reconstruct, X4, batch_size=max(self.batch_size, 256), device=device)
 
     def transform(self, X):
         """Reconstruct ``X`` from its features at ``layer``.

@@ -1,5 +1,7 @@
 """VGG16 and AlexNet feature extractors built in the library (no torchvision).
 
+The VGG layout is the library's one (:mod:`sklearn_patchdesc._vgg_layout`).
+
 Seed 003 inverts the layers of VGG16 and AlexNet. The builders here return the
 ``features`` part of those networks with torchvision's layer order, so a
 torchvision-format state-dict file (keys ``features.N.weight`` /
@@ -18,24 +20,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .._vgg_layout import IMAGENET_MEAN, IMAGENET_STD, vgg_layers
+
 __all__ = ["vgg16_features", "alexnet_features"]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-_VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
-          512, 512, 512, "M")
-
-
-def _vgg_layers(in_channels):
-    layers, channels = [], in_channels
-    for item in _VGG16:
-        if item == "M":
-            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
-        else:
-            layers += [nn.Conv2d(channels, item, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
-            channels = item
-    return nn.Sequential(*layers)
 
 
 def _alexnet_layers(in_channels):
@@ -120,7 +108,7 @@ def vgg16_features(weights=None, in_channels=1):
     ValueError
         If the file is not a matching torchvision VGG16 state dict.
     """
-    features = _vgg_layers(in_channels)
+    features = vgg_layers("vgg16", in_channels)
     if weights is not None:
         _load(features, weights, in_channels, "VGG16")
     return features
