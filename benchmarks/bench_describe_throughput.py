@@ -40,19 +40,28 @@ def plain_loop(X, labels, n_triplets, batch_size, seed):
     module.train()
     opt = torch.optim.SGD(module.parameters(), lr=0.1)
     crit = TripletMarginLoss()
+    batches = RandomTripletSampler(n_triplets).batches(labels, batch_size,
+                                                       np.random.default_rng(seed))
+    n = run_steps(module, opt, None, crit, X, labels, batches)
+    return n / (time.perf_counter() - t0)
+
+
+def run_steps(module, opt, sched, crit, X, labels, batches):
+    """The minimal training loop over index ``batches``; returns the patches seen."""
     Xt, yt = torch.from_numpy(X[:, None]), torch.from_numpy(labels)
-    rng = np.random.default_rng(seed)
     n = 0
-    for idx in RandomTripletSampler(n_triplets).batches(labels, batch_size, rng):
+    for idx in batches:
         idx = torch.from_numpy(idx)
         xb = Xt[idx].float().div_(255.0)
         opt.zero_grad()
         loss = crit(module(xb), yt[idx])
         loss.backward()
         opt.step()
+        if sched is not None:
+            sched.step()
         loss.item()  # what any loop logging its loss does
         n += len(idx)
-    return n / (time.perf_counter() - t0)
+    return n
 
 
 def estimator(X, labels, n_triplets, batch_size, seed):
@@ -85,19 +94,8 @@ def plain_loop_hardnet(X, labels, n_pairs, batch_size, seed):
     n_steps = -(-n_pairs // batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 - step / n_steps)
     crit = HardNetLoss()
-    Xt, yt = torch.from_numpy(X[:, None]), torch.from_numpy(labels)
-    rng = np.random.default_rng(seed)
-    n = 0
-    for idx in hardnet_batches(labels, n_pairs, batch_size, rng):
-        idx = torch.from_numpy(idx)
-        xb = Xt[idx].float().div_(255.0)
-        opt.zero_grad()
-        loss = crit(module(xb), yt[idx])
-        loss.backward()
-        opt.step()
-        sched.step()
-        loss.item()
-        n += len(idx)
+    batches = hardnet_batches(labels, n_pairs, batch_size, np.random.default_rng(seed))
+    n = run_steps(module, opt, sched, crit, X, labels, batches)
     return n / (time.perf_counter() - t0)
 
 
