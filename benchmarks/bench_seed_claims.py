@@ -564,6 +564,7 @@ class Results:
                 raise SystemExit(f"{self.path} holds results of other settings; pass --fresh to "
                                  "start over or --results to use another file.")
             self.data = old
+        self.foreign = {s["id"] for s in self.data["sessions"]}  # sessions of other processes
 
     def get(self, key, seed):
         return self.data["claims"].get(key, {}).get(str(seed))
@@ -588,8 +589,11 @@ class Results:
                     for key, recs in disk["claims"].items():
                         for seed, rec in recs.items():
                             self.data["claims"].setdefault(key, {}).setdefault(seed, rec)
-                    mine = {s["id"] for s in self.data["sessions"]}
+                    # this process's sessions from memory, every other one as on disk
+                    mine = {s["id"] for s in self.data["sessions"]} - self.foreign
+                    self.data["sessions"] = [s for s in self.data["sessions"] if s["id"] in mine]
                     self.data["sessions"] += [s for s in disk["sessions"] if s["id"] not in mine]
+                    self.foreign |= {s["id"] for s in disk["sessions"] if s["id"] not in mine}
                     self.data["sessions"].sort(key=lambda s: s["date"])
                     self.data.setdefault("data", disk.get("data"))
             tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
