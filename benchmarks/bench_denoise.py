@@ -43,10 +43,10 @@ def denoisers(quick, epochs):
         ("UNet(depth=3)", UNetDenoiser(depth=3, **common,
                                        **({"module__base_channels": 8} if narrow else {})),
          "clean"),
-        ("TernausNet-VGG11", TernausNetDenoiser("vgg11", freeze_encoder=False, **common,
+        ("TernausNet-VGG11", TernausNetDenoiser(encoder="vgg11", freeze_encoder=False, **common,
                                                 **({"module__base_channels": 8} if narrow else
                                                    {"module__base_channels": 16})), "clean"),
-        ("TernausNet-VGG16", TernausNetDenoiser("vgg16", freeze_encoder=False, **common,
+        ("TernausNet-VGG16", TernausNetDenoiser(encoder="vgg16", freeze_encoder=False, **common,
                                                 **({"module__base_channels": 8} if narrow else
                                                    {"module__base_channels": 16})), "clean"),
         ("DnCNN", DnCNNDenoiser(**common, **({"depth": 8, "module__channels": 16} if narrow

@@ -76,7 +76,7 @@ denoisers = {
     "Shallow U-Net": (ShallowUNetDenoiser(**common), X_clean),
     "Shallow U-Net\nself-supervised": (ShallowUNetDenoiser(**common), None),
     "U-Net": (UNetDenoiser(depth=3, module__base_channels=8, **common), X_clean),
-    "TernausNet\nVGG11": (TernausNetDenoiser("vgg11", freeze_encoder=False,
+    "TernausNet\nVGG11": (TernausNetDenoiser(encoder="vgg11", freeze_encoder=False,
                                              module__base_channels=8, **common), X_clean),
     "DnCNN": (DnCNNDenoiser(depth=8, module__channels=16, **common), X_clean),
     "Conv AE\nNoise2Noise": (ConvAutoencoderDenoiser(module__channels=(8, 8, 16, 16, 32),
