@@ -39,6 +39,7 @@ from .._data import PatchDataset
 from .._split import train_split_groups
 from .._training import BasePatchNet
 from .._validation import check_labels, is_record_target
+from ..metrics._scorers import scores_retrieval
 from ._callbacks import HPatchesEpochScore
 from ._descriptor_mixin import DescriptorMixin
 from ._losses import TripletMarginLoss
@@ -92,8 +93,7 @@ class BaseDescriptorNet(DescriptorMixin, ClassNamePrefixFeaturesOutMixin, Transf
         if rows is not None:
             train, valid = rows
             self.valid_groups_ = np.unique(groups[valid])
-            if self.valid_scoring in ("hpatches_mean", "hpatches_retrieval") and \
-                    len(self.valid_groups_) < 2:
+            if scores_retrieval(self.valid_scoring) and len(self.valid_groups_) < 2:
                 raise ValueError(
                     f"valid_scoring={self.valid_scoring!r} scores retrieval, whose distractors "
                     f"come from other sequences, so the validation part needs at least two; "

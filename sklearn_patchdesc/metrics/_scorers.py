@@ -30,6 +30,13 @@ _TASKS = {"verification": ("verification",), "matching": ("matching",),
           "retrieval": ("retrieval",), "mean": ("verification", "matching", "retrieval")}
 
 
+def scores_retrieval(name):
+    """Whether the scorer called ``name`` (e.g. ``"hpatches_mean"``) scores retrieval."""
+    if not isinstance(name, str) or not name.startswith("hpatches_"):
+        return False
+    return "retrieval" in _TASKS.get(name[len("hpatches_"):], ())
+
+
 class HPatchesScorer:
     """Scorer for one HPatches task, or ``"mean"`` of the three.
 
