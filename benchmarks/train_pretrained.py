@@ -97,6 +97,9 @@ def main():
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=1.0)
+    ap.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
+                    help="sgd: momentum 0.9, dampening 0.9, weight decay 1e-4 (HardNet's); "
+                         "adam: torch defaults")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--noisy-fraction", type=float, default=0.5)
     ap.add_argument("--threads", type=int, default=2)
@@ -122,6 +125,7 @@ def main():
           f"({noisy.mean():.0%} noisy)", flush=True)
 
     est = HardNetDescriptor(max_epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                            optimizer=args.optimizer,
                             pretrained=args.init,
                             random_state=args.seed, verbose=1, checkpoint_dir=str(ckpt),
                             callbacks=[("cpu_clock", CPUClock(ckpt))])
@@ -165,7 +169,8 @@ def main():
         },
         "recipe": {"loss": "HardNetLoss(margin=1, anchor_swap=True)",
                    "sampler": f"PKSampler({args.batch_size}, 2)",
-                   "optimizer": "SGD momentum 0.9 dampening 0.9 weight decay 1e-4",
+                   "optimizer": ("SGD momentum 0.9 dampening 0.9 weight decay 1e-4"
+                                 if args.optimizer == "sgd" else "Adam (torch defaults)"),
                    "lr": args.lr, "lr_schedule": "linear to 0", "epochs": args.epochs,
                    "initial_weights": (Path(args.init).name if args.init
                                        else "random (orthogonal)")},
