@@ -18,12 +18,14 @@ Recipes:
 - ``batch-hard``: the same trunk with PK batches (64 labels x 2) and
   batch-hard mining, Adam 1e-3 (seed 001's recipe);
 - ``hardnet``: :class:`HardNetDescriptor` defaults (HardNet's loss, anchor
-  swap, SGD with linear decay).
+  swap, SGD with linear decay);
+- ``hardnet:key=value,...``: the same with parameters changed, e.g.
+  ``hardnet:trunk=tfeat,lr=0.1`` (the shallow TFeat trunk).
 
 Usage::
 
     python benchmarks/bench_descriptor_curves.py [--budget 300] [--seeds 0 1 2]
-        [--recipes baseline batch-hard hardnet] [--out docs/_static]
+        [--recipes baseline batch-hard hardnet] [--out docs/_static] [--add]
 """
 from __future__ import annotations
 
@@ -48,6 +50,15 @@ from sklearn_patchdesc.metrics import hpatches_evaluate  # noqa: E402
 TASKS = ("verification", "matching", "retrieval")
 
 
+def _number_or_text(v):
+    for kind in (int, float):
+        try:
+            return kind(v)
+        except ValueError:
+            pass
+    return v
+
+
 def recipe(name, seed, n_train_patches):
     """A fresh estimator of recipe ``name`` (one epoch over its training cut)."""
     if name == "baseline":
@@ -62,7 +73,7 @@ def recipe(name, seed, n_train_patches):
         if ":" in name:
             for item in name.split(":", 1)[1].split(","):
                 k, v = item.split("=")
-                params[k] = v if k == "optimizer" else (int(v) if v.isdigit() else float(v))
+                params[k] = _number_or_text(v)
         if params.get("optimizer", "sgd") != "sgd":
             params.setdefault("lr", 1e-3)
         return HardNetDescriptor(max_epochs=1, random_state=seed, **params)
@@ -142,6 +153,9 @@ def main():
     ap.add_argument("--heldout-points", type=int, default=200)
     ap.add_argument("--out", default="docs/_static", help="folder for the figure and JSON")
     ap.add_argument("--quick", action="store_true", help="tiny smoke run")
+    ap.add_argument("--add", action="store_true",
+                    help="add these recipes' curves to the JSON already in --out (same "
+                         "points and held-out set) instead of replacing it")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     points = args.points or sorted({p for p in (30, 60, 120, 180) if p < args.budget}
@@ -184,10 +198,26 @@ def main():
               "curves": {n: {str(s): c for s, c in v.items()} for n, v in curves.items()},
               "n_train": int(len(Xtr)), "n_heldout": int(len(Xte)),
               "date": time.strftime("%Y-%m-%d")}
+    if args.add and (out / "descriptor_curves.json").is_file():
+        result = _added(json.loads((out / "descriptor_curves.json").read_text()), result)
     if not args.quick:
         (out / "descriptor_curves.json").write_text(json.dumps(result, indent=1))
         _figure(result, out / "descriptor_curves.png")
         print(f"wrote {out / 'descriptor_curves.png'} and descriptor_curves.json")
+
+
+def _added(prev, new):
+    """``prev`` with the curves of ``new`` added (both runs must score the same way)."""
+    if prev["points"] != new["points"] or prev["n_heldout"] != new["n_heldout"]:
+        raise SystemExit(f"--add: the JSON has points {prev['points']} on {prev['n_heldout']} "
+                         f"held-out patches, this run {new['points']} on {new['n_heldout']}")
+    for label, v in new["lines"].items():  # same held-out set -> same handcrafted lines
+        if any(abs(v[t] - prev["lines"][label][t]) > 1e-9 for t in TASKS):
+            raise SystemExit(f"--add: {label} scores differ from the JSON's; another held-out set")
+    merged = dict(prev, curves={**prev["curves"], **new["curves"]})
+    merged["command"] = f"{prev['command']} ; {new['command']}"
+    merged["date"] = f"{prev['date']} ; {new['date']}" if prev["date"] != new["date"] else new["date"]
+    return merged
 
 
 def _table(curves, lines, points):

@@ -7,7 +7,8 @@ import torch
 from sklearn.base import clone
 
 from sklearn_patchdesc.describe import (HardNetDescriptor, HardNetLoss, L2Net, LinearDecayLR,
-                                        PKSampler, load_hardnet_weights, load_pretrained)
+                                        PKSampler, TFeat, load_hardnet_weights,
+                                        load_pretrained)
 from sklearn_patchdesc.describe._hardnet_loss import pair_indices
 
 
@@ -260,3 +261,45 @@ def test_schedule_resumes_where_it_stopped():
 
     cb.on_train_begin(Net(), X=None)
     assert (cb.total_steps_, cb.step_) == (12, 4)
+
+
+# ------------------------------------------------------------- TFeat trunk
+def test_kornia_tfeat_state_dict_gives_the_same_descriptor_directions(tmp_path):
+    kornia_feature = pytest.importorskip("kornia.feature")
+    torch.manual_seed(0)
+    k = kornia_feature.TFeat(pretrained=False).eval()  # random weights: no download
+    path = tmp_path / "tfeat.pth"
+    torch.save(k.state_dict(), path)
+    X = np.random.default_rng(0).integers(0, 256, (40, 32, 32), dtype=np.uint8)
+    est = load_pretrained(path, trunk="tfeat")
+    assert isinstance(est.net_.module_, TFeat)
+    ours = est.transform(X)
+    with torch.no_grad():
+        theirs = k(torch.from_numpy(X).float().div(255).unsqueeze(1))
+    theirs = torch.nn.functional.normalize(theirs, dim=1).numpy()  # kornia returns tanh as is
+    assert np.abs(ours - theirs).max() <= 1e-5
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+
+
+def test_tfeat_trunk_trains_and_is_smaller_than_l2net(small):
+    X, y = small
+    est = HardNetDescriptor(trunk="tfeat", max_epochs=2, batch_size=16, lr=0.1,
+                            random_state=0).fit(X, y)
+    assert isinstance(est.net_.module_, TFeat)
+    assert est.transform(X).shape == (len(X), 128)
+    losses = est.history_[:, "train_loss"]
+    assert np.all(np.isfinite(losses))
+    n_params = sum(p.numel() for p in est.net_.module_.parameters())
+    assert n_params < sum(p.numel() for p in L2Net().parameters()) / 2
+    # other square sizes are resized inside the network, as for L2-Net
+    assert TFeat()(torch.zeros(3, 1, 48, 48)).shape == (3, 128)
+
+
+def test_bad_trunk_and_l2net_weights_into_tfeat_are_named():
+    X = np.zeros((8, 32, 32), np.uint8)
+    with pytest.raises(ValueError, match=r"trunk must be one of \['l2net', 'tfeat'\]"):
+        HardNetDescriptor(trunk="vgg").fit(X, np.repeat(np.arange(4), 2))
+    with pytest.raises(ValueError, match="kornia.feature.TFeat"):
+        load_hardnet_weights(TFeat(), L2Net().state_dict())
+    with pytest.raises(ValueError, match="at least 20"):
+        TFeat(input_size=16)

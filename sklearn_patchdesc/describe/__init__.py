@@ -15,7 +15,7 @@ from ._handcrafted import RawPatchDescriptor, SIFTPatchDescriptor
 from ._hard_positive import HardPositiveMiner
 from ._losses import ContrastiveLoss, TripletMarginLoss
 from ._miners import BatchHardMiner
-from ._modules import L2Net
+from ._modules import L2Net, TFeat
 from ._multiscale import MultiScaleDescriptor, MultiScaleNet
 from ._opms import OnlinePairMiner
 from ._pretrained import list_pretrained, load_pretrained, pretrained_card
@@ -44,6 +44,7 @@ __all__ = [
     "RawPatchDescriptor",
     "SIFTPatchDescriptor",
     "SteppedBatchHard",
+    "TFeat",
     "TripletMarginLoss",
     "embed",
     "list_pretrained",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ._estimators import BaseDescriptorNet
 from ._hardnet_loss import HardNetLoss
-from ._modules import L2Net
+from ._modules import TRUNKS
 from ._samplers import PKSampler
 from ._schedules import LinearDecayLR
 
@@ -40,7 +40,13 @@ class HardNetDescriptor(BaseDescriptorNet):
         ``.pt`` read with ``weights_only=True``, or ``.safetensors``). None
         starts from random weights.
     dropout : float, default=0.3
-        Dropout before the final 8x8 convolution (HardNet: 0.3).
+        Dropout before the final 8x8 convolution (HardNet: 0.3; L2-Net trunk
+        only).
+    trunk : {"l2net", "tfeat"}, default="l2net"
+        The network: :class:`L2Net` (HardNet's trunk) or the shallow
+        :class:`TFeat` (a sixth of the forward cost; ``pretrained`` weights
+        must then have ``kornia.feature.TFeat``'s layout). The learning-curve
+        benchmark in the user guide compares the two per CPU-second.
     criterion : nn.Module class or instance, default=None
         None means :class:`HardNetLoss` (margin 1, anchor swap); e.g.
         ``criterion__sos_weight=1.0`` adds SOSNet's regulariser.
@@ -65,7 +71,8 @@ class HardNetDescriptor(BaseDescriptorNet):
     Attributes
     ----------
     net_ : PatchNeuralNet
-        The trained skorch net (``net_.module_`` is the :class:`L2Net`).
+        The trained skorch net (``net_.module_`` is the trunk: :class:`L2Net`
+        or :class:`TFeat`).
     history_ : skorch History
     sampler_ : object
     valid_groups_ : ndarray or None
@@ -90,12 +97,13 @@ class HardNetDescriptor(BaseDescriptorNet):
     #: HardNet's SGD options (DagnyT/hardnet ``create_optimizer``)
     SGD_OPTIONS = {"momentum": 0.9, "dampening": 0.9, "weight_decay": 1e-4}
 
-    def __init__(self, *, pretrained=None, dropout=0.3, criterion=None, sampler=None,
-                 max_epochs=5, batch_size=128, lr=1.0, optimizer="sgd", lr_schedule="linear",
+    def __init__(self, *, pretrained=None, dropout=0.3, trunk="l2net", criterion=None,
+                 sampler=None, max_epochs=5, batch_size=128, lr=1.0, optimizer="sgd", lr_schedule="linear",
                  train_split=None, valid_scoring=None, early_stopping=None, callbacks=None,
                  device="cpu", random_state=None, verbose=0, checkpoint_dir=None, **kwargs):
         self.pretrained = pretrained
         self.dropout = dropout
+        self.trunk = trunk
         self.criterion = criterion
         self.sampler = sampler
         self.max_epochs = max_epochs
@@ -115,8 +123,12 @@ class HardNetDescriptor(BaseDescriptorNet):
 
     # ------------------------------------------------------------ plumbing
     def _module_spec(self):
-        return L2Net, {"out_features": 128, "activations": "relu", "dropout": self.dropout,
-                       "init": "orthogonal"}
+        if self.trunk not in TRUNKS:
+            raise ValueError(f"trunk must be one of {sorted(TRUNKS)}; got {self.trunk!r}.")
+        if self.trunk == "tfeat":
+            return TRUNKS["tfeat"], {"out_features": 128}
+        return TRUNKS["l2net"], {"out_features": 128, "activations": "relu",
+                                 "dropout": self.dropout, "init": "orthogonal"}
 
     def _criterion_spec(self):
         if self.criterion is None:

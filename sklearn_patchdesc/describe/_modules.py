@@ -7,13 +7,18 @@ on a 32x32 grey patch, the last one an 8x8 convolution that leaves a 1x1 map of
 the module indices and parameter names of DagnyT/hardnet's ``HardNet`` and of
 ``kornia.feature.HardNet``, so their state dicts load into it unchanged
 (:func:`~sklearn_patchdesc.describe.load_hardnet_weights`).
+
+:class:`TFeat` is the shallow trunk of TFeat (Balntas, Riba, Ponsa &
+Mikolajczyk, BMVC 2016): two convolutions and a linear layer, about a sixth
+of L2-Net's forward cost, with the parameter names of
+``kornia.feature.TFeat``.
 """
 from __future__ import annotations
 
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["L2Net", "PatchStandardize", "L2Normalize", "ACTIVATIONS", "L2NET_CHANNELS",
+__all__ = ["L2Net", "TFeat", "TRUNKS", "PatchStandardize", "L2Normalize", "ACTIVATIONS", "L2NET_CHANNELS",
            "INITS"]
 
 #: (out_channels, stride) of the six 3x3 convolutions of L2-Net
@@ -179,6 +184,57 @@ class L2Net(nn.Module):
             x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
                               align_corners=False, antialias=True)
         return self.normalize(self.features(self.standardize(x)).flatten(1))
+
+
+class TFeat(nn.Module):
+    """TFeat descriptor trunk for 32x32 grey patches (a cheap option on a CPU).
+
+    Layout (Balntas et al. 2016; the chain of ``kornia.feature.TFeat``, with
+    the same indices and parameter names): per-patch instance normalisation,
+    a 7x7 convolution to 32 channels, tanh, 2x2 max pooling, a 6x6
+    convolution to 64 channels, tanh (8x8 map), then ``descr``: a linear
+    layer to ``out_features`` and tanh. The output is L2-normalised here
+    (kornia returns the tanh layer as is), so descriptors are unit vectors
+    like every learned descriptor of this package; kornia's weights load
+    unchanged and give the same directions.
+
+    Forward cost: about 13 MFLOP per patch, a sixth of :class:`L2Net`'s 78.
+
+    Parameters
+    ----------
+    out_features : int, default=128
+        Descriptor length.
+    input_size : int, default=32
+        Side of the patches the network expects; other square inputs are
+        resized (bilinear, antialiased) to it inside :meth:`forward`. It must
+        leave a map of at least 1x1 after the second convolution (>= 20).
+    """
+
+    def __init__(self, out_features=128, input_size=32):
+        super().__init__()
+        side = (int(input_size) - 6) // 2 - 5
+        if side < 1:
+            raise ValueError(f"input_size must be at least 20 for TFeat; got {input_size}.")
+        self.input_size = int(input_size)
+        self.out_features = int(out_features)
+        self.features = nn.Sequential(
+            nn.InstanceNorm2d(1, affine=False),
+            nn.Conv2d(1, 32, kernel_size=7),
+            nn.Tanh(),
+            nn.MaxPool2d(kernel_size=2, stride=2),
+            nn.Conv2d(32, 64, kernel_size=6),
+            nn.Tanh(),
+        )
+        self.descr = nn.Sequential(nn.Linear(64 * side * side, self.out_features), nn.Tanh())
+        self.normalize = L2Normalize()
+
+    def forward(self, x):
+        x = resize_patches(x, self.input_size)  # patches are square (checked by the estimators)
+        return self.normalize(self.descr(self.features(x).flatten(1)))
+
+
+#: descriptor trunks by name (``HardNetDescriptor(trunk=...)``)
+TRUNKS = {"l2net": L2Net, "tfeat": TFeat}
 
 
 def resize_patches(x, size):

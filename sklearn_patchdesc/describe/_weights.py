@@ -68,22 +68,31 @@ def read_state_dict(source):
     return out
 
 
+def _layout_name(module):
+    from ._modules import TFeat
+
+    if isinstance(module, TFeat):
+        return "kornia.feature.TFeat"
+    return "DagnyT/hardnet or kornia.feature.HardNet"
+
+
 def load_hardnet_weights(module, source):
-    """Copy HardNet / L2-Net weights into an :class:`L2Net` (in place).
+    """Copy HardNet / L2-Net (or TFeat) weights into a trunk (in place).
 
     The key layout is DagnyT/hardnet's and ``kornia.feature.HardNet``'s
     (``features.0.weight`` ... ``features.20.running_var``), which is also the
-    layout of :class:`L2Net`'s ``features``.
+    layout of :class:`L2Net`'s ``features``; a :class:`TFeat` takes
+    ``kornia.feature.TFeat``'s (``features.1``, ``features.4``, ``descr.0``).
 
     Parameters
     ----------
-    module : L2Net
+    module : L2Net or TFeat
     source : dict or path-like
         See :func:`read_state_dict`.
 
     Returns
     -------
-    module : L2Net
+    module : L2Net or TFeat
 
     Raises
     ------
@@ -98,7 +107,7 @@ def load_hardnet_weights(module, source):
             raise ValueError(
                 f"the weights have no tensor {key!r} (shape {tuple(tensor.shape)}) that the "
                 f"network needs; they hold {len(state)} tensors, e.g. {sorted(state)[:3]}. "
-                "Expected the layout of DagnyT/hardnet or kornia.feature.HardNet.")
+                f"Expected the layout of {_layout_name(module)}.")
         if tuple(state[key].shape) != tuple(tensor.shape):
             raise ValueError(
                 f"tensor {key!r} has shape {tuple(state[key].shape)} in the weights but "
