@@ -558,6 +558,10 @@ class Results:
         self.path = Path(path)
         self.cfg = _cfg_dict(cfg)
         self.data = {"config": self.cfg, "claims": {}, "sessions": []}
+        if fresh and self.path.is_file() and self.path != Path(os.devnull):
+            # set the earlier results aside: every save merges what is on disk, which
+            # would otherwise bring the old records back after the first one
+            os.replace(self.path, self.previous)
         if self.path.is_file() and not fresh:
             old = json.loads(self.path.read_text())
             if old.get("config") != self.cfg:
@@ -565,6 +569,11 @@ class Results:
                                  "start over or --results to use another file.")
             self.data = old
         self.foreign = {s["id"] for s in self.data["sessions"]}  # sessions of other processes
+
+    @property
+    def previous(self):
+        """Where ``fresh=True`` moves an earlier results file."""
+        return self.path.with_name(self.path.stem + ".previous.json")
 
     def get(self, key, seed):
         return self.data["claims"].get(key, {}).get(str(seed))
@@ -836,7 +845,9 @@ def main(argv=None):
     parser.add_argument("--seeds", nargs="+", type=int, help="training seeds (default 0 1 2)")
     parser.add_argument("--results", type=Path, help="JSON of per-(claim, seed) results "
                         f"(default {STATIC.relative_to(ROOT)}/results.json; quick: none)")
-    parser.add_argument("--fresh", action="store_true", help="ignore an existing results file")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start over: an existing results file is moved to "
+                             "<name>.previous.json")
     parser.add_argument("--replot", action="store_true",
                         help="only rebuild the table and figures from the results file")
     parser.add_argument("--no-write", action="store_true", help="write no table or figures")

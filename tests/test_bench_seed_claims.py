@@ -100,3 +100,18 @@ def test_two_writers_of_one_results_file_keep_each_others_records(bench, tmp_pat
     assert sorted(stored) == ["deep_vs_shallow_unet", "n2n_vs_clean"]
     assert sorted(stored["n2n_vs_clean"]) == ["0", "1"]
     assert bench.Results(path, bench.QUICK).records("deep_vs_shallow_unet")[0]["a"] == 3.0
+
+
+def test_fresh_start_sets_old_records_aside_and_never_merges_them_back(bench, tmp_path):
+    path = tmp_path / "results.json"
+    old = bench.Results(path, bench.QUICK)
+    old.put("n2n_vs_clean", 0, {"a": 1.0, "b": 2.0, "seconds": 1.0})
+    old.put("n2n_vs_clean", 1, {"a": 1.0, "b": 2.0, "seconds": 1.0})
+    fresh = bench.Results(path, bench.QUICK, fresh=True)
+    assert fresh.get("n2n_vs_clean", 1) is None
+    fresh.put("n2n_vs_clean", 0, {"a": 7.0, "b": 8.0, "seconds": 1.0})
+    # the save merged with the disk: the old seed-1 record must not have come back
+    assert fresh.get("n2n_vs_clean", 1) is None
+    assert sorted(json.loads(path.read_text())["claims"]["n2n_vs_clean"]) == ["0"]
+    kept = json.loads(fresh.previous.read_text())["claims"]["n2n_vs_clean"]
+    assert sorted(kept) == ["0", "1"] and kept["0"]["a"] == 1.0
