@@ -610,6 +610,13 @@ class Results:
             os.replace(tmp, self.path)
 
 
+def _load_text(sessions):
+    loads = [s["load"] for s in sessions if "load" in s]
+    if not loads:
+        return ""
+    return "; 1-minute load average at the start: " + ", ".join(f"{v:.2f}" for v in loads)
+
+
 def _cfg_dict(cfg):
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
@@ -723,7 +730,7 @@ def rst_table(rows, cfg, meta):
            f"Measured {meta['date']} with ``{meta['command']}`` ({meta['sessions']} "
            f"process(es); wall minutes per process: {meta['walls']}; {meta['cpu'] / 60:.1f} "
            f"CPU minutes in all; Python {platform.python_version()}, {platform.machine()}, "
-           f"CPU only, 2 cores shared with other jobs). {status}", "",
+           f"CPU only, {os.cpu_count()} cores{meta['load']}). {status}", "",
            f"Data: {meta['data']}. Seeds {', '.join(map(str, cfg.seeds))} (weights and batch "
            f"order; the data stay fixed); descriptors {cfg.desc_epochs} epochs (Adam 1e-3, "
            f"batch {cfg.desc_batch}), denoisers {cfg.den_epochs} epochs on {cfg.den_patches} "
@@ -885,7 +892,8 @@ def main(argv=None):
     if not args.replot:
         session = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="minutes"),
                    "command": command, "wall": 0.0, "cpu": 0.0,
-                   "id": f"{os.getpid()}-{time.time():.0f}"}
+                   "id": f"{os.getpid()}-{time.time():.0f}",
+                   "load": round(os.getloadavg()[0], 2)}  # other work on the machine at start
         results.data["sessions"].append(session)
 
         def stamp():  # the session's time so far, saved with every record
@@ -923,7 +931,8 @@ def main(argv=None):
             "command": "``; ``".join(dict.fromkeys(s["command"] for s in sessions)) or command,
             "wall": sum(s["wall"] for s in sessions), "cpu": sum(s["cpu"] for s in sessions),
             "walls": ", ".join(f"{s['wall'] / 60:.1f}" for s in sessions) or "-",
-            "sessions": len(sessions), "data": results.data.get("data", "-")}
+            "sessions": len(sessions), "data": results.data.get("data", "-"),
+            "load": _load_text(sessions)}
     rows = summarize(results, cfg)
     print()
     print(text_table(rows))
