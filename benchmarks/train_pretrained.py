@@ -18,6 +18,18 @@ same command again continues where it stopped (CPU time adds up).
 Usage::
 
     python benchmarks/train_pretrained.py [--epochs 6] [--checkpoint-dir /tmp/skpd-pretrain]
+
+The shipped ``hardnet-hpatches-like`` came from three runs, each starting
+from the previous one's output (its card lists them under
+``earlier_stages``; paths as used then)::
+
+    python benchmarks/train_pretrained.py --epochs 3 --out /tmp/s1
+    python benchmarks/train_pretrained.py --init /tmp/s1/hardnet-hpatches-like.safetensors \
+        --init-cpu-seconds 1489.9 --epochs 3 --lr 2e-4 --optimizer adam --seed 1 \
+        --threads 1 --out /tmp/s2
+    python benchmarks/train_pretrained.py --init /tmp/s2/hardnet-hpatches-like.safetensors \
+        --init-cpu-seconds 2790.1 --epochs 3 --batch-size 256 --lr 1e-4 --optimizer adam \
+        --seed 2 --out /tmp/s3
 """
 from __future__ import annotations
 
