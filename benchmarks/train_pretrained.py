@@ -21,7 +21,7 @@ Usage::
 
 The shipped ``hardnet-hpatches-like`` came from three runs, each starting
 from the previous one's output (its card lists them under
-``earlier_stages``; paths as used then)::
+``earlier_stages`` with the exact commands; folders renamed here)::
 
     python benchmarks/train_pretrained.py --epochs 3 --out /tmp/s1
     python benchmarks/train_pretrained.py --init /tmp/s1/hardnet-hpatches-like.safetensors \
