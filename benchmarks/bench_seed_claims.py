@@ -558,7 +558,7 @@ class Results:
         self.path = Path(path)
         self.cfg = _cfg_dict(cfg)
         self.data = {"config": self.cfg, "claims": {}, "sessions": []}
-        if fresh and self.path.is_file() and self.path != Path(os.devnull):
+        if fresh and self.path.is_file():  # (os.devnull, the no-file case, is not a file)
             # set the earlier results aside: every save merges what is on disk, which
             # would otherwise bring the old records back after the first one
             os.replace(self.path, self.previous)
