@@ -41,14 +41,11 @@ import torch
 from skorch.callbacks import Callback
 
 sys.path.insert(0, str(Path(__file__).parent))
-from descriptor_data import real_heldout_set, training_set  # noqa: E402
+from descriptor_data import TASKS, real_heldout_set, task_scores, training_set  # noqa: E402
 
 from sklearn_patchdesc.describe import (HardNetDescriptor, L2NetDescriptor, PKSampler,  # noqa: E402
                                         RandomTripletSampler, RawPatchDescriptor,
                                         SIFTPatchDescriptor, embed)
-from sklearn_patchdesc.metrics import hpatches_evaluate  # noqa: E402
-
-TASKS = ("verification", "matching", "retrieval")
 
 
 def _number_or_text(v):
@@ -104,16 +101,11 @@ class CPUBudgetCurve(Callback):
         now = time.process_time()
         self.spent_ += now - self.t_
         while self.next_ < len(self.points) and self.spent_ >= self.points[self.next_]:
-            self.curve_.append((self.points[self.next_], score(embed(net, self.X), self.y)))
+            self.curve_.append((self.points[self.next_], task_scores(embed(net, self.X), self.y)))
             self.next_ += 1
         self.t_ = time.process_time()  # evaluation time is not training time
         if self.next_ == len(self.points):
             raise _BudgetReached
-
-
-def score(desc, y):
-    rep = hpatches_evaluate(desc, y)
-    return {t: float(rep.scores[t]) for t in TASKS}
 
 
 class _EpochCPU(Callback):
@@ -160,7 +152,7 @@ def run(name, seed, budget, points, Xtr, ytr, Xte, yte, rate):
     except _BudgetReached:
         pass
     if len(probe.curve_) < len(points):  # the epoch ended early: score the end point
-        probe.curve_.append((probe.spent_, score(embed(est.net_, Xte), yte)))
+        probe.curve_.append((probe.spent_, task_scores(embed(est.net_, Xte), yte)))
     return probe.curve_
 
 
@@ -197,7 +189,7 @@ def main():
     lines = {}
     for label, est in (("SIFT", SIFTPatchDescriptor()), ("RootSIFT", SIFTPatchDescriptor(root=True)),
                        ("raw pixels", RawPatchDescriptor())):
-        lines[label] = score(est.fit(Xte).transform(Xte), yte)
+        lines[label] = task_scores(est.fit(Xte).transform(Xte), yte)
         print(f"{label:>12}: " + " / ".join(f"{lines[label][t]:.3f}" for t in TASKS), flush=True)
 
     curves = {}

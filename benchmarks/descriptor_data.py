@@ -16,11 +16,13 @@ import numpy as np
 
 from sklearn_patchdesc.datasets import load_image_sequences, make_hpatches_like
 from sklearn_patchdesc.describe._pretrained import BUILTIN_HELDOUT
+from sklearn_patchdesc.metrics import hpatches_evaluate
 
 REAL_ROOT = Path(os.environ.get("SKPD_SHARED", Path(__file__).resolve().parents[2] / "shared")
                  ) / "data" / "real"
 REAL_FOLDERS = ("hpatches_sequences", "oxford_affine", "kaze_iguazu")
 REAL_HELDOUT = ("boat", "graffiti", "ubc")
+TASKS = ("verification", "matching", "retrieval")
 
 
 def real_sequences():
@@ -36,6 +38,12 @@ def real_sequences():
         for folder in REAL_FOLDERS:
             seqs += load_image_sequences(REAL_ROOT / folder, on_error="skip")
     return seqs
+
+
+def task_scores(descriptors, y):
+    """``{task: mAP}`` of the full HPatches protocol (:func:`hpatches_evaluate`)."""
+    rep = hpatches_evaluate(descriptors, y)
+    return {t: float(rep.scores[t]) for t in TASKS}
 
 
 def cached(name, make):

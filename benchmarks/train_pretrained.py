@@ -46,7 +46,8 @@ import torch
 from skorch.callbacks import Callback
 
 sys.path.insert(0, str(Path(__file__).parent))
-from descriptor_data import REAL_HELDOUT, real_heldout_set, training_set  # noqa: E402
+from descriptor_data import (REAL_HELDOUT, TASKS, real_heldout_set, task_scores,  # noqa: E402
+                             training_set)
 
 import sklearn_patchdesc  # noqa: E402
 from sklearn_patchdesc.datasets import add_patch_noise  # noqa: E402
@@ -54,9 +55,7 @@ from sklearn_patchdesc.describe import (HardNetDescriptor, RawPatchDescriptor,  
                                         SIFTPatchDescriptor)
 from sklearn_patchdesc.describe._pretrained import (BUILTIN_HELDOUT, PRETRAINED_DIR,  # noqa: E402
                                                     evaluation_set)
-from sklearn_patchdesc.metrics import hpatches_evaluate  # noqa: E402
 
-TASKS = ("verification", "matching", "retrieval")
 LEVELS = np.array(["none"] + ["easy"] * 5 + ["hard"] * 5 + ["tough"] * 5)
 
 
@@ -78,11 +77,6 @@ class CPUClock(Callback):
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(done))
         os.replace(tmp, path)
-
-
-def scores(desc, y):
-    rep = hpatches_evaluate(desc, y)
-    return {t: float(rep.scores[t]) for t in TASKS}
 
 
 def git_commit():
@@ -114,6 +108,11 @@ def main():
                          "adam: torch defaults")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--noisy-fraction", type=float, default=0.5)
+    ap.add_argument("--points-real", type=int, default=500,
+                    help="points cut from each real training sequence (default: %(default)s)")
+    ap.add_argument("--data-seed", type=int, default=0,
+                    help="random_state of the generator that cuts the training patches; a "
+                         "later stage can train on new points of the same sequences")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--checkpoint-dir", default="/tmp/skpd-pretrain")
     ap.add_argument("--out", default=str(PRETRAINED_DIR))
@@ -127,7 +126,7 @@ def main():
     ckpt = Path(args.checkpoint_dir)
     ckpt.mkdir(parents=True, exist_ok=True)
 
-    X, y = training_set()
+    X, y = training_set(n_points_real=args.points_real, random_state=args.data_seed)
     rng = np.random.default_rng(args.seed)
     noisy = rng.random(len(X)) < args.noisy_fraction
     X = X.copy()
@@ -146,12 +145,12 @@ def main():
     cpu += args.init_cpu_seconds
 
     Xr, yr = real_heldout_set()
-    real = {"hardnet": scores(est.transform(Xr), yr),
-            "sift": scores(SIFTPatchDescriptor().fit(Xr).transform(Xr), yr),
-            "rootsift": scores(SIFTPatchDescriptor(root=True).fit(Xr).transform(Xr), yr),
-            "raw": scores(RawPatchDescriptor().fit(Xr).transform(Xr), yr)}
+    real = {"hardnet": task_scores(est.transform(Xr), yr),
+            "sift": task_scores(SIFTPatchDescriptor().fit(Xr).transform(Xr), yr),
+            "rootsift": task_scores(SIFTPatchDescriptor(root=True).fit(Xr).transform(Xr), yr),
+            "raw": task_scores(RawPatchDescriptor().fit(Xr).transform(Xr), yr)}
     Xe, ye = evaluation_set()
-    fixed = scores(est.transform(Xe), ye)
+    fixed = task_scores(est.transform(Xe), ye)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -176,6 +175,8 @@ def main():
             "sequences": sequences,
             "n_patches": int(len(X)),
             "n_points": int(len(np.unique(y["label"]))),
+            "points_per_real_sequence": args.points_real,
+            "generator_random_state": args.data_seed,
             "builtin_photos_held_out": list(BUILTIN_HELDOUT),
             "real_sequences_held_out": list(REAL_HELDOUT),
         },
