@@ -19,7 +19,7 @@ Usage::
 
     python benchmarks/train_pretrained.py [--epochs 6] [--checkpoint-dir /tmp/skpd-pretrain]
 
-The shipped ``hardnet-hpatches-like`` came from three runs, each starting
+The shipped ``hardnet-hpatches-like`` came from four runs, each starting
 from the previous one's output (its card lists them under
 ``earlier_stages`` with the exact commands; folders renamed here)::
 
@@ -30,6 +30,14 @@ from the previous one's output (its card lists them under
     python benchmarks/train_pretrained.py --init /tmp/s2/hardnet-hpatches-like.safetensors \
         --init-cpu-seconds 2790.1 --epochs 3 --batch-size 256 --lr 1e-4 --optimizer adam \
         --seed 2 --out /tmp/s3
+    python benchmarks/train_pretrained.py --init /tmp/s3/hardnet-hpatches-like.safetensors \
+        --init-cpu-seconds 4685.5 --epochs 3 --batch-size 256 --lr 1e-4 --optimizer adam \
+        --seed 3 --points-real 2000 --data-seed 1 --out /tmp/s4
+
+The fourth trains on new points of the same sequences (``--data-seed 1``),
+four times as many per real sequence; that gained more matching mAP (+0.017
+on the real held-out sequences) than the third stage's repeat of the first
+stage's data (+0.010).
 """
 from __future__ import annotations
 
