@@ -562,7 +562,7 @@ class Results:
             # set the earlier results aside: every save merges what is on disk, which
             # would otherwise bring the old records back after the first one
             os.replace(self.path, self.previous)
-        if self.path.is_file() and not fresh:
+        elif self.path.is_file():
             old = json.loads(self.path.read_text())
             if old.get("config") != self.cfg:
                 raise SystemExit(f"{self.path} holds results of other settings; pass --fresh to "
@@ -610,7 +610,7 @@ class Results:
             os.replace(tmp, self.path)
 
 
-def _load_text(sessions):
+def _load_average_text(sessions):
     loads = [s["load"] for s in sessions if "load" in s]
     if not loads:
         return ""
@@ -932,7 +932,7 @@ def main(argv=None):
             "wall": sum(s["wall"] for s in sessions), "cpu": sum(s["cpu"] for s in sessions),
             "walls": ", ".join(f"{s['wall'] / 60:.1f}" for s in sessions) or "-",
             "sessions": len(sessions), "data": results.data.get("data", "-"),
-            "load": _load_text(sessions)}
+            "load": _load_average_text(sessions)}
     rows = summarize(results, cfg)
     print()
     print(text_table(rows))
