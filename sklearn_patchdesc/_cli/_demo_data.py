@@ -41,8 +41,8 @@ class Plan:
             # 7 sequences hold both photos the shipped descriptor never saw (test set)
             n_sequences=8 if budget >= 0.5 else 7,
             n_patches=int(np.clip(round(200 * r), 24, 1500)),
-            denoiser_epochs=int(np.clip(round(4 * r), 1, 50)),
-            denoiser_patches=int(max(256, round(2500 * r))),
+            denoiser_epochs=int(np.clip(round(6 * r), 1, 50)),
+            denoiser_patches=int(max(256, round(5000 * r))),
             l2net_epochs=int(np.clip(round(3 * r), 1, 100)),
             l2net_triplets=int(max(128, round(3000 * r))),
             hardnet_epochs=int(np.clip(round(2 * r), 1, 50)),
