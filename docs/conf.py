@@ -50,7 +50,7 @@ templates_path = ["_templates"]
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints",
                     "auto_examples/*.ipynb", "auto_examples/*.py",
                     "auto_examples/*.zip", "auto_examples/*.md5", "auto_examples/*.json",
-                    "seed_claims_table.rst", "headline_table.rst"]
+                    "seed_claims_table.rst", "headline_table.rst", "demo_table.rst"]
 source_suffix = {".rst": "restructuredtext"}
 root_doc = "index"
 language = "en"

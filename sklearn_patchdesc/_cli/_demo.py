@@ -274,21 +274,23 @@ def run(args):
             written = _figures(out, bunch, test_rows, inputs, den, hardnet, l2, reports,
                                descr, args.random_state)
     timer["total"] = round(time.perf_counter() - t_start, 2)
-    written += _write_results(out, args, plan, bunch, train_names, test_names, results,
-                              reports, psnr, timer, table, psnr_line, markdown_table(results))
+    written += _write_results(out, args, plan, bunch, train_names, test_names,
+                              (n_points, len(test_rows)), results, reports, psnr, timer, table,
+                              psnr_line, markdown_table(results))
     print(f"\nwall time {timer['total']:.0f} s; wrote into {out.resolve()}: "
           + ", ".join(p.name for p in written))
     return 0
 
 
-def _write_results(out, args, plan, bunch, train_names, test_names, results, reports, psnr,
-                   timer, table, psnr_line, markdown):
+def _write_results(out, args, plan, bunch, train_names, test_names, test_size, results,
+                   reports, psnr, timer, table, psnr_line, markdown):
     from .. import __version__
 
     payload = {
         "sklearn_patchdesc": __version__, "command": args.argv,
         "budget": args.budget, "random_state": args.random_state, "plan": plan.as_dict(),
         "data": bunch.source, "train_sequences": train_names, "test_sequences": test_names,
+        "n_test_points": int(test_size[0]), "n_test_patches": int(test_size[1]),
         "denoiser_training": "self-supervised" if args.self_supervised else "clean targets",
         "results": results, "psnr_db": psnr, "seconds": dict(timer),
         "reports": {name: {inp: rep.as_dict() for inp, rep in per.items()}

@@ -1,0 +1,72 @@
+"""benchmarks/update_demo_docs.py: the README and docs state one demo run's numbers."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def upd():
+    path = ROOT / "benchmarks" / "update_demo_docs.py"
+    spec = importlib.util.spec_from_file_location("update_demo_docs", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("update_demo_docs", mod)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _results(upd, learned, sift):
+    """A results dict with the given per-task means for HardNet clean/denoised and SIFT."""
+    def per(vals):
+        return {t: {"easy": v, "hard": v, "tough": v, "mean": v} for t, v in zip(upd.TASKS, vals)}
+
+    out = {}
+    for name, by_input in ((upd.LEARNED, learned), (upd.BASELINE, {"clean": (0.7, 0.3, 0.8)}),
+                           ("SIFT", sift)):
+        out[name] = {inp: per(by_input.get(inp, by_input["clean"])) for inp in upd.INPUTS}
+    return out
+
+
+def test_margins_and_recovery_are_computed_from_the_means(upd):
+    res = _results(upd, {"clean": (0.95, 0.80, 0.99), "denoised": (0.95 * 0.9, 0.40, 0.99)},
+                   {"clean": (0.85, 0.55, 0.90)})
+    assert upd.margins(res) == pytest.approx([0.10, 0.25, 0.09])
+    assert upd.recovery(res) == pytest.approx([90.0, 50.0, 100.0])
+
+
+def test_rendered_blocks_carry_the_numbers_and_the_run(upd):
+    res = _results(upd, {"clean": (0.95, 0.80, 0.99), "denoised": (0.9, 0.7, 0.98)},
+                   {"clean": (0.85, 0.55, 0.90)})
+    c = {"results": res, "random_state": 3, "budget": 1.0, "wall_seconds": 123,
+         "test_sequences": ["i_a", "v_b"], "n_test_points": 2000, "n_test_patches": 32000,
+         "psnr_db": {"noisy": {"easy": 30.0, "hard": 24.0, "tough": 20.6},
+                     "denoised": {"easy": 34.0, "hard": 32.0, "tough": 30.05}}}
+    block = upd.readme_block(c)
+    assert block.startswith(upd.README_START) and block.endswith(upd.README_END)
+    assert "| HardNet (shipped+tuned), denoised | 0.900 | 0.700 | 0.980 |" in block
+    assert "`random_state=3`, 123 s wall" in block
+    rst = upd.rst_table(c)
+    assert "2,000 points x 16 images = 32,000 patches" in rst
+    assert "30.0 / 24.0 / 20.6 dB to 34.0 / 32.0 / 30.1 dB" in rst
+    assert "+0.100 / +0.250 / +0.090" in rst
+    text = "before\n" + upd.README_START + "\nold\n" + upd.README_END + "\nafter\n"
+    assert upd.replace_block(text, "NEW") == "before\nNEW\nafter\n"
+    with pytest.raises(ValueError, match="markers"):
+        upd.replace_block("no markers here", "NEW")
+
+
+def test_compact_rejects_a_file_that_is_not_a_demo_result(upd):
+    with pytest.raises(ValueError, match="not a demo results.json.*results"):
+        upd.compact({"seconds": {"total": 1.0}, "random_state": 0, "psnr_db": {}})
+
+
+def test_committed_readme_and_docs_agree_with_the_committed_demo_run(upd):
+    c = json.loads(upd.COMPACT.read_text())
+    for path, text in upd.outputs(c).items():
+        assert path.read_text() == text, (
+            f"{path.relative_to(ROOT)} is out of date: run "
+            "python benchmarks/update_demo_docs.py")
