@@ -1,23 +1,14 @@
 """benchmarks/bench_seed_claims.py: interval verdicts, saturation rule, resumable smoke run."""
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from _benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    path = ROOT / "benchmarks" / "bench_seed_claims.py"
-    spec = importlib.util.spec_from_file_location("bench_seed_claims", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bench_seed_claims", mod)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("bench_seed_claims")
 
 
 def test_paired_interval_is_the_t_interval_of_the_differences(bench):

@@ -1,22 +1,16 @@
 """benchmarks/update_demo_docs.py: the README and docs state one demo run's numbers."""
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from _benchmark_scripts import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def upd():
-    path = ROOT / "benchmarks" / "update_demo_docs.py"
-    spec = importlib.util.spec_from_file_location("update_demo_docs", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("update_demo_docs", mod)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("update_demo_docs")
 
 
 def _results(upd, learned, sift):
