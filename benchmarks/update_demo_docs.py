@@ -20,14 +20,13 @@ import json
 import sys
 from pathlib import Path
 
+from sklearn_patchdesc._cli._demo import BASELINE, LEARNED
+from sklearn_patchdesc._cli._demo_table import INPUTS, mean_map, summary_line
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 RST = ROOT / "docs" / "demo_table.rst"
 COMPACT = ROOT / "docs" / "demo_results.json"
-TASKS = ("verification", "matching", "retrieval")
-INPUTS = ("clean", "denoised", "noisy")
-LEARNED = "HardNet (shipped+tuned)"
-BASELINE = "L2-Net baseline"
 #: (descriptor, input) rows of the README's short table
 README_ROWS = ((LEARNED, "clean"), (LEARNED, "denoised"), ("SIFT", "clean"),
                (BASELINE, "clean"))
@@ -47,22 +46,6 @@ def compact(payload):
     out = {k: payload[k] for k in KEPT if k in payload}
     out["wall_seconds"] = round(float(payload["seconds"]["total"]))
     return out
-
-
-def mean_map(results, name, inp):
-    """``[verification, matching, retrieval]`` mean mAP of one descriptor and input."""
-    return [results[name][inp][t]["mean"] for t in TASKS]
-
-
-def margins(results, name=LEARNED, other="SIFT", inp="clean"):
-    """Per-task mAP difference ``name - other`` on the same input."""
-    return [a - b for a, b in zip(mean_map(results, name, inp), mean_map(results, other, inp))]
-
-
-def recovery(results, name=LEARNED):
-    """Per-task denoised mAP as a percentage of the clean mAP of the same descriptor."""
-    return [100 * d / c for d, c in zip(mean_map(results, name, "denoised"),
-                                        mean_map(results, name, "clean"))]
 
 
 def _seconds_phrase(c):
@@ -106,11 +89,7 @@ def rst_table(c):
         for inp in INPUTS:
             lines += [f"   * - {name}", f"     - {inp}"]
             lines += [f"     - {v:.3f}" for v in mean_map(res, name, inp)]
-    rec = " / ".join(f"{v:.1f}" for v in recovery(res))
-    gap = " / ".join(f"{v:+.3f}" for v in margins(res))
-    lines += ["", f"{LEARNED}: clean input minus SIFT on clean input {gap}; denoised input "
-                  f"recovers {rec} % of the clean-input mAP (verification / matching / "
-                  "retrieval)."]
+    lines += ["", summary_line(res, LEARNED)]
     return "\n".join(lines) + "\n"
 
 

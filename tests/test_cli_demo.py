@@ -59,6 +59,7 @@ def test_demo_runs_end_to_end_with_a_tiny_budget(tmp_path, capsys):
                  "HardNet (shipped+tuned)", "L2-Net baseline", "SIFT", "raw pixels", "Clean",
                  "Denoised", "Noisy", "PSNR"):
         assert word in text
+    assert "HardNet (shipped+tuned): clean input minus SIFT on clean input" in text
     for name in ("results.json", "results.md", "denoising_grid.png", "training_denoiser.png",
                  "training_l2net.png", "training_hardnet.png",
                  "pr_curves.png", "tsne.png"):

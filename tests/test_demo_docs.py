@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 from _benchmark_scripts import load_benchmark
 
+from sklearn_patchdesc._cli._demo_table import INPUTS, TASKS, margins, recovery
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -16,20 +18,20 @@ def upd():
 def _results(upd, learned, sift):
     """A results dict with the given per-task means for HardNet clean/denoised and SIFT."""
     def per(vals):
-        return {t: {"easy": v, "hard": v, "tough": v, "mean": v} for t, v in zip(upd.TASKS, vals)}
+        return {t: {"easy": v, "hard": v, "tough": v, "mean": v} for t, v in zip(TASKS, vals)}
 
     out = {}
     for name, by_input in ((upd.LEARNED, learned), (upd.BASELINE, {"clean": (0.7, 0.3, 0.8)}),
                            ("SIFT", sift)):
-        out[name] = {inp: per(by_input.get(inp, by_input["clean"])) for inp in upd.INPUTS}
+        out[name] = {inp: per(by_input.get(inp, by_input["clean"])) for inp in INPUTS}
     return out
 
 
 def test_margins_and_recovery_are_computed_from_the_means(upd):
     res = _results(upd, {"clean": (0.95, 0.80, 0.99), "denoised": (0.95 * 0.9, 0.40, 0.99)},
                    {"clean": (0.85, 0.55, 0.90)})
-    assert upd.margins(res) == pytest.approx([0.10, 0.25, 0.09])
-    assert upd.recovery(res) == pytest.approx([90.0, 50.0, 100.0])
+    assert margins(res, upd.LEARNED, "SIFT") == pytest.approx([0.10, 0.25, 0.09])
+    assert recovery(res, upd.LEARNED) == pytest.approx([90.0, 50.0, 100.0])
 
 
 def test_rendered_blocks_carry_the_numbers_and_the_run(upd):

@@ -222,7 +222,7 @@ def run(args):
                  "(pip install -e \".[plot]\"); the table and results files still are")
             figures = False
     from ..describe import RawPatchDescriptor, SIFTPatchDescriptor
-    from ._demo_table import markdown_table, per_difficulty, text_table
+    from ._demo_table import markdown_table, per_difficulty, summary_line, text_table
 
     timer = _Timer()
     with timer("data"):
@@ -266,6 +266,7 @@ def run(args):
     print()
     print(table)
     print(psnr_line)
+    print(summary_line(results, LEARNED))
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
