@@ -48,14 +48,11 @@ def compact(payload):
     return out
 
 
-def _seconds_phrase(c):
-    return f"`random_state={c['random_state']}`, {c['wall_seconds']} s wall"
-
-
 def readme_block(c):
     """The README's short table with the sentence that introduces it."""
     lines = [README_START,
-             f"At the default budget ({_seconds_phrase(c)} on two idle cores) it printed, as mean",
+             f"At the default budget (`random_state={c['random_state']}`, {c['wall_seconds']} s "
+             "wall on two idle cores) it printed, as mean",
              "mAP on the two held-out photos (full table: `docs/headline_table.rst`):", "",
              "| Descriptor, input | Verification | Matching | Retrieval |",
              "|---|---|---|---|"]

@@ -20,6 +20,7 @@ import numpy as np
 
 from ._common import (check_output_dir, json_safe, non_negative_int, note, positive_float,
                       positive_int, torch_device, transform_batches)
+from ._demo_table import INPUTS
 
 HELP = "denoise + describe built-in data and print the HPatches table"
 
@@ -61,7 +62,6 @@ examples:
 
 #: --out default, relative to the current folder (listed in the project's .gitignore)
 DEFAULT_OUT = "patchdesc-demo"
-INPUTS = ("clean", "denoised", "noisy")
 #: the shipped descriptor the demo fine-tunes, and its fine-tuning learning rate
 #: (a hundredth of HardNetDescriptor's default: the weights are already good; with the
 #: demo's earlier 2,500 x 4 denoiser, 0.1 left denoised-input matching 0.015 lower,
