@@ -21,13 +21,12 @@ split and persistence are the core's.
 """
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from ._composite import module_of, unwrap
 from ._data import run_batched
 from ._training import PatchNeuralNet
 from ._validation import check_patches, restore_patches
@@ -45,11 +44,22 @@ class JointModule(nn.Module):
     denoiser, descriptor : nn.Module
     """
 
-    def __init__(self, denoiser, descriptor):
+    def __init__(self, denoiser, descriptor, freeze_descriptor=False):
         super().__init__()
         self.denoiser = denoiser
         self.descriptor = descriptor
+        self.freeze_descriptor = bool(freeze_descriptor)
         self.out_features = getattr(descriptor, "out_features", None)
+        if self.freeze_descriptor:
+            for p in descriptor.parameters():
+                p.requires_grad_(False)
+            descriptor.eval()
+
+    def train(self, mode=True):
+        super().train(mode)
+        if self.freeze_descriptor:  # batch-norm statistics stay the descriptor's own
+            self.descriptor.eval()
+        return self
 
     def forward(self, x):
         return self.descriptor(self.denoiser(x))
@@ -122,21 +132,6 @@ class _DenoiseLoss:
         return self.criterion(pred, target)
 
 
-def _module_of(est):
-    """A fresh copy of an estimator's torch module: its fitted weights, or a new build."""
-    est = getattr(est, "estimator", est)  # FrozenEstimator
-    net = getattr(est, "net_", None)
-    if net is not None:
-        return copy.deepcopy(net.module_)
-    module, kwargs = est._module_spec()
-    if isinstance(module, nn.Module):
-        return copy.deepcopy(module)
-    kwargs = dict(kwargs)
-    kwargs.update({k[len("module__"):]: v for k, v in est._prefixed_params().items()
-                   if k.startswith("module__")})
-    return module(**kwargs)
-
-
 class JointDenoiseDescribe(BaseDescriptorNet):
     """Fine-tune a denoiser and a descriptor end to end (denoise then describe).
 
@@ -149,6 +144,15 @@ class JointDenoiseDescribe(BaseDescriptorNet):
     two are compared on equal data. ``lam=0`` trains for the descriptor loss
     alone (the denoiser becomes a learned front end); large ``lam`` keeps
     the denoiser a denoiser.
+
+    This is one of the library's two ways to train a denoiser *for* a
+    descriptor, the one for labelled noisy patches without clean twins:
+    with ``freeze_descriptor=True`` only the denoiser learns, from the
+    descriptor's own loss back-propagated through it (plus ``lam`` times the
+    self-supervised pixel term). With clean twins,
+    :class:`~sklearn_patchdesc.denoise.TaskAwareDenoiser` trains it on the
+    pixel loss plus the distance between the frozen descriptor's output on
+    denoised and on clean patches.
 
     ``transform(X)`` gives the descriptors of the denoised patches;
     :meth:`denoise` gives the jointly trained denoiser's output.
@@ -169,6 +173,12 @@ class JointDenoiseDescribe(BaseDescriptorNet):
         Weight of the denoising loss.
     n2n_gamma : float, default=1.0
         Neighbor2Neighbor regulariser weight of the denoising loss.
+    freeze_descriptor : bool, default=False
+        Keep the descriptor's weights (and batch-norm statistics) fixed and
+        train only the denoiser, through the descriptor's loss: the
+        self-supervised, label-driven way to train a denoiser for a
+        descriptor (:class:`~sklearn_patchdesc.denoise.TaskAwareDenoiser`
+        is the way with clean twins). False fine-tunes both.
     criterion : nn.Module class or instance, optional
         Descriptor loss; None takes the descriptor's.
     sampler : object, optional
@@ -210,14 +220,16 @@ class JointDenoiseDescribe(BaseDescriptorNet):
 
     _net_class = JointNeuralNet
 
-    def __init__(self, denoiser, descriptor, *, lam=1.0, n2n_gamma=1.0, criterion=None,
-                 sampler=None, max_epochs=5, batch_size=64, lr=1e-4, optimizer="adam",
+    def __init__(self, denoiser, descriptor, *, lam=1.0, n2n_gamma=1.0,
+                 freeze_descriptor=False, criterion=None, sampler=None, max_epochs=5,
+                 batch_size=64, lr=1e-4, optimizer="adam",
                  train_split=None, valid_scoring=None, early_stopping=None, callbacks=None,
                  device="cpu", random_state=None, verbose=0, checkpoint_dir=None, **kwargs):
         self.denoiser = denoiser
         self.descriptor = descriptor
         self.lam = lam
         self.n2n_gamma = n2n_gamma
+        self.freeze_descriptor = freeze_descriptor
         self.criterion = criterion
         self.sampler = sampler
         self.max_epochs = max_epochs
@@ -236,21 +248,25 @@ class JointDenoiseDescribe(BaseDescriptorNet):
 
     def _check_parts(self):
         for name in ("denoiser", "descriptor"):
-            est = getattr(getattr(self, name), "estimator", getattr(self, name))
+            est = unwrap(getattr(self, name))
             if not hasattr(est, "_module_spec"):
                 raise TypeError(f"{name} must be a network estimator of sklearn_patchdesc "
                                 f"(with a torch module); got {type(est).__name__}.")
         if not (isinstance(self.lam, (int, float, np.floating)) and self.lam >= 0):
             raise ValueError(f"lam must be a number >= 0; got {self.lam!r}.")
+        if not isinstance(self.freeze_descriptor, (bool, np.bool_)):
+            raise ValueError("freeze_descriptor must be True or False; got "
+                             f"{self.freeze_descriptor!r}.")
 
     def _module_spec(self):
         self._check_parts()
-        return JointModule(_module_of(self.denoiser), _module_of(self.descriptor)), {}
+        return JointModule(module_of(self.denoiser), module_of(self.descriptor),
+                           freeze_descriptor=self.freeze_descriptor), {}
 
     def _criterion_spec(self):
         if self.criterion is not None:
             return super()._criterion_spec()
-        desc = getattr(self.descriptor, "estimator", self.descriptor)
+        desc = unwrap(self.descriptor)
         crit, kwargs = desc._criterion_spec()
         kwargs = dict(kwargs)
         kwargs.update({k[len("criterion__"):]: v for k, v in desc._prefixed_params().items()
@@ -259,7 +275,7 @@ class JointDenoiseDescribe(BaseDescriptorNet):
 
     def _build_net(self, **kwargs):
         net = super()._build_net(**kwargs)
-        den = getattr(self.denoiser, "estimator", self.denoiser)
+        den = unwrap(self.denoiser)
         net.denoise_criterion = _DenoiseLoss(den._build_criterion())
         net.lam = float(self.lam)
         net.n2n_gamma = float(self.n2n_gamma)

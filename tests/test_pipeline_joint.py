@@ -72,3 +72,23 @@ def test_joint_bad_parts_and_lam(data):
         JointDenoiseDescribe("unet", L2NetDescriptor()).fit(X, y)
     with pytest.raises(ValueError, match="lam"):
         JointDenoiseDescribe(ShallowUNetDenoiser(), L2NetDescriptor(), lam=-1).fit(X, y)
+
+
+def test_frozen_descriptor_trains_only_the_denoiser_through_the_descriptor_loss(parts, data):
+    X, y = data
+    den, desc = parts
+    joint = JointDenoiseDescribe(den, desc, freeze_descriptor=True, lam=0.5, max_epochs=2,
+                                 batch_size=20, lr=1e-3, random_state=0).fit(X, y)
+    start = desc.net_.module_.state_dict()
+    after = joint.net_.module_.descriptor.state_dict()
+    for k in start:  # weights and batch-norm statistics unchanged
+        np.testing.assert_array_equal(start[k].numpy(), after[k].numpy())
+    moved = joint.net_.module_.denoiser.state_dict()
+    assert any(not np.allclose(den.net_.module_.state_dict()[k].numpy(), moved[k].numpy())
+               for k in moved)
+    # its descriptors are the frozen descriptor's of the denoised patches (up to the
+    # uint8 rounding of denoise())
+    cosine = np.sum(desc.transform(joint.denoise(X)) * joint.transform(X), axis=1)
+    assert cosine.min() > 0.99
+    with pytest.raises(ValueError, match="freeze_descriptor must be"):
+        JointDenoiseDescribe(den, desc, freeze_descriptor="yes").fit(X, y)

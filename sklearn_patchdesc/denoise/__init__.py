@@ -6,7 +6,10 @@ Network denoisers (skorch, trained with the shared core):
 - :class:`UNetDenoiser` -- deeper U-Net (seed 001);
 - :class:`TernausNetDenoiser` -- VGG11/VGG16-encoder U-Net (seed 000, 3.1);
 - :class:`DnCNNDenoiser` -- residual DnCNN (seed 000, table 1);
-- :class:`ConvAutoencoderDenoiser` -- Noise2Noise autoencoder (seed 002).
+- :class:`ConvAutoencoderDenoiser` -- Noise2Noise autoencoder (seed 002);
+- :class:`TaskAwareDenoiser` -- any of the U-Nets trained for a frozen
+  descriptor (pixel + descriptor-consistency loss), with a blind per-patch
+  noise-level input (:func:`estimate_noise_sigma`).
 
 Classical, training-free: :class:`GaussianDenoiser`, :class:`NLMeansDenoiser`.
 
@@ -26,6 +29,8 @@ from ._estimators import (
     TernausNetDenoiser,
     UNetDenoiser,
 )
+from ._noise_level import estimate_noise_sigma
+from ._task_aware import NoiseLevelWarning, TaskAwareDenoiser
 
 __all__ = [
     "ShallowUNetDenoiser",
@@ -33,6 +38,9 @@ __all__ = [
     "TernausNetDenoiser",
     "DnCNNDenoiser",
     "ConvAutoencoderDenoiser",
+    "TaskAwareDenoiser",
     "GaussianDenoiser",
     "NLMeansDenoiser",
+    "NoiseLevelWarning",
+    "estimate_noise_sigma",
 ]

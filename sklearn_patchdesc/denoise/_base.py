@@ -83,12 +83,16 @@ class DenoiseNeuralNet(PatchNeuralNet):
                 yi = batch[1]
         if paired:
             y_pred = self.infer(Xi, **fit_params)
-            return self.get_loss(y_pred, yi, X=Xi, training=training), y_pred
+            return self._paired_loss(y_pred, yi.to(y_pred.device), Xi, training), y_pred
         multiple = getattr(self.module_, "size_multiple", 1)
         return neighbor2neighbor_loss(
             self.module_, Xi, lambda p, t: self.get_loss(p, t, X=Xi, training=training),
             gamma=self.n2n_gamma, size_multiple=multiple,
         )
+
+    def _paired_loss(self, y_pred, y_true, X, training):
+        """Loss of a batch with target patches (a subclass may add terms)."""
+        return self.get_loss(y_pred, y_true, X=X, training=training)
 
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)

@@ -86,6 +86,8 @@ class ShallowUNet(nn.Module):
     """
 
     size_multiple = 1
+    #: the input is read by the first convolution only (see NoiseLevelInput)
+    reads_input_once = True
 
     def __init__(self, channels=(16, 32, 64)):
         super().__init__()
@@ -131,6 +133,8 @@ class UNet(nn.Module):
     """
 
     size_multiple = 1
+    #: the input is read by the first convolution only (see NoiseLevelInput)
+    reads_input_once = True
 
     def __init__(self, depth=3, base_channels=32):
         super().__init__()

@@ -62,6 +62,7 @@ def check_instances():
         # error_score="raise": a failing fit must surface its own message
         "TPESearchCV": dict(estimator=Ridge(), param_distributions={"alpha": [0.1, 1.0]},
                             n_trials=2, cv=2, random_state=0, error_score="raise"),
+        "TaskAwareDenoiser": dict(tiny, denoiser=ShallowUNetDenoiser(), consistency_weight=0.0),
         "TernausNetDenoiser": dict(tiny),
         "UNetDenoiser": dict(tiny, depth=1),
     }
@@ -82,6 +83,7 @@ _PORT_OPTIONS = {
                                 "optimizer__lbfgs_steps": 1, "optimizer__lbfgs_max_iter": 2},
     "DnCNNDenoiser": {"module__channels": 8},
     "ShallowUNetDenoiser": {"module__channels": (4, 8, 8)},
+    "TaskAwareDenoiser": {"denoiser__module__channels": (4, 8, 8)},
     "TernausNetDenoiser": {"module__base_channels": 4},
     "UNetDenoiser": {"module__base_channels": 4},
 }
