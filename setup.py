@@ -41,7 +41,9 @@ setup(
     license="BSD-3-Clause",
     packages=find_packages(include=["sklearn_patchdesc", "sklearn_patchdesc.*"]),
     package_data={"sklearn_patchdesc.describe": ["pretrained/*.safetensors",
-                                                 "pretrained/*.json"]},
+                                                 "pretrained/*.json"],
+                  "sklearn_patchdesc.denoise": ["pretrained/*.safetensors",
+                                                "pretrained/*.json"]},
     python_requires=">=3.10",
     install_requires=[
         "numpy>=1.24",

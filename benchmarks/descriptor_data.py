@@ -105,3 +105,46 @@ def _real_heldout_set(n_points, random_state):
     b = make_hpatches_like(sequences=test, n_patches_per_sequence=n_points,
                            random_state=random_state, n_jobs=2)
     return b.data, b.target
+
+
+def noisy_pairs(sequences, n_points, random_state):
+    """``(noisy, clean, target)`` cut by the generator with N-HPatches noise.
+
+    Cached as ``$SKPD_BENCH_CACHE/noisy-<hash>.npz`` when that is set.
+    """
+    import hashlib
+
+    names = ",".join(s.name for s in sequences) if sequences is not None else "builtin"
+    key = hashlib.sha1(f"{names}-{n_points}-{random_state}".encode()).hexdigest()[:12]
+
+    def make():
+        if sequences is None:
+            b = make_hpatches_like(n_sequences=24, n_patches_per_sequence=n_points, noise=True,
+                                   random_state=random_state, n_jobs=2)
+        else:
+            b = make_hpatches_like(sequences=sequences, n_patches_per_sequence=n_points,
+                                   noise=True, random_state=random_state, n_jobs=2)
+        return np.stack([b.data, b.data_clean], axis=1), b.target
+
+    XX, y = cached(f"noisy-{key}", make)
+    return XX[:, 0], XX[:, 1], y
+
+
+def noisy_training_set(n_builtin_points=100, n_points_real=300, random_state=0):
+    """Noisy patches, clean twins and targets of the training part (see module docstring)."""
+    Xb, Cb, yb = noisy_pairs(None, n_builtin_points, random_state)
+    photo = np.array([s.split("_", 1)[-1].rstrip("0123456789")
+                      for s in yb["sequence"].astype(str)])
+    keep = ~np.isin(photo, BUILTIN_HELDOUT)
+    train_real = [s for s in real_sequences() if s.name not in REAL_HELDOUT]
+    Xr, Cr, yr = noisy_pairs(train_real, n_points_real, random_state + 1)
+    yb, yr = yb[keep].copy(), yr.copy()
+    yr["label"] += int(yb["label"].max()) + 1
+    return (np.concatenate([Xb[keep], Xr]), np.concatenate([Cb[keep], Cr]),
+            np.concatenate([yb, yr]))
+
+
+def noisy_heldout_set(n_points=300, random_state=100):
+    """Noisy patches, clean twins and targets of the three held-out real sequences."""
+    test = [s for s in real_sequences() if s.name in REAL_HELDOUT]
+    return noisy_pairs(test, n_points, random_state)

@@ -98,6 +98,24 @@ def git_commit():
         return "unknown"
 
 
+def write_weights(module, path, **metadata):
+    """A module's state dict as safetensors (weights only), written atomically."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    tmp = Path(path).with_suffix(".tmp")
+    save_file(state, str(tmp), metadata={"format": "pt", **metadata})
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def write_card(card, path):
+    """A model card as indented JSON, written atomically."""
+    tmp = Path(path).with_suffix(".tmp")
+    tmp.write_text(json.dumps(card, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
 def earlier_stages(init):
     """The stages that made the ``--init`` weights, read from their model card if any."""
     card = Path(init).with_suffix(".json") if init else None
@@ -165,14 +183,8 @@ def main():
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    from safetensors.torch import save_file
-
-    state = {k: v.detach().cpu().contiguous() for k, v in est.net_.module_.state_dict().items()}
     weights = out / f"{args.name}.safetensors"
-    tmp = weights.with_suffix(".tmp")
-    save_file(state, str(tmp), metadata={"format": "pt", "layout": "kornia.feature.HardNet"})
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, weights)
+    write_weights(est.net_.module_, weights, layout="kornia.feature.HardNet")
     card = {
         "name": args.name,
         "estimator": "HardNetDescriptor",
@@ -220,9 +232,7 @@ def main():
         },
     }
     card_path = out / f"{args.name}.json"
-    tmp = card_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(card, indent=1) + "\n")
-    os.replace(tmp, card_path)
+    write_card(card, card_path)
     print(json.dumps({"cpu_seconds": card["cpu_seconds"], "heldout_real": real,
                       "evaluation_set": fixed}, indent=1))
     print(f"wrote {weights} ({weights.stat().st_size / 1e6:.2f} MB) and {card_path}")

@@ -33,7 +33,9 @@ from ._validation import check_patches, restore_patches
 from .denoise._selfsupervised import neighbor2neighbor_loss
 from .describe._estimators import BaseDescriptorNet
 
-__all__ = ["JointDenoiseDescribe"]  # JointModule, JointNeuralNet: building blocks
+__all__ = ["JointDenoiseDescribe", "load_pretrained_pipeline", "list_pretrained_pipelines",
+           "pretrained_pipeline_card"]
+# JointModule, JointNeuralNet: building blocks
 
 
 class JointModule(nn.Module):
@@ -320,3 +322,90 @@ class JointDenoiseDescribe(BaseDescriptorNet):
         X4, layout = self._validate_patches(X, reset=False)
         out = run_batched(self.net_.module_.denoiser, X4, device=self.net_.device)
         return restore_patches(out, layout)
+
+
+def list_pretrained_pipelines():
+    """Names of the denoise-then-describe pipelines shipped with the package (sorted).
+
+    Returns
+    -------
+    names : list of str
+    """
+    from ._shipped import shipped_names
+    from .denoise._task_aware import PRETRAINED_DIR
+
+    return shipped_names(PRETRAINED_DIR)
+
+
+def load_pretrained_pipeline(name="taskaware-hardnet-hpatches-like", *, denoise_params=None,
+                             describe_params=None):
+    """A fitted ``Pipeline(denoise, describe)`` for noisy patches, from shipped weights.
+
+    The denoiser is a :class:`~sklearn_patchdesc.denoise.TaskAwareDenoiser`
+    trained *for* the shipped descriptor (pixel loss plus descriptor
+    consistency, blind noise-level input) by
+    ``benchmarks/train_pretrained_denoiser.py``; the descriptor is the shipped
+    :class:`~sklearn_patchdesc.describe.HardNetDescriptor` it was trained for.
+    Nothing is downloaded and no code is read from a file (safetensors).
+    ``transform`` works at once; ``fit(X_noisy, y)`` fine-tunes both steps
+    from the shipped weights (the denoiser self-supervised with labels, or
+    with the consistency term given clean twins through ``denoise__``
+    parameters of a search).
+
+    Parameters
+    ----------
+    name : str, default="taskaware-hardnet-hpatches-like"
+        One of :func:`list_pretrained_pipelines`; its model card is
+        :func:`pretrained_pipeline_card`.
+    denoise_params, describe_params : dict, optional
+        Other parameters of each step (e.g. ``{"max_epochs": 2}`` for a later
+        fine-tuning fit, ``{"device": "cuda"}``).
+
+    Returns
+    -------
+    pipeline : sklearn.pipeline.Pipeline
+        Steps ``"denoise"`` and ``"describe"``, both fitted on 32x32 patches.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_patchdesc.pipeline import load_pretrained_pipeline
+    >>> pipe = load_pretrained_pipeline()
+    >>> X = np.random.default_rng(0).integers(0, 256, (4, 32, 32), dtype=np.uint8)
+    >>> pipe.transform(X).shape
+    (4, 128)
+    """
+    from sklearn.pipeline import Pipeline
+
+    from .denoise import TaskAwareDenoiser
+    from .describe import load_pretrained
+
+    card = pretrained_pipeline_card(name)
+    descriptor = load_pretrained(card["descriptor"], **(describe_params or {}))
+    params = dict(card["denoiser_params"])
+    params.update(denoise_params or {})
+    from .denoise import ShallowUNetDenoiser, UNetDenoiser
+
+    kinds = {"ShallowUNetDenoiser": ShallowUNetDenoiser, "UNetDenoiser": UNetDenoiser}
+    inner = kinds[card["denoiser"]](**card.get("denoiser_module_params", {}))
+    denoiser = TaskAwareDenoiser(inner, load_pretrained(card["descriptor"]), pretrained=name,
+                                 **params)._fit_without_training(card["patch_size"])
+    return Pipeline([("denoise", denoiser), ("describe", descriptor)])
+
+
+def pretrained_pipeline_card(name="taskaware-hardnet-hpatches-like"):
+    """The model card of a shipped pipeline (data, command, seed, CPU time, held-out mAP).
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`list_pretrained_pipelines`.
+
+    Returns
+    -------
+    card : dict
+    """
+    from ._shipped import shipped_card
+    from .denoise._task_aware import PRETRAINED_DIR
+
+    return shipped_card(PRETRAINED_DIR, name, "pipeline")

@@ -60,11 +60,14 @@ def test_demo_runs_end_to_end_with_a_tiny_budget(tmp_path, capsys):
                  "Denoised", "Noisy", "PSNR"):
         assert word in text
     assert "HardNet (shipped+tuned): clean input minus SIFT on clean input" in text
-    for name in ("results.json", "results.md", "denoising_grid.png", "training_denoiser.png",
+    for name in ("results.json", "results.md", "denoising_grid.png",
                  "training_l2net.png", "training_hardnet.png",
                  "pr_curves.png", "tsne.png"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    # the default denoiser is the shipped one: nothing trained, so no denoiser curve
+    assert not (out / "training_denoiser.png").exists()
     res = json.loads((out / "results.json").read_text())
+    assert res["denoiser"] == "shipped (taskaware-hardnet-hpatches-like)"
     assert set(res["results"]) == {"HardNet (shipped+tuned)", "L2-Net baseline", "SIFT",
                                    "raw pixels"}
     for per_input in res["results"].values():
@@ -152,8 +155,18 @@ def test_demo_interrupted_in_training_exits_130_and_writes_no_results(tmp_path, 
                         lambda self: [("interrupt", Interrupt())])
     out = tmp_path / "o"
     status = main(["demo", "--budget", "0.02", "--n-sequences", "2", "--no-figures",
-                   "--out", str(out)])
+                   "--denoiser", "trained", "--out", str(out)])
     captured = capsys.readouterr()
     assert status == 130 and "interrupted" in captured.err
     assert "HPatches mAP" not in captured.out
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_demo_can_train_its_own_denoiser(tmp_path, capsys):
+    out = tmp_path / "trained"
+    assert main(["demo", "--budget", "0.02", "--n-sequences", "2", "--no-figures",
+                 "--denoiser", "trained", "--out", str(out)]) == 0
+    _, err = capsys.readouterr()
+    assert "shallow U-Net denoiser, supervised on the clean twins" in err
+    res = json.loads((out / "results.json").read_text())
+    assert res["denoiser"] == "trained here" and res["denoiser_training"] == "clean targets"

@@ -51,7 +51,7 @@ def test_consistency_term_brings_descriptors_of_denoised_patches_closer(data, de
     X, X_clean = data[0][:128], data[1][:128]
     start = ShallowUNetDenoiser(max_epochs=6, batch_size=32, random_state=0, **SMALL)
     start.fit(X, X_clean)
-    kw = dict(max_epochs=3, random_state=0, batch_size=32, noise_level=None)
+    kw = dict(max_epochs=3, random_state=0, batch_size=32, noise_level=None, residual=False)
     pixel = TaskAwareDenoiser(start, descriptor, consistency_weight=0, **kw).fit(X, X_clean)
     aware = TaskAwareDenoiser(start, descriptor, consistency_weight=1, **kw).fit(X, X_clean)
     assert _consistency(aware, descriptor, X, X_clean) < _consistency(pixel, descriptor, X,
@@ -171,3 +171,14 @@ def test_clean_input_warns_once_naming_the_level_and_still_denoises(data, descri
     assert f"{level:.1f}" in messages[0]
     with pytest.warns(NoiseLevelWarning, match="noisier than anything"):
         den.transform(add_patch_noise(X, 8.0, random_state=0))
+
+
+def test_residual_denoiser_starts_as_the_identity(data, descriptor):
+    X, X_clean, _ = data
+    den = TaskAwareDenoiser(ShallowUNetDenoiser(**SMALL), descriptor, max_epochs=1, lr=1e-12,
+                            random_state=0).fit(X, X_clean)
+    assert den.residual  # the default
+    Xf = X.astype(np.float32) / 255
+    np.testing.assert_allclose(den.transform(Xf), Xf, atol=1e-6)
+    with pytest.raises(ValueError, match="residual must be"):
+        TaskAwareDenoiser(ShallowUNetDenoiser(), descriptor, residual="yes").fit(X, X_clean)

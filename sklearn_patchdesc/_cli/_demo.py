@@ -1,8 +1,9 @@
 """``demo``: denoise + describe on held-out sequences and print the HPatches table.
 
 Data (built-in, or ``--data``) -> split by sequence (for the built-in set: the
-photos the shipped descriptor never saw are the test sequences) -> shallow
-U-Net denoiser (supervised on the clean twin, or self-supervised) -> the
+photos the shipped descriptor never saw are the test sequences) -> the shipped
+denoiser, trained for the shipped descriptor (or, with ``--denoiser trained``,
+a shallow U-Net trained here on the clean twins or self-supervised) -> the
 shipped HardNet descriptor fine-tuned on the denoised training patches, and
 for comparison the L2-Net baseline of the N-HPatches report trained on the
 same patches from scratch -> HPatches tasks on the test sequences for noisy,
@@ -28,8 +29,10 @@ DESCRIPTION = """\
 The main job. Without --data, generate the built-in N-HPatches-style set
 (patches cut from photos bundled with scikit-image, noise rising easy < hard <
 tough); split its sequences into train and test (the test sequences are the
-photos the shipped descriptor was never trained on); train a shallow U-Net
-denoiser (on the clean twin, or self-supervised with --self-supervised);
+photos the shipped descriptor was never trained on); denoise with the
+shipped denoiser, trained for the shipped descriptor (or, with --denoiser
+trained, train a shallow U-Net on the clean twins, or self-supervised with
+--self-supervised);
 fine-tune the descriptor shipped with the package (the HardNet recipe of
 Mishchuk et al. 2017, see load_pretrained) on the denoised training patches,
 and train, for comparison, the baseline of the N-HPatches coursework report
@@ -72,6 +75,13 @@ LEARNED = "HardNet (shipped+tuned)"
 BASELINE = "L2-Net baseline"
 #: small batches: more optimiser steps for the same patches (better PSNR per CPU second)
 DENOISER_BATCH = 32
+#: the shipped pipeline whose denoiser the demo uses by default (--denoiser shipped)
+SHIPPED_PIPELINE = "taskaware-hardnet-hpatches-like"
+
+
+def trains_denoiser(args):
+    """Whether the demo trains its own denoiser (``--denoiser trained`` or ``--self-supervised``)."""
+    return args.denoiser == "trained" or args.self_supervised
 
 
 def add_parser(sub):
@@ -96,9 +106,13 @@ def add_parser(sub):
                    help="seed of data, split, training and tasks (default: %(default)s)")
     p.add_argument("--n-sequences", type=positive_int, default=None, metavar="N",
                    help="number of sequences to use (default: 8, or 4 below budget 0.5)")
+    p.add_argument("--denoiser", choices=("shipped", "trained"), default="shipped",
+                   help="shipped: the denoiser of load_pretrained_pipeline(), trained for "
+                        "the shipped descriptor (no training here); trained: train a "
+                        "shallow U-Net on the training sequences (default: %(default)s)")
     p.add_argument("--self-supervised", action="store_true",
                    help="train the denoiser on noisy patches only (Neighbor2Neighbor), "
-                        "not on the clean twins")
+                        "not on the clean twins (implies --denoiser trained)")
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
     p.add_argument("--device", type=torch_device, default="cpu",
                    help="torch device (default: cpu)")
@@ -131,14 +145,23 @@ def _train(bunch, train_rows, plan, args, timer):
     X, Xc, y = bunch.data, bunch.data_clean, bunch.target
     den_rows = np.sort(rng.choice(train_rows, min(plan.denoiser_patches, len(train_rows)),
                                   replace=False))
-    mode = "self-supervised (Neighbor2Neighbor)" if args.self_supervised else \
-        "supervised on the clean twins"
-    note(f"\n[1/4] shallow U-Net denoiser, {mode}: {len(den_rows)} patches x "
-         f"{plan.denoiser_epochs} epochs")
-    den = ShallowUNetDenoiser(max_epochs=plan.denoiser_epochs, batch_size=DENOISER_BATCH,
-                              random_state=args.random_state, device=args.device, verbose=1)
-    with timer("train denoiser"):
-        den.fit(X[den_rows], y[den_rows] if args.self_supervised else Xc[den_rows])
+    if trains_denoiser(args):
+        mode = "self-supervised (Neighbor2Neighbor)" if args.self_supervised else \
+            "supervised on the clean twins"
+        note(f"\n[1/4] shallow U-Net denoiser, {mode}: {len(den_rows)} patches x "
+             f"{plan.denoiser_epochs} epochs")
+        den = ShallowUNetDenoiser(max_epochs=plan.denoiser_epochs, batch_size=DENOISER_BATCH,
+                                  random_state=args.random_state, device=args.device,
+                                  verbose=1)
+        with timer("train denoiser"):
+            den.fit(X[den_rows], y[den_rows] if args.self_supervised else Xc[den_rows])
+    else:
+        from ..pipeline import load_pretrained_pipeline
+
+        note(f"\n[1/4] shipped denoiser ({SHIPPED_PIPELINE}: trained for the shipped "
+             "descriptor, blind noise-level input), no training")
+        den = load_pretrained_pipeline(SHIPPED_PIPELINE,
+                                       denoise_params={"device": args.device})[0]
     rows = label_subset(y, train_rows, max(3 * plan.l2net_triplets, plan.hardnet_patches), rng)
     with timer("denoise training patches"):
         Z = transform_batches(den, X[rows], desc="denoising training patches")
@@ -188,9 +211,11 @@ def _figures(out, bunch, test_rows, inputs, den, hardnet, l2, reports, descr, ra
     levels = image_noise_level(y_test["image"])
     written = [
         fig.denoising_grid(inputs["noisy"], inputs["denoised"], inputs["clean"], levels,
-                           out / "denoising_grid.png"),
-        fig.training_curves(den, "shallow U-Net denoiser (L1 loss)",
-                            out / "training_denoiser.png"),
+                           out / "denoising_grid.png")]
+    if len(den.history_):  # the shipped denoiser comes without a training history
+        written.append(fig.training_curves(den, "shallow U-Net denoiser (L1 loss)",
+                                           out / "training_denoiser.png"))
+    written += [
         fig.training_curves(hardnet, "HardNet fine-tuning (HardNet loss)",
                             out / "training_hardnet.png"),
         fig.training_curves(l2, "L2-Net baseline (triplet loss)", out / "training_l2net.png"),
@@ -292,7 +317,10 @@ def _write_results(out, args, plan, bunch, train_names, test_names, test_size, r
         "budget": args.budget, "random_state": args.random_state, "plan": plan.as_dict(),
         "data": bunch.source, "train_sequences": train_names, "test_sequences": test_names,
         "n_test_points": int(test_size[0]), "n_test_patches": int(test_size[1]),
-        "denoiser_training": "self-supervised" if args.self_supervised else "clean targets",
+        "denoiser": ("trained here" if trains_denoiser(args) else
+                     f"shipped ({SHIPPED_PIPELINE})"),
+        "denoiser_training": ("self-supervised" if args.self_supervised else "clean targets")
+        if trains_denoiser(args) else "shipped: clean targets, pixel + descriptor consistency",
         "results": results, "psnr_db": psnr, "seconds": dict(timer),
         "reports": {name: {inp: rep.as_dict() for inp, rep in per.items()}
                     for name, per in reports.items()},

@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["noise_sigma", "estimate_noise_sigma", "NoiseLevelInput", "SIGMA_SCALE"]
+__all__ = ["noise_sigma", "estimate_noise_sigma", "NoiseLevelInput", "ResidualDenoiser",
+           "SIGMA_SCALE"]
 
 _MASK = torch.tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]])
 
@@ -148,3 +149,42 @@ class NoiseLevelInput(nn.Module):
     def forward(self, x):
         sigma = noise_sigma(x).view(-1, 1, 1, 1) / SIGMA_SCALE
         return self.denoiser(torch.cat([x, sigma.expand_as(x)], dim=1))
+
+
+def _last_conv(module):
+    last = None
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            last = m
+    return last
+
+
+class ResidualDenoiser(nn.Module):
+    """``x + r(x)``: a denoiser network made to predict a correction, starting as the identity.
+
+    The last convolution of ``denoiser`` starts at zero, so the untrained
+    network returns its input unchanged: training for a descriptor then
+    starts from the descriptor's noisy-input score, never below it.
+
+    Parameters
+    ----------
+    denoiser : nn.Module
+        Maps ``(n, c, H, W)`` to ``(n, 1, H, W)`` (``c`` = 2 behind a
+        :class:`NoiseLevelInput`); its last ``nn.Conv2d`` writes the output.
+    """
+
+    def __init__(self, denoiser):
+        super().__init__()
+        conv = _last_conv(denoiser)
+        if conv is None or conv.out_channels != 1:
+            raise ValueError(f"a residual denoiser needs a network whose last convolution "
+                             f"writes one channel; {type(denoiser).__name__}'s does not.")
+        with torch.no_grad():
+            conv.weight.zero_()
+            if conv.bias is not None:
+                conv.bias.zero_()
+        self.denoiser = denoiser
+        self.size_multiple = getattr(denoiser, "size_multiple", 1)
+
+    def forward(self, x):
+        return x + self.denoiser(x)

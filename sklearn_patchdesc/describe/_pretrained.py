@@ -8,11 +8,11 @@ them is ``benchmarks/train_pretrained.py``.
 """
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import numpy as np
+
+from .._shipped import resolve_shipped, shipped_card, shipped_names
 
 __all__ = ["list_pretrained", "load_pretrained", "pretrained_card", "resolve_weights",
            "evaluation_set", "BUILTIN_HELDOUT"]
@@ -27,17 +27,7 @@ def list_pretrained():
     -------
     names : list of str
     """
-    return sorted(p.stem for p in PRETRAINED_DIR.glob("*.safetensors")
-                  if p.with_suffix(".json").is_file())
-
-
-def _check_name(name):
-    names = list_pretrained()
-    if name not in names:
-        raise ValueError(f"no pretrained descriptor named {name!r}; available: "
-                         f"{', '.join(map(repr, names)) or 'none'} (or pass a path to a "
-                         "HardNet weights file).")
-    return PRETRAINED_DIR / f"{name}.safetensors"
+    return shipped_names(PRETRAINED_DIR)
 
 
 def pretrained_card(name):
@@ -54,22 +44,12 @@ def pretrained_card(name):
         Training data, command, seed, CPU seconds, git commit, held-out mAP
         per task, and the recipe of the fixed evaluation set.
     """
-    path = _check_name(name).with_suffix(".json")
-    return json.loads(path.read_text())
+    return shipped_card(PRETRAINED_DIR, name, "descriptor")
 
 
 def resolve_weights(pretrained):
     """Path of the weights file meant by ``pretrained`` (a shipped name or a path)."""
-    if isinstance(pretrained, (str, os.PathLike)):
-        if isinstance(pretrained, str) and pretrained in list_pretrained():
-            return PRETRAINED_DIR / f"{pretrained}.safetensors"
-        path = Path(pretrained)
-        if path.suffix in (".pth", ".pt", ".safetensors") or path.exists():
-            if not path.is_file():
-                raise FileNotFoundError(f"weights file not found: {path}")
-            return path
-        _check_name(str(pretrained))  # raises, listing the shipped names
-    raise TypeError(f"pretrained must be a shipped name, a path or None; got {pretrained!r}.")
+    return resolve_shipped(PRETRAINED_DIR, pretrained, "descriptor")
 
 
 def load_pretrained(name="hardnet-hpatches-like", **params):
