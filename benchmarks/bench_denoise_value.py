@@ -27,6 +27,7 @@ prints the mean and the 95 % t-interval of the difference to noisy input.
 
     python benchmarks/bench_denoise_value.py                  # ~35 CPU-minutes
     python benchmarks/bench_denoise_value.py --quick          # smoke run
+    python benchmarks/bench_denoise_value.py --shipped-only   # no training: references + shipped
     python benchmarks/bench_denoise_value.py --figure docs/_static/denoise_value.png
 """
 from __future__ import annotations
@@ -115,6 +116,8 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=4, help="denoiser epochs, (a) and (b)")
     ap.add_argument("--fine-tune-epochs", type=int, default=2, help="(c) and (d)")
     ap.add_argument("--heldout-points", type=int, default=150)
+    ap.add_argument("--shipped-only", action="store_true",
+                    help="only the reference rows and the shipped pipeline (no training)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None, help="write all numbers to this file")
     ap.add_argument("--figure", default=None, help="write the gap-closure figure here")
@@ -122,6 +125,8 @@ def main(argv=None):
     if args.quick:
         args.seeds, args.train_patches, args.epochs, args.fine_tune_epochs = 1, 300, 1, 1
         args.heldout_points = 20
+    if args.shipped_only:
+        args.seeds = 0
     torch.set_num_threads(args.threads)
 
     Xtr, Ctr, ytr = noisy_training_set(n_builtin_points=40 if args.quick else 100,
@@ -152,12 +157,13 @@ def main(argv=None):
         print(f"{name:<26}" + "".join(f"{row[t]['mean']:>13.4f}" for t in TASKS)
               + f"{row['matching']['tough']:>13.4f}")
     summary = {}
-    for m in METHODS:
+    methods = METHODS if args.seeds else ()
+    for m in methods:
         mean = {t: np.mean([s[t]["mean"] for s in per_seed[m]]) for t in TASKS}
         tough = np.mean([s["matching"]["tough"] for s in per_seed[m]])
         print(f"{m:<26}" + "".join(f"{mean[t]:>13.4f}" for t in TASKS) + f"{tough:>13.4f}")
     print("\nDifference to noisy input, mean [95 % interval] over seeds; gap closure")
-    for m in METHODS + ("shipped pipeline",):
+    for m in methods + ("shipped pipeline",):
         rows = per_seed.get(m, [ref["shipped pipeline"]])
         summary[m] = {}
         cells = []
@@ -173,11 +179,12 @@ def main(argv=None):
     print("\nSIFT (reference): clean " + " / ".join(f"{sift_rows['clean'][t]['mean']:.4f}"
                                                    for t in TASKS)
           + ", noisy " + " / ".join(f"{sift_rows['noisy'][t]['mean']:.4f}" for t in TASKS))
-    for m, rows in sift_seed.items():
+    for m, rows in (sift_seed.items() if args.seeds else ()):
         print(f"SIFT on {m} denoised: " + " / ".join(
             f"{np.mean([s[t]['mean'] for s in rows]):.4f}" for t in TASKS))
-    print("CPU seconds per training (mean over seeds): " + ", ".join(
-        f"{m} {np.mean(cpu[m]):.0f}" for m in METHODS))
+    if args.seeds:
+        print("CPU seconds per training (mean over seeds): " + ", ".join(
+            f"{m} {np.mean(cpu[m]):.0f}" for m in METHODS))
 
     result = {"args": vars(args), "n_test_patches": int(len(Xn)), "reference": ref,
               "sift": sift_rows, "per_seed": per_seed, "sift_per_seed": sift_seed,

@@ -6,16 +6,21 @@ cut by ``make_hpatches_like(noise=True)`` from the training part of
 ``descriptor_data`` (built-in photos except ``chelsea`` / ``coins``, real
 sequences except ``boat``, ``graffiti``, ``ubc``: the same split as the
 shipped descriptor, so neither network ever saw the held-out sequences).
-Two recipes:
+Stages, each a resumable fit:
 
-- ``--residual`` (the shipped one): one stage, ``aware``: a residual network
-  (the identity at the start) trained on ``--pixel-weight`` x L1 plus
-  ``--consistency-weight`` times the squared distance between the frozen
-  shipped HardNet's descriptors of the denoised and of the clean patch;
-- otherwise two stages: ``pixel`` (the L1 loss alone, from random weights),
-  then ``aware`` from its weights. From random weights a plain (not
-  residual) network under the consistency term crawls (measured: 1.6-1.9
-  after 10 epochs of 128 patches, against 0.46 for the pixel loss alone).
+- ``pixel`` (without ``--residual``): the L1 loss alone, from random weights;
+- ``aware``: ``--pixel-weight`` x L1 plus ``--consistency-weight`` times the
+  squared distance between the frozen shipped HardNet's descriptors of the
+  denoised and of the clean patch; from stage ``pixel``, or with
+  ``--residual`` from a residual network that starts as the identity (from
+  random weights a plain network under the consistency term crawls:
+  measured 1.6-1.9 after 10 epochs of 128 patches, against 0.46 for the
+  pixel loss alone);
+- ``label`` (with ``--label-epochs N``): the denoiser fine-tuned through the
+  frozen descriptor's own HardNet loss on the labelled noisy patches
+  (:class:`~sklearn_patchdesc.pipeline.JointDenoiseDescribe` with
+  ``freeze_descriptor=True``) plus ``--label-lam`` x the self-supervised
+  pixel term, which targets matching directly.
 
 Each stage checkpoints every epoch in its own folder under
 ``--checkpoint-dir``; running the same command again resumes (CPU time adds
@@ -31,8 +36,8 @@ Usage::
 The shipped ``taskaware-hardnet-hpatches-like`` (its card has the exact command)::
 
     python benchmarks/train_pretrained_denoiser.py --residual --pixel-weight 0.5 \
-        --consistency-weight 1 --aware-lr 1e-3 --aware-epochs 4 --max-patches 24000 \
-        --threads 1 --out OUT
+        --consistency-weight 1 --aware-lr 1e-3 --aware-epochs 4 --label-epochs 2 \
+        --max-patches 24000 --threads 2 --out OUT
 
 ``--out`` is required: writing into the package (``sklearn_patchdesc/denoise/pretrained``)
 replaces the shipped weights and is a deliberate choice.
@@ -57,9 +62,10 @@ import sklearn_patchdesc  # noqa: E402
 from sklearn_patchdesc._cli._demo_table import per_difficulty  # noqa: E402
 from sklearn_patchdesc.datasets._common import image_noise_level  # noqa: E402
 from sklearn_patchdesc.denoise import ShallowUNetDenoiser, TaskAwareDenoiser  # noqa: E402
-from sklearn_patchdesc.describe import load_pretrained  # noqa: E402
+from sklearn_patchdesc.describe import PKSampler, load_pretrained  # noqa: E402
 from sklearn_patchdesc.describe._pretrained import BUILTIN_HELDOUT  # noqa: E402
 from sklearn_patchdesc.metrics import hpatches_evaluate, patch_psnr  # noqa: E402
+from sklearn_patchdesc.pipeline import JointDenoiseDescribe  # noqa: E402
 
 LEVELS = ("easy", "hard", "tough")
 DESCRIPTOR = "hardnet-hpatches-like"
@@ -85,6 +91,24 @@ def stage(name, ckpt, args, X, C, **params):
     return est, cpu
 
 
+def label_stage(aware, args, X, y):
+    """Fine-tune ``aware``'s network through the frozen descriptor's loss (resumable).
+
+    The weights end up in ``aware`` itself; returns the stage's CPU seconds.
+    """
+    folder = Path(args.checkpoint_dir) / "label"
+    folder.mkdir(parents=True, exist_ok=True)
+    joint = JointDenoiseDescribe(aware, load_pretrained(DESCRIPTOR), freeze_descriptor=True,
+                                 lam=args.label_lam, sampler=PKSampler(128, 2),
+                                 max_epochs=args.label_epochs, lr=args.label_lr,
+                                 random_state=args.seed, verbose=1,
+                                 checkpoint_dir=str(folder),
+                                 callbacks=[("cpu_clock", CPUClock(folder))])
+    joint.fit(X, y)
+    aware.net_.module_.load_state_dict(joint.net_.module_.denoiser.state_dict())
+    return json.loads((folder / "cpu_seconds.json").read_text())[str(args.label_epochs)]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--name", default="taskaware-hardnet-hpatches-like")
@@ -105,6 +129,13 @@ def main(argv=None):
                     help="points per built-in sequence (default: %(default)s)")
     ap.add_argument("--points-real", type=int, default=300,
                     help="points per real training sequence (default: %(default)s)")
+    ap.add_argument("--label-epochs", type=int, default=0,
+                    help="a last stage, 'label': the denoiser fine-tuned through the frozen "
+                         "descriptor's own HardNet loss on the labelled noisy patches "
+                         "(JointDenoiseDescribe(freeze_descriptor=True)) plus --label-lam x "
+                         "the self-supervised pixel term (default: %(default)s, no stage)")
+    ap.add_argument("--label-lr", type=float, default=1e-4)
+    ap.add_argument("--label-lam", type=float, default=1.0)
     ap.add_argument("--max-patches", type=int, default=None,
                     help="train on this many patches drawn at random (default: all)")
     ap.add_argument("--heldout-points", type=int, default=300)
@@ -138,11 +169,16 @@ def main(argv=None):
                                  **common)
 
     Xn, Xc, yt = noisy_heldout_set(args.heldout_points)
-    level = image_noise_level(yt["image"])
-    descriptor = load_pretrained(DESCRIPTOR)
-    inputs = {"noisy": Xn, "denoised": aware.transform(Xn), "clean": Xc}
+    inputs = {"noisy": Xn, "clean": Xc}
     if pixel is not None:
         inputs["pixel_denoised"] = pixel.transform(Xn)
+    cpu_label = 0.0
+    if args.label_epochs:
+        inputs["aware_denoised"] = aware.transform(Xn)
+        cpu_label = label_stage(aware, args, X, y)
+    inputs["denoised"] = aware.transform(Xn)
+    level = image_noise_level(yt["image"])
+    descriptor = load_pretrained(DESCRIPTOR)
     mAP = {k: per_level_scores(descriptor, v, yt) for k, v in inputs.items()}
     psnr = {k: {lv: float(patch_psnr(Xc[level == lv], v[level == lv])) for lv in LEVELS}
             for k, v in inputs.items() if k != "clean"}
@@ -183,13 +219,19 @@ def main(argv=None):
                                           f"f = frozen {DESCRIPTOR}",
                  "optimizer": "Adam", "lr": args.aware_lr, "epochs": args.aware_epochs,
                  "from": ("random, residual (identity at the start)" if args.residual
-                          else "stage pixel")}],
+                          else "stage pixel")}] + ([
+                {"name": "label", "loss": f"HardNetLoss of frozen {DESCRIPTOR} on the "
+                                          f"denoised labelled noisy patches + "
+                                          f"{args.label_lam} x Neighbor2Neighbor",
+                 "sampler": "PKSampler(128, 2)", "optimizer": "Adam", "lr": args.label_lr,
+                 "epochs": args.label_epochs, "from": "stage aware"}]
+                if args.label_epochs else []),
             "batch_size": args.batch_size,
         },
         "command": "python benchmarks/train_pretrained_denoiser.py " + " ".join(
             sys.argv[1:] if argv is None else argv),
         "seed": args.seed,
-        "cpu_seconds": round(cpu_pixel + cpu_aware, 1),
+        "cpu_seconds": round(cpu_pixel + cpu_aware + cpu_label, 1),
         "threads": args.threads,
         "git_commit": git_commit(),
         "versions": {"sklearn_patchdesc": sklearn_patchdesc.__version__,
