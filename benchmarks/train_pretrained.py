@@ -98,6 +98,15 @@ def git_commit():
         return "unknown"
 
 
+def provenance(args, cpu_seconds):
+    """The card fields that say how a run was made: seed, CPU time, threads, commit, versions."""
+    return {"seed": args.seed, "cpu_seconds": round(cpu_seconds, 1), "threads": args.threads,
+            "git_commit": git_commit(),
+            "versions": {"sklearn_patchdesc": sklearn_patchdesc.__version__,
+                         "torch": torch.__version__},
+            "date": time.strftime("%Y-%m-%d")}
+
+
 def write_weights(module, path, **metadata):
     """A module's state dict as safetensors (weights only), written atomically."""
     from safetensors.torch import save_file
@@ -212,13 +221,7 @@ def main():
                                        else "random (orthogonal)")},
         "command": "python benchmarks/train_pretrained.py " + " ".join(sys.argv[1:]),
         "earlier_stages": earlier_stages(args.init),
-        "seed": args.seed,
-        "cpu_seconds": round(cpu, 1),
-        "threads": args.threads,
-        "git_commit": git_commit(),
-        "versions": {"sklearn_patchdesc": sklearn_patchdesc.__version__,
-                     "torch": torch.__version__},
-        "date": time.strftime("%Y-%m-%d"),
+        **provenance(args, cpu),
         "heldout_real": {
             "what": "make_hpatches_like(sequences=<the held-out real sequences>, "
                     "n_patches_per_sequence=300, random_state=100), clean, full HPatches "

@@ -47,7 +47,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -56,9 +55,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from descriptor_data import (REAL_HELDOUT, TASKS, noisy_heldout_set,  # noqa: E402
                              noisy_training_set)
-from train_pretrained import CPUClock, git_commit, write_card, write_weights  # noqa: E402
+from train_pretrained import CPUClock, provenance, write_card, write_weights  # noqa: E402
 
-import sklearn_patchdesc  # noqa: E402
 from sklearn_patchdesc._cli._demo_table import per_difficulty  # noqa: E402
 from sklearn_patchdesc.datasets._common import image_noise_level  # noqa: E402
 from sklearn_patchdesc.denoise import ShallowUNetDenoiser, TaskAwareDenoiser  # noqa: E402
@@ -230,13 +228,7 @@ def main(argv=None):
         },
         "command": "python benchmarks/train_pretrained_denoiser.py " + " ".join(
             sys.argv[1:] if argv is None else argv),
-        "seed": args.seed,
-        "cpu_seconds": round(cpu_pixel + cpu_aware + cpu_label, 1),
-        "threads": args.threads,
-        "git_commit": git_commit(),
-        "versions": {"sklearn_patchdesc": sklearn_patchdesc.__version__,
-                     "torch": torch.__version__},
-        "date": time.strftime("%Y-%m-%d"),
+        **provenance(args, cpu_pixel + cpu_aware + cpu_label),
         "heldout_real": {
             "what": f"make_hpatches_like(sequences=<{', '.join(REAL_HELDOUT)}>, "
                     f"n_patches_per_sequence={args.heldout_points}, noise=True, "

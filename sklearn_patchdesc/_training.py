@@ -248,6 +248,14 @@ class PatchNeuralNet(NeuralNet):
                 self.interrupted_ = True
             raise
 
+    def record_epoch_means(self, *keys):
+        """Record ``train_<key>``, the epoch's mean of each per-batch ``key`` that was logged."""
+        batches = self.history[-1, "batches"]
+        for key in keys:
+            vals = [b[key] for b in batches if key in b]
+            if vals:
+                self.history.record(f"train_{key}", float(np.mean(vals)))
+
     def _stopped_on_purpose(self, exc):
         if isinstance(exc, StopTraining):
             return True

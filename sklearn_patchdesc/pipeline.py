@@ -117,11 +117,7 @@ class JointNeuralNet(PatchNeuralNet):
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_end(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
                              **kwargs)
-        batches = self.history[-1, "batches"]
-        for key in ("descriptor_loss", "denoise_loss"):
-            vals = [b[key] for b in batches if key in b]
-            if vals:
-                self.history.record(f"train_{key}", float(np.mean(vals)))
+        self.record_epoch_means("descriptor_loss", "denoise_loss")
 
 
 class _DenoiseLoss:

@@ -83,11 +83,7 @@ class TaskAwareNeuralNet(DenoiseNeuralNet):
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_end(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
                              **kwargs)
-        batches = self.history[-1, "batches"]
-        for key in ("pixel_loss", "consistency_loss"):
-            vals = [b[key] for b in batches if key in b]
-            if vals:
-                self.history.record(f"train_{key}", float(np.mean(vals)))
+        self.record_epoch_means("pixel_loss", "consistency_loss")
 
 
 def _check_weight(name, value):
@@ -249,7 +245,8 @@ class TaskAwareDenoiser(BaseNetDenoiser):
             name = type(self._denoiser()).__name__
             raise ValueError(
                 f"the weights in {path} do not fit this denoiser ({name}, noise_level="
-                f"{self.noise_level!r}): {str(exc).splitlines()[0]}") from None
+                f"{self.noise_level!r}, residual={self.residual!r}): "
+                f"{str(exc).splitlines()[0]}") from None
 
     def _fit_without_training(self, patch_size=32):
         """Become a fitted denoiser holding the ``pretrained`` weights (no training)."""
