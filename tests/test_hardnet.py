@@ -118,7 +118,10 @@ def test_estimator_defaults_are_hardnets_recipe(small):
     assert "momentum" not in est.net_.optimizer_.param_groups[0]
 
 
-def test_linear_decay_reaches_zero_over_the_fit(small):
+@pytest.mark.parametrize("rate", [{"lr": 0.5}, {"optimizer__lr": 0.5}])
+def test_linear_decay_reaches_zero_over_the_fit(small, rate):
+    # the schedule starts from the optimizer's real rate, however it was set: skorch lets
+    # optimizer__lr win over lr (the schedule used to read lr and train at the default)
     X, y = small
     lrs = []
 
@@ -129,8 +132,8 @@ def test_linear_decay_reaches_zero_over_the_fit(small):
             if training:
                 lrs.append(net.optimizer_.param_groups[0]["lr"])
 
-    est = HardNetDescriptor(max_epochs=2, batch_size=32, lr=0.5, random_state=0,
-                            callbacks=[("rec", Record())]).fit(X, y)
+    est = HardNetDescriptor(max_epochs=2, batch_size=32, random_state=0,
+                            callbacks=[("rec", Record())], **rate).fit(X, y)
     total = est.net_.callbacks_[[n for n, _ in est.net_.callbacks_].index("lr_schedule")][1]
     T = total.total_steps_
     assert len(lrs) == T
@@ -250,7 +253,6 @@ def test_schedule_resumes_where_it_stopped():
 
     class Net:
         max_epochs = 3
-        lr = 1.0
         history = [{"batches": [{"train_loss": 1}] * 4 + [{"valid_loss": 1}]}]
 
         def get_dataset(self, X, y):
@@ -259,8 +261,14 @@ def test_schedule_resumes_where_it_stopped():
         def get_iterator(self, ds, training):
             return range(4)
 
-    cb.on_train_begin(Net(), X=None)
+        # a resumed optimizer: its decayed rate and its starting one, both restored
+        optimizer_ = type("Opt", (), {"param_groups": [{"lr": 0.75, "initial_lr": 1.0}]})()
+
+    net = Net()
+    cb.on_train_begin(net, X=None)
     assert (cb.total_steps_, cb.step_) == (12, 4)
+    cb.on_batch_begin(net, training=True)
+    assert net.optimizer_.param_groups[0]["lr"] == pytest.approx(1.0 * (1 - 4 / 12))
 
 
 # ------------------------------------------------------------- TFeat trunk

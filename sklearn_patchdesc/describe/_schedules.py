@@ -12,7 +12,9 @@ class LinearDecayLR(ParamsMixin, Callback):
     """Decay the learning rate linearly to zero over the whole fit, per batch.
 
     HardNet's schedule (DagnyT/hardnet ``adjust_learning_rate``): at training
-    step ``t`` of ``T``, ``lr = lr0 * (1 - t / T)``. ``T`` is ``max_epochs``
+    step ``t`` of ``T``, ``lr = lr0 * (1 - t / T)``, where ``lr0`` is each
+    parameter group's learning rate in the optimizer when training starts
+    (``lr``, or ``optimizer__lr`` when given: skorch lets that one win). ``T`` is ``max_epochs``
     times the batches of one epoch; a fit resumed from a checkpoint counts
     the steps already in its history, so it continues the same schedule.
 
@@ -38,13 +40,17 @@ class LinearDecayLR(ParamsMixin, Callback):
         # epochs restored from a checkpoint are in the history already
         self.step_ = sum(1 for h in net.history for b in h.get("batches", ())
                          if "train_loss" in b)
-        self.lr0_ = float(net.lr)
+        # the optimizer's own starting rate of each group, however it was set (lr, or
+        # optimizer__lr, which skorch lets win); "initial_lr" (torch's scheduler key) is
+        # part of the optimizer state, so a fit resumed from a checkpoint keeps it
+        for group in net.optimizer_.param_groups:
+            group.setdefault("initial_lr", group["lr"])
 
     def on_batch_begin(self, net, batch=None, training=None, **kwargs):
         if not training:
             return
         done = min(self.step_ / self.total_steps_, 1.0)
-        lr = self.lr0_ * (1.0 - (1.0 - float(self.final_fraction)) * done)
+        factor = 1.0 - (1.0 - float(self.final_fraction)) * done
         for group in net.optimizer_.param_groups:
-            group["lr"] = lr
+            group["lr"] = group["initial_lr"] * factor
         self.step_ += 1
