@@ -172,10 +172,9 @@ class TaskAwareDenoiser(BaseNetDenoiser):
 
     def __init__(self, denoiser=None, descriptor=None, *, pixel_weight=1.0,
                  consistency_weight=1.0, noise_level="blind", residual=True, pretrained=None,
-                 max_epochs=10, batch_size=64,
-                 lr=1e-3, optimizer="adam", train_split=None, callbacks=None, device="cpu",
-                 random_state=None, verbose=0, checkpoint_dir=None, flip_augment=False,
-                 n2n_gamma=1.0, **kwargs):
+                 max_epochs=10, batch_size=64, lr=1e-3, optimizer="adam", train_split=None,
+                 callbacks=None, device="cpu", random_state=None, verbose=0,
+                 checkpoint_dir=None, flip_augment=False, n2n_gamma=1.0, **kwargs):
         self.denoiser = denoiser
         self.descriptor = descriptor
         self.pixel_weight = pixel_weight
@@ -225,9 +224,7 @@ class TaskAwareDenoiser(BaseNetDenoiser):
             raise ValueError(f"noise_level must be 'blind' or None; got {self.noise_level!r}.")
         if not isinstance(self.residual, (bool, np.bool_)):
             raise ValueError(f"residual must be True or False; got {self.residual!r}.")
-        self._denoiser()
-        if self.consistency_weight and self.descriptor is not None:
-            unwrap(self.descriptor)  # type is checked with the patch size, in fit
+        self._denoiser()  # the descriptor is checked with the patch size, in fit
 
     def _patch_checks(self):
         return self._denoiser()._patch_checks()
