@@ -373,17 +373,17 @@ def load_pretrained_pipeline(name="taskaware-hardnet-hpatches-like", *, denoise_
     """
     from sklearn.pipeline import Pipeline
 
-    from .denoise import TaskAwareDenoiser
+    from .denoise import ShallowUNetDenoiser, TaskAwareDenoiser, UNetDenoiser
     from .describe import load_pretrained
 
     card = pretrained_pipeline_card(name)
     descriptor = load_pretrained(card["descriptor"], **(describe_params or {}))
     params = dict(card["denoiser_params"])
     params.update(denoise_params or {})
-    from .denoise import ShallowUNetDenoiser, UNetDenoiser
-
     kinds = {"ShallowUNetDenoiser": ShallowUNetDenoiser, "UNetDenoiser": UNetDenoiser}
     inner = kinds[card["denoiser"]](**card.get("denoiser_module_params", {}))
+    # the frozen descriptor is its own copy: fitting the pipeline refits the describe
+    # step in place, and the denoiser's parameter must not change with it
     denoiser = TaskAwareDenoiser(inner, load_pretrained(card["descriptor"]), pretrained=name,
                                  **params)._fit_without_training(card["patch_size"])
     return Pipeline([("denoise", denoiser), ("describe", descriptor)])

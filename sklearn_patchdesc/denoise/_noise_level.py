@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["noise_sigma", "estimate_noise_sigma", "NoiseLevelInput", "ResidualDenoiser",
-           "SIGMA_SCALE"]
+__all__ = ["noise_sigma", "estimate_noise_sigma", "sigma_grey_levels", "NoiseLevelInput",
+           "ResidualDenoiser", "SIGMA_SCALE"]
 
 _MASK = torch.tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]])
 
@@ -85,14 +85,25 @@ def estimate_noise_sigma(X):
     >>> from sklearn_patchdesc.denoise import estimate_noise_sigma
     >>> flat = np.full((1, 32, 32), 128.0)
     >>> noisy = flat + np.random.default_rng(0).normal(0, 16, flat.shape)
-    >>> float(estimate_noise_sigma(flat / 255)[0]), round(float(estimate_noise_sigma(noisy / 255)[0]))
+    >>> sigma = estimate_noise_sigma(np.concatenate([flat, noisy]) / 255)
+    >>> float(sigma[0]), round(float(sigma[1]))
     (0.0, 16)
     """
     from .._validation import check_patches
 
     X4, _ = check_patches(X)
-    sigma = noise_sigma(torch.from_numpy(np.ascontiguousarray(X4, dtype=np.float32)))
-    return sigma.double().numpy() * 255.0
+    return sigma_grey_levels(X4)
+
+
+def sigma_grey_levels(X4, batch=4096):
+    """:func:`noise_sigma` of validated float patches ``(n, 1, H, W)``, in grey levels.
+
+    Batched, so a large set never becomes one float32 tensor copy at once.
+    """
+    out = [noise_sigma(torch.as_tensor(np.ascontiguousarray(X4[i:i + batch]),
+                                       dtype=torch.float32)).numpy()
+           for i in range(0, len(X4), batch)]
+    return np.concatenate(out).astype(np.float64) * 255.0
 
 
 def _first_conv(module):

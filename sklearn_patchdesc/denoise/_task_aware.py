@@ -25,17 +25,16 @@ patches through the denoiser, use
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from pathlib import Path
-
 from .._composite import FrozenModule, frozen_descriptor_module, module_of, unwrap
 from .._shipped import resolve_shipped, shipped_card, shipped_names
-from .._validation import check_patches
+from .._validation import check_patches, restore_patches
 from ._base import _COMMON_ATTRS, _COMMON_PARAMS, BaseNetDenoiser, DenoiseNeuralNet
-from ._noise_level import NoiseLevelInput, ResidualDenoiser, noise_sigma
+from ._noise_level import NoiseLevelInput, ResidualDenoiser, sigma_grey_levels
 
 __all__ = ["TaskAwareDenoiser", "NoiseLevelWarning", "PRETRAINED_DIR"]
 
@@ -309,7 +308,7 @@ class TaskAwareDenoiser(BaseNetDenoiser):
         if self.consistency_weight:  # fail before training on a wrong descriptor
             frozen_descriptor_module(self._descriptor(), X4.shape[-1])
         super().fit(X, y)
-        sigma = _sigma_grey(X4)
+        sigma = sigma_grey_levels(X4)
         self.noise_sigma_range_ = (float(np.percentile(sigma, 1)),
                                    float(np.percentile(sigma, 99)))
         return self
@@ -329,11 +328,11 @@ class TaskAwareDenoiser(BaseNetDenoiser):
         X_denoised : ndarray
             Same layout and dtype as ``X``.
         """
-        out = super().transform(X)
+        X4, layout = self._validate_patches(X, reset=False, **self._patch_checks())
+        out = restore_patches(self._forward(X4), layout)
         low, high = getattr(self, "noise_sigma_range_", (0.0, np.inf))
-        X4, _ = check_patches(X)
         if X4.shape[-1] >= 3:  # smaller patches carry no usable noise estimate
-            level = float(np.median(_sigma_grey(X4)))
+            level = float(np.median(sigma_grey_levels(X4)))
             if level < low or level > high:
                 what = ("below that range: the patches look clean, and denoising may "
                         "remove detail" if level < low else "above that range: the patches "
@@ -341,15 +340,10 @@ class TaskAwareDenoiser(BaseNetDenoiser):
                 warnings.warn(
                     f"{type(self).__name__} was trained on patches whose estimated noise "
                     f"level was {low:.1f} to {high:.1f} grey levels (1st-99th percentile); "
-                    f"this input's median, {level:.1f}, is {what}.", NoiseLevelWarning, stacklevel=2)
+                    f"this input's median, {level:.1f}, is {what}.", NoiseLevelWarning,
+                    stacklevel=2)
         return out
 
-
-def _sigma_grey(X4, batch=4096):
-    out = [noise_sigma(torch.as_tensor(np.ascontiguousarray(X4[i:i + batch]),
-                                       dtype=torch.float32)).numpy()
-           for i in range(0, len(X4), batch)]
-    return np.concatenate(out).astype(np.float64) * 255.0
 
 
 _doc = (TaskAwareDenoiser.__doc__
