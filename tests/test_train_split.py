@@ -129,14 +129,23 @@ def test_parameters_are_keyword_only(name, cls):
 
 
 # ------------------------------------------------------- loader options
-def test_dataloader_worker_options_are_accepted(data):
+def test_pin_memory_is_accepted_and_changes_nothing_on_the_cpu(data):
     X, _ = data
-    den = ShallowUNetDenoiser(max_epochs=1, random_state=0, iterator_train__num_workers=2,
-                              iterator_train__pin_memory=True,
-                              iterator_valid__persistent_workers=True)
+    den = ShallowUNetDenoiser(max_epochs=1, random_state=0, iterator_train__pin_memory=True)
     plain = ShallowUNetDenoiser(max_epochs=1, random_state=0)
     np.testing.assert_allclose(den.fit(X).transform(X[:8].astype(np.float32) / 255),
                                plain.fit(X).transform(X[:8].astype(np.float32) / 255))
+
+
+@pytest.mark.parametrize("option", [{"iterator_train__num_workers": 2},
+                                    {"iterator_valid__persistent_workers": True},
+                                    {"iterator_train__prefetch_factor": 4}])
+def test_worker_options_are_refused_not_ignored(data, option):
+    X, _ = data
+    (key, value), = option.items()
+    name = key.split("__")[1]
+    with pytest.raises(ValueError, match=rf"{name}={value!r}: the patch loader uses no worker"):
+        ShallowUNetDenoiser(max_epochs=1, train_split=0.25, **option).fit(X)
 
 
 def test_collate_fn_and_unknown_options_are_refused_clearly(data):
