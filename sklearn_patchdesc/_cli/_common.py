@@ -50,6 +50,33 @@ positive_float = _number_type(float, lambda v: 0 < v < float("inf"), "a positive
                               "positive_float")
 
 
+def n_jobs(text):
+    """argparse type: a joblib worker count, any integer but 0 (-1 = all cores)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value == 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of workers: a positive integer, or -1 for all cores "
+            f"(-2 all but one ...), got {text!r}")
+    return value
+
+
+def exists_conflict(exc, out):
+    """CLIError for a FileExistsError of a library writer into ``out``.
+
+    The library's message names its ``overwrite=True`` argument; the command
+    line's name for it is ``--force``. Everything was checked before the
+    command started writing, so the folder appeared meanwhile: another run
+    writing into the same place.
+    """
+    where = exc.filename or out
+    return CLIError(f"{where} already exists: it appeared in {out} while this run was "
+                    "writing (another run writing into the same folder?); run again with "
+                    "--force to replace it once the other run has finished")
+
+
 def torch_device(text):
     """argparse type: a torch device that exists here ('cpu', 'cuda', 'cuda:1')."""
     from .._training import check_device

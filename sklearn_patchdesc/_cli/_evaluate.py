@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import nullcontext
-from pathlib import Path
 
 import numpy as np
 
-from ._common import CLIError, existing_dir, json_safe, non_negative_int, note, user_input
+from ._common import (CLIError, existing_dir, json_safe, n_jobs, non_negative_int, note,
+                      user_input)
 
 HELP = "score descriptor CSVs in the official HPatches layout"
 
@@ -72,7 +72,7 @@ def add_parser(sub):
                    help="run only this task (repeat for several; default: all three)")
     p.add_argument("--random-state", type=non_negative_int, default=0, metavar="N",
                    help="seed of generated tasks (default: %(default)s)")
-    p.add_argument("--n-jobs", type=int, default=None, metavar="N",
+    p.add_argument("--n-jobs", type=n_jobs, default=None, metavar="N",
                    help="parallel CSV readers (default: 1; -1 = all cores)")
     p.add_argument("--json", action="store_true",
                    help="print every number as JSON on stdout instead of the table")
@@ -175,6 +175,32 @@ def check_finite_csv(root, sequence, X, target):
                        f"{bad.size} such row(s) in sequence {sequence!r})")
 
 
+def check_distance_csv(root, X, target, distance):
+    """CLIError naming ``--distance`` and the first file whose values it cannot use.
+
+    The metric's own check (:func:`~sklearn_patchdesc.metrics._distances.check_descriptors`)
+    decides; this only finds the file and line to name, before any scoring.
+    """
+    from ..datasets import IMAGE_NAMES
+    from ..metrics._distances import check_descriptors
+
+    try:
+        check_descriptors(X, distance, name="descriptors")
+    except ValueError as exc:
+        where = ""
+        if distance == "hamming":  # the first row holding a value other than 0 or 1
+            bad = np.flatnonzero(~np.isin(X, (0.0, 1.0)).all(axis=1))
+            if bad.size:
+                r = int(bad[0])
+                seq = target["sequence"][r]
+                first = int(target["label"][target["sequence"] == seq].min())
+                col = int(np.flatnonzero(~np.isin(X[r], (0.0, 1.0)))[0])
+                path = root / str(seq) / f"{IMAGE_NAMES[int(target['image'][r])]}.csv"
+                where = (f" ({path}, line {int(target['label'][r]) - first + 1}, column "
+                         f"{col + 1}: {float(X[r, col])!r})")
+        raise CLIError(f"--distance {distance}: {exc}{where}") from None
+
+
 # ------------------------------------------------------------------ tasks
 def split_test_sequences(tasks_dir, split):
     """Test sequences of ``split`` from ``splits.json`` in ``tasks_dir`` (or None)."""
@@ -265,6 +291,7 @@ def run(args):
     if all(src == "generated" for src in sources.values()):
         split = None  # nothing of the split is used: the report must not name one
     X, target = read_descriptor_dir(root, sequences, args.delimiter, args.n_jobs)
+    check_distance_csv(root, X, target, args.distance)
     n_seq = len(np.unique(target.sequence))
     header = (f"descriptors: {root}  ({n_seq} sequences, {len(X)} patches, "
               f"{X.shape[1]} dims, distance {args.distance})\n"
