@@ -8,13 +8,12 @@ row = patch index) and the same task files, scored by
 from __future__ import annotations
 
 import json
-import sys
 from contextlib import nullcontext
 
 import numpy as np
 
 from ._common import (CLIError, existing_dir, json_safe, n_jobs, non_negative_int, note,
-                      user_input)
+                      progress, user_input)
 
 HELP = "score descriptor CSVs in the official HPatches layout"
 
@@ -120,7 +119,6 @@ def read_descriptor_dir(root, sequences=None, delimiter=",", n_jobs=None):
     target : record array with ``label``, ``sequence``, ``image`` (as the loaders)
     """
     from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
 
     if not delimiter:
         raise CLIError("--delimiter must not be empty")
@@ -139,9 +137,8 @@ def read_descriptor_dir(root, sequences=None, delimiter=",", n_jobs=None):
                            f"folder in {root}: {', '.join(missing[:5])}"
                            + (" ..." if len(missing) > 5 else ""))
     jobs = (delayed(_read_sequence)(root, s, delimiter) for s in sequences)
-    parts = list(tqdm(Parallel(n_jobs=n_jobs, return_as="generator")(jobs),
-                      total=len(sequences), desc="reading CSVs", unit="seq",
-                      disable=None, file=sys.stderr))
+    parts = list(progress(Parallel(n_jobs=n_jobs, return_as="generator")(jobs),
+                          total=len(sequences), desc="reading CSVs", unit="seq"))
     dims = {X.shape[1] for X, _ in parts}
     if len(dims) > 1:
         raise CLIError(f"descriptor files in {root} have different numbers of columns "
