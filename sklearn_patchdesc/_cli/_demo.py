@@ -192,7 +192,8 @@ def _evaluate(models, inputs, y_test, random_state, timer):
     note(f"\n[4/4] describing and scoring {len(y_test)} test patches "
          f"({len(jobs)} descriptor x input pairs)")
     for name, inp in progress(jobs, desc="HPatches tasks", unit="pairs"):
-        with timer(f"describe+score {name}"):
+        # one pair can take over a minute at the default budget: a sign of life within it
+        with timer(f"describe+score {name}"), heartbeat(f"scoring {name} on {inp} input"):
             D = transform_batches(models[name], inputs[inp], desc=f"{name} on {inp}")
             descr[(name, inp)] = D
             reports.setdefault(name, {})[inp] = hpatches_evaluate(
