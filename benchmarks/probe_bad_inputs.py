@@ -855,7 +855,9 @@ def _(tmp):
     from sklearn_patchdesc.datasets import write_hpatches
     from sklearn_patchdesc.datasets._common import IMAGE_NAMES, make_target
 
-    orphan = tmp / "hp" / f".write_hpatches-tmp-{_dead_pid()}-0123456789ab"
+    from sklearn_patchdesc import _files
+
+    orphan = tmp / "hp" / f".write_hpatches-tmp-{_files._host()}-{_dead_pid()}-0123456789ab"
     (orphan / "i_a").mkdir(parents=True)
     target = make_target(["i_a"], [2], IMAGE_NAMES)
     write_hpatches({"data": np.zeros((len(target), 8, 8), np.uint8), "target": target},
@@ -867,7 +869,7 @@ def _(tmp):
 def _(tmp):
     from sklearn_patchdesc import _files
 
-    live = tmp / f".m.skpd.{os.getppid()}-abcdefgh.tmp"
+    live = tmp / f".m.skpd.{_files._host()}-{os.getppid()}-abcdefgh.tmp"
     live.write_bytes(b"in progress")
     with _files.atomic_write(tmp / "m.skpd") as t:
         t.write_bytes(b"x")

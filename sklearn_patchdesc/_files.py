@@ -5,20 +5,23 @@ A file is written under a hidden temporary name in the destination folder
 crash or Ctrl-C never leaves a half-written file under the real name.
 
 A process killed outright (SIGKILL, power loss) cannot remove its temporary
-file, so every temporary name carries the writer's process id
-(``.<name>.<pid>-<random>.tmp``, temporary folders ``.<tag>-tmp-<pid>-<random>``),
-and the next write into the same folder removes the ones whose process no
-longer runs (:func:`remove_stale_temps`). A temporary of a live writer is
-never touched, so two concurrent writers do not break each other. Temporaries
-whose process cannot be told (names from before this scheme, or written on
-another machine of a shared filesystem) are removed only once they are a day
-old.
+file, so every temporary name carries the writer's machine and process id
+(``.<name>.<host>-<pid>-<random>.tmp``, temporary folders
+``.<tag>-tmp-<host>-<pid>-<random>``; ``<host>`` is a 6-digit hash of the host
+name), and the next write into the same folder removes the ones of this
+machine whose process no longer runs (:func:`remove_stale_temps`). A
+temporary of a live writer is never touched, so two concurrent writers do not
+break each other. Temporaries whose process cannot be checked (written by
+another machine or container sharing the folder, or names from before this
+scheme) are removed only once they are a day old.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
+import socket
 import shutil
 import tempfile
 import time
@@ -28,12 +31,22 @@ __all__ = ["atomic_write", "remove_stale_temps", "temp_dir"]
 
 #: temporaries whose writer cannot be checked are stale after this many seconds
 STALE_AGE_S = 24 * 3600
-#: ``.<name>.<pid>-<8 random>.tmp`` (atomic_write); the pid-less form is the older
-#: ``tempfile.mkstemp`` name ``.<name>.<8 random>.tmp``
-_FILE_TMP = re.compile(r"^\..+\.(?:(\d+)-)?[a-z0-9_]{8}\.tmp$")
-#: ``.<tag>-tmp-<pid>-<12 hex>`` (temp_dir), ``.<tag>-tmp-<12 hex>`` before, and the
-#: ``.old-<pid>-<12 hex>`` folders a replaced output is moved to before removal
-_DIR_TMP = re.compile(r"^\.(?:.+-tmp|old)-(?:(\d+)-)?[0-9a-f]{12}$")
+#: ``.<name>.<host>-<pid>-<8 random>.tmp`` (atomic_write); the form without host and
+#: pid is the older ``tempfile.mkstemp`` name ``.<name>.<8 random>.tmp``
+_FILE_TMP = re.compile(r"^\..+\.(?:([0-9a-f]{6})-(\d+)-)?[a-z0-9_]{8}\.tmp$")
+#: ``.<tag>-tmp-<host>-<pid>-<12 hex>`` (temp_dir), ``.<tag>-tmp-<12 hex>`` before, and
+#: the ``.old-<host>-<pid>-<12 hex>`` folders a replaced output is moved to before removal
+_DIR_TMP = re.compile(r"^\.(?:.+-tmp|old)-(?:([0-9a-f]{6})-(\d+)-)?[0-9a-f]{12}$")
+
+
+def _host():
+    """6 hex digits naming this machine (container) in temporary names."""
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
+
+
+def _owner():
+    """``<host>-<pid>``: the writer part of this process's temporary names."""
+    return f"{_host()}-{os.getpid()}"
 
 
 def _pid_alive(pid):
@@ -49,8 +62,8 @@ def _pid_alive(pid):
     return True
 
 
-def _is_stale(path, pid):
-    if pid is not None and not _pid_alive(int(pid)):
+def _is_stale(path, host, pid):
+    if host == _host() and pid is not None and not _pid_alive(int(pid)):
         return True
     try:
         return time.time() - path.lstat().st_mtime > STALE_AGE_S
@@ -61,9 +74,9 @@ def _is_stale(path, pid):
 def remove_stale_temps(folder):
     """Remove temporaries of killed writers from ``folder``; return what was removed.
 
-    Only names this module (and :func:`temp_dir`) creates are considered;
-    of those, a file or folder is removed when the process named in it no
-    longer runs, or, without a process id, when it is older than
+    Only names this module creates are considered; of those, a file or
+    folder is removed when the process named in it ran on this machine and
+    no longer runs, or, when that cannot be checked, once it is older than
     :data:`STALE_AGE_S`. Errors (a folder that vanished, no permission) are
     ignored: cleaning is a courtesy, not part of the write.
 
@@ -90,7 +103,7 @@ def remove_stale_temps(folder):
             continue
         path = Path(entry.path)
         try:
-            if not _is_stale(path, m.group(1)):
+            if not _is_stale(path, m.group(1), m.group(2)):
                 continue
             if is_dir and entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(path)
@@ -105,7 +118,7 @@ def remove_stale_temps(folder):
 
 
 def temp_dir(parent, tag):
-    """Create a hidden temporary folder ``.<tag>-tmp-<pid>-<random>`` in ``parent``.
+    """Create a hidden temporary folder ``.<tag>-tmp-<host>-<pid>-<random>`` in ``parent``.
 
     Stale temporaries of killed writers in ``parent`` are removed first
     (:func:`remove_stale_temps`).
@@ -113,14 +126,14 @@ def temp_dir(parent, tag):
     parent = Path(parent)
     parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(parent)
-    path = parent / f".{tag}-tmp-{os.getpid()}-{os.urandom(6).hex()}"
+    path = parent / f".{tag}-tmp-{_owner()}-{os.urandom(6).hex()}"
     path.mkdir()
     return path
 
 
 def aside_name(parent):
-    """A fresh ``.old-<pid>-<random>`` path in ``parent`` to move a replaced output to."""
-    return Path(parent) / f".old-{os.getpid()}-{os.urandom(6).hex()}"
+    """A fresh ``.old-<host>-<pid>-<random>`` path in ``parent`` to move a replaced output to."""
+    return Path(parent) / f".old-{_owner()}-{os.urandom(6).hex()}"
 
 
 @contextlib.contextmanager
@@ -144,7 +157,7 @@ def atomic_write(path):
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     remove_stale_temps(folder)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.{_owner()}-", suffix=".tmp")
     os.close(fd)
     tmp = Path(tmp)
     try:

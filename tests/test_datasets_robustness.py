@@ -88,21 +88,28 @@ def _dead_pid():
 
 
 def test_temporaries_of_killed_writers_are_removed_on_the_next_write(tmp_path):
-    dead, alive = _dead_pid(), os.getppid()
-    stale = [tmp_path / f".model.skpd.{dead}-abcd_123.tmp",
-             tmp_path / f".other.npy.{dead}-zzzzzzzz.tmp"]
-    live = tmp_path / f".model.skpd.{alive}-abcdefgh.tmp"
-    for p in stale + [live]:
+    dead, alive, host = _dead_pid(), os.getppid(), _files._host()
+    other_host = "abcdef" if host != "abcdef" else "fedcba"
+    stale = [tmp_path / f".model.skpd.{host}-{dead}-abcd_123.tmp",
+             tmp_path / f".other.npy.{host}-{dead}-zzzzzzzz.tmp",
+             tmp_path / ".old.npy.abcdefgh.tmp"]  # no writer named, two days old
+    live = tmp_path / f".model.skpd.{host}-{alive}-abcdefgh.tmp"
+    # another machine sharing the folder: its pid means nothing here, keep it (a day)
+    elsewhere = tmp_path / f".model.skpd.{other_host}-{dead}-abcdefgh.tmp"
+    for p in stale + [live, elsewhere]:
         p.write_bytes(b"half")
-    stale_dir = tmp_path / f".write_hpatches-tmp-{dead}-0123456789ab"
+    two_days = os.stat(stale[2]).st_mtime - 2 * 24 * 3600
+    os.utime(stale[2], (two_days, two_days))
+    stale_dir = tmp_path / f".write_hpatches-tmp-{host}-{dead}-0123456789ab"
     (stale_dir / "i_a").mkdir(parents=True)
     user_file = tmp_path / ".notes.tmp"  # not a name the library makes: never touched
     user_file.write_text("mine")
     with _files.atomic_write(tmp_path / "model.skpd") as tmp:
+        assert tmp.name.startswith(f".model.skpd.{host}-{os.getpid()}-")
         tmp.write_bytes(b"new")
     assert (tmp_path / "model.skpd").read_bytes() == b"new"
     assert not any(p.exists() for p in stale) and not stale_dir.exists()
-    assert live.exists() and user_file.read_text() == "mine"
+    assert live.exists() and elsewhere.exists() and user_file.read_text() == "mine"
 
 
 def test_a_killed_save_leaves_a_temporary_that_the_next_save_removes(tmp_path):
