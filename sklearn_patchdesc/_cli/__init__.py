@@ -9,9 +9,9 @@ Expected user errors are printed as one line on stderr and give exit status 1
 (2 for argument syntax errors, as argparse does): a :class:`CLIError` (bad
 arguments, and what the library says about a file or folder the user gave,
 see :func:`._common.user_input`) and the operating system's file errors
-(missing, not a folder, not writable, a full or read-only disk). Any other exception is a bug, in the
-command or in the library, and shows its full traceback; ``--traceback``
-shows it for user errors too.
+(missing, not a folder, not writable, a full or read-only disk). Any other
+exception is a bug, in the command or in the library, and shows its full
+traceback; ``--traceback`` shows it for user errors too.
 """
 from __future__ import annotations
 
@@ -106,7 +106,8 @@ def main(argv=None):
 
 
 #: the operating system's "this disk cannot take it" errors: a condition of the machine,
-#: reported in one line like a user error (the writers leave nothing half-written)
+#: reported in one line like a user error (the library's writers leave nothing
+#: half-written under the real name)
 _DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
@@ -114,5 +115,5 @@ def disk_message(exc, args):
     """One line for a full / read-only disk, naming the file or the output folder."""
     where = exc.filename or getattr(args, "out", None)
     reason = exc.strerror or os.strerror(exc.errno)
-    return (f"{reason}" + (f" writing {where}" if where else "")
-            + "; nothing was left half-written: free some space or choose another folder")
+    return f"{reason}" + (f" writing {where}" if where else "") + \
+        "; free some space or choose another folder"

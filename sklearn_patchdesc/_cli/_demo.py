@@ -260,7 +260,8 @@ def run(args):
             PRETRAINED, None if trains_denoiser(args) else SHIPPED_PIPELINE))
     train_rows, test_rows = np.flatnonzero(~test_mask), np.flatnonzero(test_mask)
     train_names = sorted(set(bunch.target["sequence"][train_rows]))
-    note(f"data ({timer['data']:.0f} s): {bunch.source}; {len(bunch.data)} patches; train sequences "
+    note(f"data ({timer['data']:.0f} s): {bunch.source}; {len(bunch.data)} patches; "
+         f"train sequences "
          f"{', '.join(train_names)}; test sequences {', '.join(test_names)}")
 
     den, hardnet, l2 = _train(bunch, train_rows, plan, args, timer)
