@@ -13,14 +13,13 @@ on stdout, results.json / results.md and figures in ``--out``.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from contextlib import contextmanager
 
 import numpy as np
 
-from ._common import (check_output_dir, json_safe, non_negative_int, note, positive_float,
-                      positive_int, torch_device, transform_batches)
+from ._common import (check_output_dir, heartbeat, json_safe, non_negative_int, note,
+                      positive_float, positive_int, progress, torch_device, transform_batches)
 from ._demo_table import INPUTS
 
 HELP = "denoise + describe built-in data and print the HPatches table"
@@ -186,16 +185,15 @@ def _train(bunch, train_rows, plan, args, timer):
 
 def _evaluate(models, inputs, y_test, random_state, timer):
     """HPatches reports ``{descriptor: {input: report}}`` and the descriptors."""
-    from tqdm.auto import tqdm
-
     from ..metrics import hpatches_evaluate
 
     reports, descr = {}, {}
     jobs = [(name, inp) for name in models for inp in INPUTS]
     note(f"\n[4/4] describing and scoring {len(y_test)} test patches "
          f"({len(jobs)} descriptor x input pairs)")
-    for name, inp in tqdm(jobs, desc="HPatches tasks", disable=None, file=sys.stderr):
-        with timer(f"describe+score {name}"):
+    for name, inp in progress(jobs, desc="HPatches tasks", unit="pairs"):
+        # one pair can take over a minute at the default budget: a sign of life within it
+        with timer(f"describe+score {name}"), heartbeat(f"scoring {name} on {inp} input"):
             D = transform_batches(models[name], inputs[inp], desc=f"{name} on {inp}")
             descr[(name, inp)] = D
             reports.setdefault(name, {})[inp] = hpatches_evaluate(
@@ -232,7 +230,8 @@ def _figures(out, bunch, test_rows, inputs, den, hardnet, l2, reports, descr, ra
 
 def run(args):
     """Run the demo; returns the exit status."""
-    from ._demo_data import Plan, describe_source, get_data, split_by_sequence
+    from ._demo_data import (Plan, describe_source, get_data, shipped_training_sequences,
+                             split_by_sequence)
 
     t_start = time.perf_counter()
     plan = Plan.from_budget(args.budget)
@@ -250,16 +249,19 @@ def run(args):
     from ._demo_table import markdown_table, per_difficulty, summary_line, text_table
 
     timer = _Timer()
-    with timer("data"):
+    with timer("data"), heartbeat("preparing the data"):
         bunch = get_data(data_path, plan, args.random_state, args.n_sequences)
     from ..describe._pretrained import BUILTIN_HELDOUT
 
     test_mask, test_names = split_by_sequence(
         bunch.target, args.random_state,
-        test_photos=BUILTIN_HELDOUT if bunch.get("builtin") else None)
+        test_photos=BUILTIN_HELDOUT if bunch.get("builtin") else None,
+        trained_on=shipped_training_sequences(
+            PRETRAINED, None if trains_denoiser(args) else SHIPPED_PIPELINE))
     train_rows, test_rows = np.flatnonzero(~test_mask), np.flatnonzero(test_mask)
     train_names = sorted(set(bunch.target["sequence"][train_rows]))
-    note(f"data: {bunch.source}; {len(bunch.data)} patches; train sequences "
+    note(f"data ({timer['data']:.0f} s): {bunch.source}; {len(bunch.data)} patches; "
+         f"train sequences "
          f"{', '.join(train_names)}; test sequences {', '.join(test_names)}")
 
     den, hardnet, l2 = _train(bunch, train_rows, plan, args, timer)
@@ -291,7 +293,7 @@ def run(args):
     print()
     print(table)
     print(psnr_line)
-    print(summary_line(results, LEARNED))
+    print(summary_line(results, LEARNED, psnr))
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
