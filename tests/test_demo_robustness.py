@@ -174,3 +174,19 @@ def test_summary_never_claims_recovery_when_denoising_lowered_psnr():
     better = {"noisy": psnr["noisy"], "denoised": {"easy": 33.0, "hard": 27.0, "tough": 24.0}}
     assert "denoising raised PSNR at every noise level" in summary_line(
         _results(0.8, 0.78, 0.7), "HardNet", better)
+
+
+def test_demo_precision_the_machine_cannot_run_fast_is_refused_before_any_work(
+        tmp_path, capsys, monkeypatch):
+    from sklearn_patchdesc import _precision
+
+    monkeypatch.setattr(_precision, "has_native_bf16", lambda device="cpu": False)
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("data prepared before the precision was checked")
+
+    monkeypatch.setattr(_demo_data, "get_data", no_work)
+    status = main(["demo", "--precision", "bf16", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert status != 0 and "--precision bf16: precision='bf16' but device='cpu' has no bf16" in err
+    assert "Traceback" not in err

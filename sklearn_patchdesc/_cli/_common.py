@@ -78,6 +78,16 @@ def exists_conflict(exc, out):
                     "--force to replace it once the other run has finished")
 
 
+def check_precision(precision, device):
+    """Refuse, as a :class:`CLIError`, a precision ``device`` cannot run fast (before any work)."""
+    from .._precision import resolve_precision
+
+    try:
+        resolve_precision(precision, device)
+    except ValueError as exc:
+        raise CLIError(f"--precision {precision}: {exc}") from None
+
+
 def torch_device(text):
     """argparse type: a device the networks run on here ('cpu', 'cuda', 'cuda:1').
 

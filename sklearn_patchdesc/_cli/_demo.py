@@ -18,8 +18,9 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ._common import (check_output_dir, heartbeat, json_safe, non_negative_int, note,
-                      positive_float, positive_int, progress, torch_device, transform_batches)
+from ._common import (check_output_dir, check_precision, heartbeat, json_safe,
+                      non_negative_int, note, positive_float, positive_int, progress,
+                      torch_device, transform_batches)
 from ._demo_table import INPUTS
 
 HELP = "denoise + describe built-in data and print the HPatches table"
@@ -115,6 +116,9 @@ def add_parser(sub):
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
     p.add_argument("--device", type=torch_device, default="cpu",
                    help="torch device (default: cpu)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                   help="precision of the networks (default: auto, bf16 where the device has "
+                        "bf16 units, else fp32)")
     p.set_defaults(run=run)
     return p
 
@@ -151,7 +155,7 @@ def _train(bunch, train_rows, plan, args, timer):
              f"{plan.denoiser_epochs} epochs")
         den = ShallowUNetDenoiser(max_epochs=plan.denoiser_epochs, batch_size=DENOISER_BATCH,
                                   random_state=args.random_state, device=args.device,
-                                  verbose=1)
+                                  precision=args.precision, verbose=1)
         with timer("train denoiser"):
             den.fit(X[den_rows], y[den_rows] if args.self_supervised else Xc[den_rows])
     else:
@@ -159,8 +163,8 @@ def _train(bunch, train_rows, plan, args, timer):
 
         note(f"\n[1/4] shipped denoiser ({SHIPPED_PIPELINE}: trained for the shipped "
              "descriptor, blind noise-level input), no training")
-        den = load_pretrained_pipeline(SHIPPED_PIPELINE,
-                                       denoise_params={"device": args.device})[0]
+        den = load_pretrained_pipeline(SHIPPED_PIPELINE, denoise_params={
+            "device": args.device, "precision": args.precision})[0]
     rows = label_subset(y, train_rows, max(3 * plan.l2net_triplets, plan.hardnet_patches), rng)
     with timer("denoise training patches"):
         Z = transform_batches(den, X[rows], desc="denoising training patches")
@@ -169,7 +173,8 @@ def _train(bunch, train_rows, plan, args, timer):
          f"patches: {len(np.unique(y['label'][rows][hn_rows]))} points ({len(hn_rows)} "
          f"patches) x {plan.hardnet_epochs} epochs")
     hardnet = load_pretrained(PRETRAINED, max_epochs=plan.hardnet_epochs, lr=FINE_TUNE_LR,
-                              random_state=args.random_state, device=args.device, verbose=1)
+                              random_state=args.random_state, device=args.device,
+                              precision=args.precision, verbose=1)
     with timer("fine-tune HardNet"):
         hardnet.fit(Z[hn_rows], y[rows][hn_rows])
     note(f"\n[3/4] L2-Net baseline (N-HPatches report: random triplets, SGD 0.1) from "
@@ -177,7 +182,7 @@ def _train(bunch, train_rows, plan, args, timer):
          f"({len(rows)} patches), {plan.l2net_triplets} triplets x {plan.l2net_epochs} epochs")
     l2 = L2NetDescriptor(max_epochs=plan.l2net_epochs, random_state=args.random_state,
                          sampler=RandomTripletSampler(n_triplets=plan.l2net_triplets),
-                         device=args.device, verbose=1)
+                         device=args.device, precision=args.precision, verbose=1)
     with timer("train L2-Net"):
         l2.fit(Z, y[rows])
     return den, hardnet, l2
@@ -234,6 +239,7 @@ def run(args):
                              split_by_sequence)
 
     t_start = time.perf_counter()
+    check_precision(args.precision, args.device)
     plan = Plan.from_budget(args.budget)
     data_path = describe_source(args.data) if args.data is not None else None
     out = check_output_dir(args.out, force=True)
