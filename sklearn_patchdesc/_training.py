@@ -18,12 +18,15 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import os
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
@@ -38,7 +41,7 @@ from ._checkpoint import (  # noqa: F401  (_json_safe: used by persistence)
     prepare_checkpoint_dir,
 )
 from ._data import PatchDataset, PatchLoader, run_batched
-from ._precision import autocast, full_precision, grad_scaler, resolve_precision
+from ._precision import PRECISIONS, autocast, full_precision, grad_scaler, resolve_precision
 from ._progress import BatchProgressBar, EpochLog
 from ._split import check_train_split, held_out_rows
 from ._threads import thread_policy
@@ -434,11 +437,30 @@ class NetParams(BaseEstimator):
     BasePatchNet estimators and only takes the parameter handling from here.
     """
 
+    #: the shared training parameters, declared once (scikit-learn's own validation, with
+    #: its InvalidParameterError wording); subclasses add theirs with
+    #: ``{**NetParams._parameter_constraints, ...}``. What a type cannot say (a device
+    #: this machine has, a precision it runs fast, an optimizer name) is checked after.
+    _parameter_constraints: dict = {
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "train_split": [None, Interval(Real, 0, 1, closed="neither"), callable],
+        "callbacks": [None, list, tuple],
+        "device": [str, torch.device],
+        "precision": [StrOptions(set(PRECISIONS))],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "checkpoint_dir": [None, str, os.PathLike],
+    }
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        # every subclass's own fit is transactional, without each one having to remember
+        # every subclass's own fit validates the declared parameters first (scikit-learn's
+        # _fit_context) and is transactional, without each one having to remember
         if "fit" in cls.__dict__ and not getattr(cls.__dict__["fit"], "_transactional", False):
-            cls.fit = _transactional(cls.__dict__["fit"])
+            cls.fit = _fit_context(prefer_skip_nested_validation=False)(
+                _transactional(cls.__dict__["fit"]))
 
     # ----------------------------------------------------------- parameters
     def _store_kwargs(self, kwargs):
@@ -496,12 +518,6 @@ class NetParams(BaseEstimator):
 
     def _check_common_params(self):
         self._check_no_unexpected_kwargs()
-        for name in ("max_epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-        if not (isinstance(self.lr, (int, float, np.floating)) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number; got {self.lr!r}.")
         check_device(self.device)
         resolve_precision(self.precision, self.device)
         check_train_split(self.train_split)
@@ -543,7 +559,8 @@ class BasePatchNet(NetParams):
 
     Common parameters (subclasses document them): ``max_epochs``,
     ``batch_size``, ``lr``, ``optimizer``, ``train_split``, ``callbacks``,
-    ``device``, ``random_state``, ``verbose``, ``checkpoint_dir``.
+    ``device``, ``precision``, ``random_state``, ``verbose``, ``checkpoint_dir``
+    (declared once, with their constraints, in ``NetParams._parameter_constraints``).
     """
 
     #: net class built in fit; subclasses may use a PatchNeuralNet subclass

@@ -65,7 +65,8 @@ def test_held_out_rows_refuse_what_cannot_be_split():
 def test_bad_train_split_is_one_clear_error_everywhere(data, kind, bad):
     X, y = data
     est, needs_y = _estimators()[kind]
-    with pytest.raises(ValueError, match="train_split must be None, a fraction"):
+    with pytest.raises(ValueError, match=r"The 'train_split' parameter of \w+ must be None, "
+                                         r"a float in the range \(0.0, 1.0\) or a callable"):
         est.set_params(train_split=bad).fit(X, y if needs_y else None)
 
 
