@@ -171,3 +171,23 @@ def test_pairs_choice_and_write_refusals(folder):
     with pytest.raises(TypeError, match="uint8"):
         write_phototour({"data": np.zeros((2, 64, 64)), "target": [0, 0]}, folder.parent, "x")
     assert not (folder.parent / "x").exists()
+
+
+def test_hardnet_trains_on_a_phototour_bunch(real64, tmp_path):
+    from sklearn_patchdesc.describe import HardNetDescriptor
+    from sklearn_patchdesc.metrics import phototour_fpr95
+
+    # 8 points seen in 8 views each, with sparse 3-D point ids as in the real sets
+    keep = (real64.target["label"] < 8) & (real64.target["image"] < 8)
+    sub = {"data": real64.data[keep], "target": 1000 + 37 * real64.target["label"][keep]}
+    write_phototour(sub, tmp_path, "churchill", n_pairs=64, random_state=0)
+    b = load_phototour(tmp_path, "churchill")  # labels = 3-D point ids, 32x32 patches
+    assert b.data.shape == (64, 32, 32) and set(np.unique(b.target)) == set(1000 + 37 * np.arange(8))
+    kw = dict(max_epochs=1, batch_size=8, random_state=0)
+    trained = HardNetDescriptor(**kw).fit(b.data, b.target)
+    untrained = HardNetDescriptor(lr=1e-12, **kw).fit(b.data, b.target)
+    D, D0 = trained.transform(b.data), untrained.transform(b.data)
+    assert D.shape == (64, 128) and np.allclose(np.linalg.norm(D, axis=1), 1, atol=1e-5)
+    assert np.isfinite(trained.history_[:, "train_loss"]).all()
+    assert np.abs(D - D0).max() > 1e-2  # the weights moved: it trained on the point ids
+    assert 0.0 <= phototour_fpr95(D, b.pairs, b.is_match) <= 1.0
