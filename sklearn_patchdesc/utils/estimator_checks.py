@@ -12,7 +12,6 @@ place where checks that cannot pass are listed, each with its reason;
 """
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 __all__ = ["check_instances", "patch_check_instances", "expected_failed_checks",
