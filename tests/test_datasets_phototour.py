@@ -119,6 +119,10 @@ def test_bad_info_line_is_named(folder):
     (folder / "info.txt").write_text("".join(lines))
     with pytest.raises(ValueError, match=r"info\.txt, line 7: '12x' is not an integer"):
         load_phototour(folder.parent, "yosemite")
+    lines[6] = "99999999999999999999 0\n"
+    (folder / "info.txt").write_text("".join(lines))
+    with pytest.raises(ValueError, match=r"info\.txt, line 7: 99999999999999999999 is out of"):
+        load_phototour(folder.parent, "yosemite")
 
 
 def test_match_file_naming_missing_patch(folder):

@@ -82,10 +82,12 @@ def _int_columns(path, lines, n_columns):
                              f"column(s), got {len(r)}: {lines[k - 1]!r}")
         for v in r[:n_columns]:
             try:
-                int(v)
+                x = int(v)
             except ValueError:
                 raise ValueError(f"{path}, line {k}: {v!r} is not an integer "
                                  f"(line {lines[k - 1]!r})") from None
+            if not -2 ** 63 <= x < 2 ** 63:
+                raise ValueError(f"{path}, line {k}: {v} is out of the int64 range")
     raise AssertionError("unreachable")  # pragma: no cover
 
 
