@@ -116,6 +116,8 @@ def test_callable_is_skorchs_train_split(data, kind):
 # --------------------------------------------------------- keyword-only
 #: the data-defining arguments a meta-estimator takes first (as sklearn's Pipeline(steps))
 POSITIONAL = {"FeatureInverter": ("network", "layer"),
+              "FunctionDescriptor": ("func",),
+              "TorchModuleDescriptor": ("module",),
               "JointDenoiseDescribe": ("denoiser", "descriptor"),
               "TaskAwareDenoiser": ("denoiser", "descriptor"),
               "TPESearchCV": ("estimator", "param_distributions")}

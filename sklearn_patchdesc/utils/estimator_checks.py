@@ -12,7 +12,6 @@ place where checks that cannot pass are listed, each with its reason;
 """
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 __all__ = ["check_instances", "patch_check_instances", "expected_failed_checks",
@@ -21,6 +20,16 @@ __all__ = ["check_instances", "patch_check_instances", "expected_failed_checks",
 
 def _tiny_feature_network():
     return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+
+
+def _tiny_descriptor_network():
+    # any patch side, 1x1 included (adaptive pooling), to a 8-d descriptor
+    return nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(4, 8))
+
+
+def _row_means(batch):
+    """A numpy descriptor for the checks: the mean of every patch row."""
+    return batch[:, 0].mean(axis=2)
 
 
 def check_instances():
@@ -48,6 +57,7 @@ def check_instances():
         "ConvAutoencoderDenoiser": dict(tiny),
         "DnCNNDenoiser": dict(tiny, depth=3),
         "FeatureInverter": dict(tiny, network=_tiny_feature_network(), layer=-1),
+        "FunctionDescriptor": dict(func=_row_means, batch_size=4),
         "GaussianDenoiser": {},
         "JointDenoiseDescribe": dict(tiny, batch_size=8, denoiser=ShallowUNetDenoiser(),
                                      descriptor=L2NetDescriptor()),
@@ -64,6 +74,7 @@ def check_instances():
                             n_trials=2, cv=2, random_state=0, error_score="raise"),
         "TaskAwareDenoiser": dict(tiny, denoiser=ShallowUNetDenoiser(), consistency_weight=0.0),
         "TernausNetDenoiser": dict(tiny),
+        "TorchModuleDescriptor": dict(module=_tiny_descriptor_network(), batch_size=4),
         "UNetDenoiser": dict(tiny, depth=1),
     }
     out = []
