@@ -137,3 +137,21 @@ def test_save_refuses_a_user_module(tmp_path):
     with pytest.raises(PersistenceError, match=r"TorchModuleDescriptor\.module.*kornia"):
         save(est, tmp_path / "m.skpd")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_wrapper_follows_precision_and_device_like_the_library_networks(monkeypatch):
+    from sklearn_patchdesc import _precision
+    from sklearn_patchdesc.describe import L2Net
+
+    X = np.random.default_rng(0).integers(0, 256, (8, 32, 32), dtype=np.uint8)
+    torch.manual_seed(0)
+    est = TorchModuleDescriptor(L2Net()).fit(X)
+    d32 = est.transform(X)
+    with pytest.raises(ValueError, match="The 'precision'|precision must be one of"):
+        est.set_params(precision="half").transform(X)
+    monkeypatch.setattr(_precision, "has_native_bf16", lambda device="cpu": True)
+    d16 = est.set_params(precision="bf16").transform(X)
+    assert d16.dtype == np.float32 and not np.array_equal(d16, d32)
+    assert np.sum(d16 * d32, axis=1).min() > 0.99
+    with pytest.raises(ValueError, match="is not supported"):
+        est.set_params(precision="fp32", device="meta").transform(X)

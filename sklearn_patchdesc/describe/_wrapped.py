@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted
 
 from .._data import run_batched
+from .._precision import resolve_precision
 from .._training import check_device
 from .._validation import check_labels, validate_patch_size
 from ._descriptor_mixin import DescriptorMixin
@@ -33,6 +34,9 @@ class _BaseWrapped(DescriptorMixin, ClassNamePrefixFeaturesOutMixin, Transformer
     """Shared fit / transform of the wrappers (not public API)."""
 
     _what = "callable"
+
+    def _precision(self):
+        return "fp32"
 
     def _check_batch_size(self):
         bs = self.batch_size
@@ -63,7 +67,8 @@ class _BaseWrapped(DescriptorMixin, ClassNamePrefixFeaturesOutMixin, Transformer
             first[0] = out.shape[1]
             return out
 
-        D = run_batched(call, X4, batch_size=int(self.batch_size), device=self._device())
+        D = run_batched(call, X4, batch_size=int(self.batch_size), device=self._device(),
+                        precision=self._precision())
         if D.dtype.kind != "f":
             D = D.astype(np.float32)
         sums = np.add.reduce(D, axis=1, dtype=np.float64)
@@ -163,7 +168,12 @@ class TorchModuleDescriptor(_BaseWrapped):
         Patches per forward pass.
     device : str, default="cpu"
         Where the copy runs (``"cuda"``, ``"cuda:1"`` ...); results come
-        back as numpy arrays on the CPU.
+        back as numpy arrays on the CPU. ``set_params(device=...)`` after
+        ``fit`` moves the copy.
+    precision : {"fp32", "bf16", "fp16", "auto"}, default="fp32"
+        Precision of the forward passes (autocast; the descriptors come back
+        as float32), as for the library's own networks; see the user guide,
+        "Precision, devices and threads".
 
     Attributes
     ----------
@@ -199,10 +209,11 @@ class TorchModuleDescriptor(_BaseWrapped):
     _what = "module"
     _required_parameters = ["module"]
 
-    def __init__(self, module, *, batch_size=256, device="cpu"):
+    def __init__(self, module, *, batch_size=256, device="cpu", precision="fp32"):
         self.module = module
         self.batch_size = batch_size
         self.device = device
+        self.precision = precision
 
     def _prepare(self):
         if not isinstance(self.module, torch.nn.Module):
@@ -210,10 +221,16 @@ class TorchModuleDescriptor(_BaseWrapped):
                 f"module must be a torch.nn.Module mapping (B, 1, S, S) patches to (B, D); got "
                 f"{type(self.module).__name__}. Wrap a numpy function with FunctionDescriptor.")
         check_device(self.device)
+        resolve_precision(self.precision, self.device)
         self.module_ = copy.deepcopy(self.module).to(self.device).eval()
 
     def _device(self):
-        return self.device
+        device = check_device(self.device)
+        self.module_.to(device)  # follows set_params(device=...) after fit
+        return device
+
+    def _precision(self):
+        return resolve_precision(self.precision, self.device)
 
     def _call(self, xb):
         try:
