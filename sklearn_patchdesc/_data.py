@@ -189,8 +189,8 @@ class PatchLoader:
         ``multiprocessing_context`` and ``in_order``; anything else is refused
         with a ``ValueError``, never silently ignored. A batch here is one
         indexing step on a tensor already in memory plus a uint8->float
-        conversion -- about 1 % of an L2-Net training step on CPU
-        (``benchmarks/bench_describe_throughput.py`` prints the share) --
+        conversion, 0.03-0.7 % of a HardNet training step on CPU
+        (``benchmarks/bench_describe_throughput.py`` prints the share),
         which worker processes, each with its own copy of the data, would
         only slow down. ``pin_memory_device`` is accepted and unused.
 
@@ -233,7 +233,7 @@ class PatchLoader:
         if set_:
             raise ValueError(
                 f"{', '.join(set_)}: the patch loader uses no worker processes. Each batch is "
-                "one indexing step on patches already in memory (about 1 % of a training "
+                "one indexing step on patches already in memory (under 1 % of a training "
                 "step), which workers, each with its own copy of the data, would only slow "
                 "down; leave the worker options at their defaults (num_workers=0).")
         self.dataset = dataset
