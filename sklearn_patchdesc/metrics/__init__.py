@@ -8,8 +8,8 @@ Importing this package registers the scorer names ``hpatches_verification``,
 """
 from ._denoise import patch_psnr, patch_ssim
 from ._distances import DISTANCES
-from ._evaluate import (hpatches_evaluate, hpatches_matching, hpatches_retrieval,
-                        hpatches_verification)
+from ._evaluate import (UninformativeTaskError, hpatches_evaluate, hpatches_matching,
+                        hpatches_retrieval, hpatches_verification)
 from ._registry import register_scorers
 from ._report import HPatchesReport
 from ._retrieval import POOL_SIZES
@@ -23,6 +23,7 @@ __all__ = [
     "SCORERS", "hpatches_verification_scorer", "hpatches_matching_scorer",
     "hpatches_retrieval_scorer", "hpatches_mean_scorer", "denoise_psnr_scorer",
     "denoise_ssim_scorer", "register_scorers", "DISTANCES", "POOL_SIZES",
+    "UninformativeTaskError",
 ]
 
 register_scorers(SCORERS)
