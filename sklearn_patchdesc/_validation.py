@@ -18,6 +18,7 @@ or to the dtype's maximum when smaller: never wrapped around).
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,7 @@ __all__ = [
     "is_record_target",
     "check_labels",
     "validate_patch_size",
+    "check_fitted_patch_size",
 ]
 
 RECORD_FIELDS = ("label", "sequence", "image")
@@ -92,7 +94,7 @@ def _layout_of(X, name):
     return PatchLayout(kind=kind, dtype=X.dtype, size=int(h))
 
 
-def _on_the_scale(X, name):
+def _on_the_scale(X, name, float_scale=True):
     """Apply the one input-scale rule; return uint8 for any integer input.
 
     Integers (any dtype, e.g. lists of ints, int64, uint16) are on the 0..255
@@ -111,7 +113,7 @@ def _on_the_scale(X, name):
                 f"[0, 1] (e.g. 16-bit data divided by 65535: {name} / 65535.0)."
             )
         return X.astype(np.uint8)
-    if X.dtype.kind == "f":
+    if X.dtype.kind == "f" and float_scale:
         lo, hi = X.min(), X.max()
         if 1.5 < hi <= 255 and lo >= 0 and np.array_equal(X, np.floor(X)):
             raise ValueError(
@@ -128,7 +130,7 @@ def _on_the_scale(X, name):
 
 
 def check_patches(X, *, name="X", min_size=None, multiple_of=None, min_samples=1,
-                  keep_uint8=False):
+                  keep_uint8=False, float_scale=True):
     """Validate patches and return them as float32 ``(n, 1, H, W)`` plus their layout.
 
     Parameters
@@ -148,6 +150,9 @@ def check_patches(X, *, name="X", min_size=None, multiple_of=None, min_samples=1
         copy (training sets kept as uint8 tensors: 4x less memory; the
         conversion to [0, 1] then happens per batch in
         :class:`~sklearn_patchdesc._data.PatchDataset`).
+    float_scale : bool, default=True
+        Hold float input to the [0, 1] scale rule. ``False`` where the caller
+        names the scale itself (the metrics' ``data_range``).
 
     Returns
     -------
@@ -205,7 +210,7 @@ def check_patches(X, *, name="X", min_size=None, multiple_of=None, min_samples=1
         raise ValueError(f"{name} is empty (shape {X.shape}).")
     if X.dtype.kind == "f" and not np.isfinite(X).all():
         raise ValueError(f"{name} contains NaN or infinity.")
-    X = _on_the_scale(X, name)
+    X = _on_the_scale(X, name, float_scale)
     if min_size is not None and layout.size < min_size:
         raise ValueError(
             f"{name} holds {layout.size}x{layout.size} patches (n_features = "
@@ -326,3 +331,37 @@ def validate_patch_size(estimator, X, *, reset, **checks):
             f"{estimator.patch_size_}x{estimator.patch_size_} patches, got "
             f"{layout.size}x{layout.size}).")
     return X4, layout
+
+
+def check_fitted_patch_size(estimator):
+    """Check the fitted patch size of ``estimator`` as :func:`validate_patch_size` sets it.
+
+    For state that did not come from ``fit`` (a loaded model file):
+    ``patch_size_`` must be a positive int, ``n_features_in_`` its square,
+    and the side must meet the estimator's own size rules (``_patch_checks``:
+    ``min_size``, ``multiple_of``). An estimator with neither attribute
+    (unfitted, or not a patch estimator) passes.
+
+    Raises
+    ------
+    ValueError
+        Naming the attribute and its value.
+    """
+    name = type(estimator).__name__
+    has_size, has_n = hasattr(estimator, "patch_size_"), hasattr(estimator, "n_features_in_")
+    if not (has_size or has_n):
+        return
+    size = getattr(estimator, "patch_size_", None)
+    if not isinstance(size, numbers.Integral) or isinstance(size, (bool, np.bool_)) or size < 1:
+        raise ValueError(f"{name}.patch_size_ must be a positive integer (the side of the "
+                         f"fitted patches); got {size!r}.")
+    n = getattr(estimator, "n_features_in_", None)
+    if not isinstance(n, numbers.Integral) or isinstance(n, (bool, np.bool_)) or \
+            n != size * size:
+        raise ValueError(f"{name}.n_features_in_ is {n!r}, but patch_size_ = {size} means "
+                         f"{size * size} features ({size}x{size} patches).")
+    rules = estimator._patch_checks() if hasattr(estimator, "_patch_checks") else {}
+    min_size, multiple = rules.get("min_size"), rules.get("multiple_of")
+    if (min_size is not None and size < min_size) or (multiple and size % multiple):
+        raise ValueError(f"{name}.patch_size_ = {size} breaks the estimator's size rule "
+                         f"({rules}).")
