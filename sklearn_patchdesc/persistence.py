@@ -343,8 +343,8 @@ class _Decoder:
     def _tensor(self, key):
         """The tensor stored under ``key``: each one may be used once (save writes it once).
 
-        It is taken out of the table, so the decoded value owns it (no copy)
-        and a file cannot turn one stored tensor into many in memory.
+        It is taken out of the table, so a file cannot turn one stored tensor
+        into many in memory, and it is freed once its value is decoded.
         """
         if isinstance(key, str) and key in self._used:
             raise self._bad(f"tensor {key!r} is referenced more than once (save() writes "
@@ -424,7 +424,9 @@ class _Decoder:
             out[:] = vals
             return out.reshape(node["shape"])
         if tag == "__tensor__":
-            return self._tensor(body)
+            # a writable copy (safetensors' tensors view read-only bytes); the stored one
+            # was taken out of the table, so it is freed now: one copy at a time
+            return self._tensor(body).clone()
         if tag == "__path__":
             return Path(body)
         if tag == "__randomstate__":
