@@ -513,7 +513,7 @@ class _Decoder:
             self._check_state(net.module_, module_state, f"{name}'s network")
             net.module_.load_state_dict(module_state)
             optimizer_state = self.value(node["optimizer"])
-            self._check_optimizer_state(optimizer_state, name)
+            self._check_optimizer_state(net.optimizer_, optimizer_state, name)
             net.optimizer_.load_state_dict(optimizer_state)
             if "criterion" in node:
                 criterion_state = self.value(node["criterion"])
@@ -561,16 +561,36 @@ class _Decoder:
                     f"{tuple(value.shape)}, but the network holds {ref.dtype} "
                     f"{tuple(ref.shape)}; the file was altered or is from another model")
 
-    def _check_optimizer_state(self, state, name):
-        """Optimizer moments and step counts are float tensors (what torch saves)."""
-        per_param = state.get("state", {}) if isinstance(state, dict) else None
-        if not isinstance(per_param, dict):
+    def _check_optimizer_state(self, optimizer, state, name):
+        """Optimizer state holds float tensors shaped like their parameters (what torch saves).
+
+        Per-parameter optimizers (all but L-BFGS, whose state is one flat
+        history) keep moments of the parameter's shape and scalar step counts;
+        torch's ``load_state_dict`` checks neither, and casts dtypes.
+        """
+        per_param = state.get("state") if isinstance(state, dict) else None
+        groups = state.get("param_groups") if isinstance(state, dict) else None
+        if not isinstance(per_param, dict) or not isinstance(groups, list):
             raise self._bad(f"the optimizer state of {name} is not a state dict")
-        for slot in per_param.values():
+        try:
+            ids = [i for g in groups for i in g["params"]]
+        except (TypeError, KeyError):
+            raise self._bad(f"the optimizer parameter groups of {name} are malformed") from None
+        params = dict(zip(ids, [p for g in optimizer.param_groups for p in g["params"]]))
+        flat = isinstance(optimizer, torch.optim.LBFGS)
+        for pid, slot in per_param.items():
             for key, value in (slot.items() if isinstance(slot, dict) else ()):
-                if isinstance(value, torch.Tensor) and not value.is_floating_point():
+                if not isinstance(value, torch.Tensor):
+                    continue
+                param = params.get(pid)
+                if not value.is_floating_point() or (
+                        not flat and value.ndim and param is not None
+                        and (value.shape != param.shape or value.dtype != param.dtype)):
+                    want = "a float tensor" if param is None or flat else (
+                        f"{param.dtype} {tuple(param.shape)} or a scalar")
                     raise self._bad(f"optimizer state {key!r} of {name} is stored as "
-                                    f"{value.dtype}; torch saves float tensors there")
+                                    f"{value.dtype} {tuple(value.shape)}; torch saves {want} "
+                                    "there")
 
     def _check_names(self, cls, mapping, allowed, what):
         unknown = [k for k in mapping if k not in allowed]

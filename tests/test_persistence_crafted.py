@@ -84,7 +84,8 @@ def test_a_changed_tensor_dtype_is_refused(unet, tmp_path):
     path = save(unet, tmp_path / "unet.skpd")
     manifest, blob = _members(path)
     tensors = st_load(blob)
-    key = next(k for k, v in tensors.items() if v.dtype == torch.float32 and v.ndim == 4)
+    module = manifest["root"]["fitted"]["__dict__"]["net_"]["__net__"]["module"]["__dict__"]
+    key = next(v["__tensor__"] for v in module.values() if tensors[v["__tensor__"]].ndim == 4)
     tensors[key] = tensors[key].view(torch.int32)  # the same bytes read as I32
     with pytest.raises(PersistenceError, match=r"stored as torch.int32 .* holds torch.float32"):
         load(_rewrite(path, manifest, tensors))
@@ -170,3 +171,26 @@ def test_round_trip_still_identical(patches, unet, tmp_path):
     for est in (unet, raw):
         np.testing.assert_array_equal(load(save(est, tmp_path / "m.skpd")).transform(patches),
                                       est.transform(patches))
+
+
+def test_altered_optimizer_state_is_refused(unet, tmp_path):
+    manifest, blob = _members(save(unet, tmp_path / "unet.skpd"))
+    opt = manifest["root"]["fitted"]["__dict__"]["net_"]["__net__"]["optimizer"]
+    slot = opt["__dict__"]["state"]["__items__"][0][1]["__dict__"]
+    key = slot["exp_avg"]["__tensor__"]
+    tensors = st_load(blob)
+    assert tensors[key].ndim == 4
+    for changed, match in [(tensors[key].transpose(0, 1).contiguous(), "'exp_avg'.*torch.float32 "
+                                                                       r"\(4, 1, 3, 3\)"),
+                           (tensors[key].view(torch.int32), "'exp_avg'.*stored as torch.int32")]:
+        altered = dict(tensors, **{key: changed})
+        with pytest.raises(PersistenceError, match=match):
+            load(_rewrite(tmp_path / "unet.skpd", manifest, altered))
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "hybrid", "sgd"])
+def test_optimizer_states_of_every_kind_still_load(patches, tmp_path, optimizer):
+    est = ShallowUNetDenoiser(max_epochs=1, batch_size=16, random_state=0, optimizer=optimizer,
+                              module__channels=(4, 4, 4)).fit(patches[:8], patches[:8])
+    loaded = load(save(est, tmp_path / "m.skpd"))
+    np.testing.assert_array_equal(loaded.transform(patches), est.transform(patches))
