@@ -986,7 +986,7 @@ def _write_with_sequence(tmp, writer, seq):
     else:
         X = np.zeros((len(target), 65, 65), np.uint8)
         call = lambda: write_hpatches({"data": X, "target": target}, out / "hp")  # noqa: E731
-    outcome = expect_error(call, ValueError, "not a sequence folder name")
+    outcome = expect_error(call, ValueError, "folder name")
     stray = [p for p in tmp.rglob("*") if p.is_file()]
     return outcome if not stray else f"silent: wrote {stray[0]}"
 
