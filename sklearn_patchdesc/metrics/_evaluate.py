@@ -112,7 +112,8 @@ def _check_informative(X, kind, info, ties):
             f"target holds a single point label ({int(info[0])}) for all {len(info)} patches: "
             "every match and list is correct whatever the descriptor, so nothing can be "
             "scored. Give the labels of at least two 3-D points.")
-    if ties == "official" and X.shape[0] > 1 and (X == X[0]).all():
+    # column ranges of zero: every row equal, without a full-size boolean temporary
+    if ties == "official" and X.shape[0] > 1 and np.array_equal(X.max(axis=0), X.min(axis=0)):
         raise UninformativeTaskError(
             f"all {X.shape[0]} descriptors are identical (every distance ties): under "
             "ties='official' tied distractors rank after the positives, so retrieval would "
