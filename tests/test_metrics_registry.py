@@ -1,7 +1,6 @@
 """Scorer strings in scikit-learn, whatever the import order (fresh interpreters)."""
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest

@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import warnings
 from pathlib import Path
 
 import numpy as np
