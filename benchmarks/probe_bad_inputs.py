@@ -1,20 +1,26 @@
-"""Probe the defects of issue 16 with the bad inputs a careful user would try.
+"""Probe the defects of issues 16 and 32 with the bad inputs a careless user or an attacker would try.
 
 Each probe feeds one bad input (or interrupt, reused checkpoint, crafted model
 file ...) to the library and classifies what happened:
 
-- ``clear``: the documented outcome -- an error of the documented type whose
-  message names the problem, or the documented behaviour (Ctrl-C reaches the
-  caller, the previous model survives, a collapsed descriptor scores low);
+- ``clear``: a clear error -- of the documented type, whose message names the
+  problem;
+- ``correct``: the documented behaviour (Ctrl-C reaches the caller, the
+  previous model survives, a collapsed descriptor scores low, scaled
+  descriptors score the same, a moved weights file does not matter);
 - ``silent``: the call returned normally with a wrong result;
-- ``raw``: another exception (e.g. ``KeyError``, ``MemoryError``), i.e. an
-  error the user cannot act on;
+- ``raw``: a crash or misleading message: another exception (e.g.
+  ``KeyError``, ``MemoryError``) or one whose message does not name the
+  problem, i.e. an error the user cannot act on;
 - ``cost``: a measurement (ConvAutoencoderDenoiser's default optimiser),
   printed but not counted.
 
-It prints one line per probe and a table of counts per item of the issue:
+It prints one line per probe and a table of counts per item: tried, clear
+error, correct, silent wrong, crash. Items 1-8 are those of issue 16, items
+9-12 those of issue 32 (evaluation, input scale and scorers, model files,
+writers):
 
-    python benchmarks/probe_bad_inputs.py            # about a minute on one core
+    python benchmarks/probe_bad_inputs.py            # a few minutes on one core
     python benchmarks/probe_bad_inputs.py --item 7   # one item only
 
 Probes use tiny networks and data; none needs the network or the shared data.
@@ -100,7 +106,7 @@ def _(tmp):
     try:
         small(max_epochs=5, callbacks=[("stop", InterruptAt(2))]).fit(noisy, clean)
     except KeyboardInterrupt:
-        return "clear"
+        return "correct"
     return "silent"
 
 
@@ -123,7 +129,7 @@ def _(tmp):
     except KeyboardInterrupt:
         states = [t.state.name for t in optuna.load_study(study_name="probe",
                                                           storage=storage).get_trials()]
-        return "clear" if states == ["FAIL"] else f"silent: trial states {states}"
+        return "correct" if states == ["FAIL"] else f"silent: trial states {states}"
     return "silent"
 
 
@@ -187,7 +193,7 @@ def _(tmp):
         est.fit(np.full_like(noisy, 255), clean)
     except TrainingError:
         same = all(torch.equal(a, b) for a, b in zip(before, weights(est)))
-        return "clear" if same else "silent: good weights replaced"
+        return "correct" if same else "silent: good weights replaced"
     return "silent: diverged refit returned"
 
 
@@ -250,7 +256,7 @@ def _(tmp):
 
     X, t = _descriptor_set()
     score = hpatches_retrieval_scorer(_Fixed(np.ones_like(X)), np.arange(len(X))[:, None], t)
-    return "clear" if score < 0.3 else f"silent: scored {score:.2f}"
+    return "correct" if score < 0.3 else f"silent: scored {score:.2f}"
 
 
 @probe(5, "constant descriptors in the mean scorer")
@@ -259,7 +265,7 @@ def _(tmp):
 
     X, t = _descriptor_set()
     score = hpatches_mean_scorer(_Fixed(np.ones_like(X)), np.arange(len(X))[:, None], t)
-    return "clear" if score < 0.1 else f"silent: scored {score:.2f}"
+    return "correct" if score < 0.1 else f"silent: scored {score:.2f}"
 
 
 @probe(5, "retrieval scorer on one sequence (no distractor)")
@@ -286,7 +292,7 @@ def _dncnn():
 def _(tmp):
     est, noisy, clean = _dncnn()
     a, b = est.score(noisy, clean), est.score(noisy.astype(np.int64), clean.tolist())
-    return "clear" if abs(a - b) < 1e-6 else f"silent: {b:.1f} dB vs {a:.1f} dB"
+    return "correct" if abs(a - b) < 1e-6 else f"silent: {b:.1f} dB vs {a:.1f} dB"
 
 
 @probe(6, "uint16 input keeps uint16 output without wrap-around")
@@ -294,7 +300,7 @@ def _(tmp):
     est, noisy, _ = _dncnn()
     out = est.transform(noisy.astype(np.uint16))
     ok = out.dtype == np.uint16 and np.array_equal(out, est.transform(noisy))
-    return "clear" if ok else f"silent: dtype {out.dtype}, max {out.max()}"
+    return "correct" if ok else f"silent: dtype {out.dtype}, max {out.max()}"
 
 
 @probe(6, "uint16 values above 255 to a denoiser")
@@ -1006,7 +1012,7 @@ def _(tmp):
         _hpatches_io._read_stack = real
     again = load_hpatches(root, cache=tmp / "cache").data
     fresh = load_hpatches(root, cache=False).data
-    return "clear" if np.array_equal(again, fresh) else "silent: stale cache entry trusted"
+    return "correct" if np.array_equal(again, fresh) else "silent: stale cache entry trusted"
 
 
 @probe(8, "16-bit PNG stack with values above 255")
@@ -1092,11 +1098,466 @@ def _(tmp):
     # a cost, not a bad input: reported, not counted
     return f"cost: {calls[0]} forward passes for one batch (documented; optimizer='adam': 2)"
 
+# ================================================================ issue 32
+# ------------------------------------------------ 9. evaluation: silent scores
+def _uninformative(fn, *args, **kw):
+    from sklearn_patchdesc.metrics import UninformativeTaskError
+
+    return expect_error(lambda: fn(*args, **kw), UninformativeTaskError, "score")
+
+
+for _label, _make in [("ones", np.ones_like), ("zeros", np.zeros_like),
+                      ("all 7.5", lambda X: np.full_like(X, 7.5)),
+                      ("one row repeated", lambda X: np.repeat(X[:1], len(X), 0)),
+                      ("identical float32", lambda X: np.ones_like(X, dtype=np.float32)),
+                      ("identical int", lambda X: np.ones(X.shape, np.int64))]:
+    for _fn in ("hpatches_evaluate", "hpatches_retrieval"):
+        probe(9, f"{_fn}: identical descriptors ({_label})")(
+            lambda tmp, m=_make, f=_fn: _uninformative(
+                getattr(__import__("sklearn_patchdesc.metrics", fromlist=[f]), f),
+                m(_descriptor_set()[0]), _descriptor_set()[1]))
+
+
+@probe(9, "hpatches_evaluate: identical descriptors, ties='pessimistic' score at chance")
+def _(tmp):
+    from sklearn_patchdesc.metrics import hpatches_evaluate
+
+    X, t = _descriptor_set()
+    rep = hpatches_evaluate(np.ones_like(X), t, ties="pessimistic")
+    return "correct" if rep.retrieval < 0.3 else f"silent: retrieval {rep.retrieval:.2f}"
+
+
+for _fn in ("hpatches_evaluate", "hpatches_retrieval", "hpatches_mean_scorer"):
+    probe(9, f"{_fn}: one sequence (no distractor), random descriptors")(
+        lambda tmp, f=_fn: _one_sequence(f))
+
+
+def _one_sequence(name):
+    from sklearn_patchdesc import metrics
+
+    X, t = _descriptor_set()
+    one = t["sequence"] == t["sequence"][0]
+    R = np.random.default_rng(0).normal(size=X.shape)[one]
+    if name.endswith("_scorer"):
+        return _uninformative(getattr(metrics, name), _Fixed(R), np.arange(one.sum())[:, None],
+                              t[one])
+    return _uninformative(getattr(metrics, name), R, t[one])
+
+
+for _label, _labels in [("all zeros", lambda n: np.zeros(n, int)),
+                        ("all 5", lambda n: np.full(n, 5)),
+                        ("all 0.0 floats", lambda n: np.zeros(n))]:
+    for _fn in ("hpatches_evaluate", "hpatches_matching"):
+        probe(9, f"{_fn}: labels {_label} (one point)")(
+            lambda tmp, lab=_labels, f=_fn: _uninformative(
+                getattr(__import__("sklearn_patchdesc.metrics", fromlist=[f]), f),
+                _descriptor_set()[0], lab(len(_descriptor_set()[0]))))
+
+
+def _same_scores(scale, dtype=np.float64, distance="l2"):
+    from sklearn_patchdesc.metrics import hpatches_evaluate
+
+    X, t = _descriptor_set()
+    X = X.astype(dtype)
+    want = hpatches_evaluate(X, t, distance=distance).scores
+    with np.errstate(all="ignore"):
+        got = hpatches_evaluate((X * scale).astype(dtype), t, distance=distance).scores
+    if got == want:
+        return "correct"
+    return "silent: " + ", ".join(f"{k} {got[k]:.3f} vs {want[k]:.3f}" for k in want)
+
+
+for _scale, _dtype in [(1e200, np.float64), (1e-200, np.float64), (1e300, np.float64),
+                       (1e-300, np.float64), (1e100, np.float64), (1e-100, np.float64),
+                       (1e30, np.float32), (1e-30, np.float32), (1e18, np.float32),
+                       (1e-18, np.float32)]:
+    for _dist in ("l2", "l1"):
+        probe(9, f"descriptors x {_scale:g} ({np.dtype(_dtype).name}, {_dist}) score the same")(
+            lambda tmp, s=_scale, d=_dtype, dist=_dist: _same_scores(s, d, dist))
+
+
+def _cli_subprocess(*args):
+    proc = subprocess.run([sys.executable, "-m", "sklearn_patchdesc", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@probe(9, "evaluate command on one sequence (no distractor): one-line error, not 100.00")
+def _(tmp):
+    from sklearn_patchdesc.datasets import save_descriptors_csv
+
+    X, t = _descriptor_set()
+    one = t["sequence"] == t["sequence"][0]
+    save_descriptors_csv(np.random.default_rng(0).normal(size=X.shape)[one].astype(np.float32),
+                         t[one], tmp, "rand")
+    rc, out, err = _cli_subprocess("evaluate", tmp / "rand")
+    if rc == 0:
+        return f"silent: exit 0: {out.strip()[-80:]}"
+    if "Traceback" in err or "distractor" not in err:
+        return f"raw: exit {rc}: {err.strip()[-90:]}"
+    return "clear"
+
+
+@probe(9, "evaluate command on identical descriptors: one-line error")
+def _(tmp):
+    from sklearn_patchdesc.datasets import save_descriptors_csv
+
+    X, t = _descriptor_set()
+    save_descriptors_csv(np.ones_like(X, dtype=np.float32), t, tmp, "ones")
+    rc, out, err = _cli_subprocess("evaluate", tmp / "ones")
+    if rc == 0:
+        return f"silent: exit 0: {out.strip()[-80:]}"
+    if "Traceback" in err or "identical" not in err:
+        return f"raw: exit {rc}: {err.strip()[-90:]}"
+    return "clear"
+
+
+# --------------------------------------- 10. input scale, validator, scorers
+def _raw_fitted(size=8):
+    from sklearn_patchdesc.describe import RawPatchDescriptor
+
+    X = np.random.default_rng(0).integers(0, 256, (12, size, size)).astype(np.uint8)
+    return RawPatchDescriptor().fit(X), X
+
+
+for _label, _make in [("+ 0.25", lambda X: X.astype(float) + 0.25),
+                      ("+ 0.5 float32", lambda X: X.astype(np.float32) + 0.5),
+                      ("* 1.001", lambda X: X.astype(float) * 1.001),
+                      ("- 0.3 (some negative)", lambda X: X.astype(float) - 0.3),
+                      ("+ noise sigma 20, unclipped", lambda X: X + np.random.default_rng(
+                          0).normal(0, 20, X.shape)),
+                      ("16-bit scale + 0.5", lambda X: X.astype(float) * 257 + 0.5),
+                      ("whole numbers (astype float)", lambda X: X.astype(float))]:
+    probe(10, f"float patches on 0..255 {_label} to transform")(
+        lambda tmp, m=_make: (lambda est, X: expect_error(
+            lambda: est.transform(m(X)), ValueError, "[0, 1] scale"))(*_raw_fitted()))
+
+
+@probe(10, "denoiser fit on 0..255 float targets + 0.25")
+def _(tmp):
+    from sklearn_patchdesc.denoise import DnCNNDenoiser
+
+    noisy, clean = data(32)
+    est = DnCNNDenoiser(depth=3, module__channels=8, max_epochs=1, batch_size=16,
+                        random_state=0)
+    return expect_error(lambda: est.fit(noisy / 255.0, clean.astype(float) + 0.25),
+                        ValueError, "[0, 1] scale")
+
+
+@probe(10, "float patches in [0, 1] with unclipped noise are taken as given")
+def _(tmp):
+    est, X = _raw_fitted()
+    Xf = X / 255.0 + np.random.default_rng(0).normal(0, 0.2, X.shape)
+    out = est.transform(Xf)
+    return "correct" if out.shape == (len(X), 64) else f"silent: shape {out.shape}"
+
+
+for _label, _make in [("object array of ints", lambda X: X.astype(object)),
+                      ("object array of numpy uint8", lambda X: np.array(
+                          [np.uint8(v) for v in X.ravel()], dtype=object).reshape(X.shape)),
+                      ("object array of ints, flat", lambda X: X.reshape(len(X), -1).astype(
+                          object))]:
+    probe(10, f"transform on an {_label} reads like uint8")(
+        lambda tmp, m=_make: (lambda est, X: "correct" if np.array_equal(
+            est.transform(m(X)), est.transform(X)) else "silent: other descriptors")(
+            *_raw_fitted()))
+
+
+@probe(10, "transform on an object array of ints above 255")
+def _(tmp):
+    est, X = _raw_fitted()
+    return expect_error(lambda: est.transform(X.astype(object) * 2), ValueError, "0..255")
+
+
+@probe(10, "transform on an object array with a string")
+def _(tmp):
+    est, X = _raw_fitted()
+    bad = X.astype(object)
+    bad[0, 0, 0] = "a"
+    return expect_error(lambda: est.transform(bad), TypeError, "must hold numbers")
+
+
+def _denoise_scorer_on(metric, make):
+    from sklearn.metrics import get_scorer
+
+    est, X, Xin = make()
+    return expect_error(lambda: get_scorer(metric)(est, Xin, X), ValueError, "denois")
+
+
+def _desc_case(kind):
+    def make():
+        from sklearn.pipeline import make_pipeline
+
+        from sklearn_patchdesc.describe import SIFTPatchDescriptor
+
+        est, X = _raw_fitted(16)
+        if kind == "sift":
+            est = SIFTPatchDescriptor().fit(X)
+        elif kind == "pipeline":
+            est = make_pipeline(est)
+        return est, X, (X.reshape(len(X), -1) if kind == "flat" else X)
+    return make
+
+
+for _metric in ("denoise_psnr", "denoise_ssim"):
+    for _kind in ("raw", "flat", "sift", "pipeline"):
+        probe(10, f"{_metric} scorer on a descriptor ({_kind})")(
+            lambda tmp, m=_metric, k=_kind: _denoise_scorer_on(m, _desc_case(k)))
+
+
+# --------------------------------------------------------- 11. model files
+def _saved_unet(tmp):
+    from sklearn_patchdesc.denoise import ShallowUNetDenoiser
+    from sklearn_patchdesc.persistence import save
+
+    noisy, clean = data(16, 16)
+    est = ShallowUNetDenoiser(max_epochs=1, batch_size=16, random_state=0,
+                              module__channels=(4, 4, 4)).fit(noisy, clean)
+    return save(est, tmp / "unet.skpd"), est, noisy
+
+
+def _members(path):
+    with zipfile.ZipFile(path) as zf:
+        return json.loads(zf.read("manifest.json")), zf.read("tensors.safetensors")
+
+
+def _rewritten(path, manifest, tensors, name="altered.skpd"):
+    from safetensors.torch import save as st_save
+
+    out = path.with_name(name)
+    with zipfile.ZipFile(out, "w") as zf:
+        zf.writestr("manifest.json", json.dumps(manifest))
+        zf.writestr("tensors.safetensors", tensors if isinstance(tensors, bytes)
+                    else st_save(tensors))
+    return out
+
+
+def _altered_weight(tmp, change):
+    from safetensors.torch import load as st_load
+
+    path, est, noisy = _saved_unet(tmp)
+    manifest, blob = _members(path)
+    tensors = st_load(blob)
+    module = manifest["root"]["fitted"]["__dict__"]["net_"]["__net__"]["module"]["__dict__"]
+    key = next(v["__tensor__"] for v in module.values() if tensors[v["__tensor__"]].ndim == 4)
+    tensors[key] = change(tensors[key])
+    return _load_refused(_rewritten(path, manifest, tensors), "network")
+
+
+for _label, _change in [("F32 -> I32", lambda t: t.view(torch.int32)),
+                        ("F32 -> U8 x4", lambda t: t.view(torch.uint8)),
+                        ("F32 -> F16 x2", lambda t: t.view(torch.float16)),
+                        ("F32 -> F64 pairs", lambda t: t.flatten()[:t.numel() // 2 * 2].view(
+                            torch.float64)),
+                        ("shape transposed", lambda t: t.transpose(0, 1).contiguous())]:
+    probe(11, f"network weight altered: {_label}")(
+        lambda tmp, c=_change: _altered_weight(tmp, c))
+
+
+def _altered_optimizer(tmp, change):
+    from safetensors.torch import load as st_load
+
+    path, est, _ = _saved_unet(tmp)
+    manifest, blob = _members(path)
+    state = manifest["root"]["fitted"]["__dict__"]["net_"]["__net__"]["optimizer"]
+    slot = state["__dict__"]["state"]["__items__"][0][1]["__dict__"]
+    tensors = st_load(blob)
+    key = slot["exp_avg"]["__tensor__"]
+    tensors[key] = change(tensors[key])
+    return _load_refused(_rewritten(path, manifest, tensors), "optimizer state")
+
+
+for _label, _change in [("F32 -> I32", lambda t: t.view(torch.int32)),
+                        ("F32 -> F16 x2", lambda t: t.view(torch.float16)),
+                        ("shape transposed", lambda t: t.transpose(0, 1).contiguous())]:
+    probe(11, f"optimizer moment altered: {_label}")(
+        lambda tmp, c=_change: _altered_optimizer(tmp, c))
+
+
+def _raw_node(fitted):
+    return _estimator("sklearn_patchdesc.describe.RawPatchDescriptor", fitted=fitted)
+
+
+for _label, _fitted, _phrase in [
+        ("ndarray stored I32, manifest float32", {"w_": {"__ndarray__": "t0", "dtype": "<f4"}},
+         "manifest says float32"),
+        ("n_features_in_=7", {"patch_size_": 32, "n_features_in_": 7}, "n_features_in_ is 7"),
+        ("patch_size_=-5", {"patch_size_": -5, "n_features_in_": 25}, "positive integer"),
+        ("patch_size_=0", {"patch_size_": 0, "n_features_in_": 0}, "positive integer"),
+        ("patch_size_='32'", {"patch_size_": "32", "n_features_in_": 1024}, "positive integer"),
+        ("patch_size_=1.5", {"patch_size_": 1.5, "n_features_in_": 2.25}, "positive integer"),
+        ("patch_size_=true", {"patch_size_": True, "n_features_in_": 1}, "positive integer"),
+        ("n_features_in_ without patch_size_", {"n_features_in_": 1024}, "patch_size_"),
+        ("patch_size_ without n_features_in_", {"patch_size_": 32}, "n_features_in_")]:
+    probe(11, f"manifest {_label}")(
+        lambda tmp, f=_fitted, ph=_phrase: _load_refused(_model_file(
+            tmp, "m.skpd", _raw_node(f), tensors={"t0": torch.arange(3, dtype=torch.int32)}),
+            ph))
+
+
+@probe(11, "manifest TernausNet patch_size_=40 (not a multiple of 32)")
+def _(tmp):
+    return _load_refused(_model_file(tmp, "t.skpd", _estimator(
+        "sklearn_patchdesc.denoise.TernausNetDenoiser",
+        fitted={"patch_size_": 40, "n_features_in_": 1600})), "multiple_of")
+
+
+for _label, _history in [("[1,2,3]", "[1, 2, 3]"), ("a dict", '{"epoch": 1}'),
+                         ("null", "null"), ("epoch '1' as text", '[{"epoch": "1"}]'),
+                         ("epochs 2, 1", '[{"epoch": 2}, {"epoch": 1}]'),
+                         ("batches not dicts", '[{"epoch": 1, "batches": [1]}]'),
+                         ("not JSON", "[{")]:
+    probe(11, f"training history {_label}")(
+        lambda tmp, h=_history: _altered_history(tmp, h))
+
+
+def _altered_history(tmp, history):
+    path, _, _ = _saved_unet(tmp)
+    manifest, blob = _members(path)
+    manifest["root"]["fitted"]["__dict__"]["net_"]["__net__"]["history"] = history
+    return _load_refused(_rewritten(path, manifest, blob), "history")
+
+
+def _ternausnet(tmp):
+    from sklearn_patchdesc.denoise import TernausNetDenoiser, _modules
+    from sklearn_patchdesc.persistence import save
+
+    feats = _modules._vgg_features(_modules.VGG_CONFIGS["vgg11"], 4)
+    weights = tmp / "vgg.pth"
+    torch.save({f"features.{k}": v for k, v in feats.state_dict().items()}, weights)
+    noisy, clean = data(16, 32)
+    est = TernausNetDenoiser(encoder_weights=weights, max_epochs=1, batch_size=16,
+                             random_state=0, module__base_channels=4).fit(noisy, clean)
+    return save(est, tmp / "tern.skpd"), est, noisy, weights
+
+
+@probe(11, "TernausNet file loads after its encoder_weights file moved")
+def _(tmp):
+    from sklearn_patchdesc.persistence import load
+
+    path, est, noisy, weights = _ternausnet(tmp)
+    weights.rename(tmp / "moved.pth")
+    same = np.array_equal(load(path).transform(noisy), est.transform(noisy))
+    return "correct" if same else "silent: other outputs"
+
+
+for _label, _target in [("/etc/hostname", "/etc/hostname"), ("a missing path", "MISSING"),
+                        ("a folder", "/"), ("/dev/zero", "/dev/zero")]:
+    probe(11, f"crafted TernausNet encoder_weights={_label}: never opened")(
+        lambda tmp, t=_target: _crafted_encoder_path(tmp, t))
+
+
+def _crafted_encoder_path(tmp, target):
+    from sklearn_patchdesc.denoise import _modules
+    from sklearn_patchdesc.persistence import load
+
+    path, est, noisy, _ = _ternausnet(tmp)
+    manifest, blob = _members(path)
+    manifest["root"]["params"]["__dict__"]["encoder_weights"] = (
+        str(tmp / "missing.pth") if target == "MISSING" else target)
+    opened, real = [], _modules.load_vgg_features
+    _modules.load_vgg_features = lambda *a, **k: opened.append(a) or real(*a, **k)
+    try:
+        loaded = load(_rewritten(path, manifest, blob))
+    except Exception as exc:  # noqa: BLE001 - the message may reveal the path's existence
+        return f"raw: {type(exc).__name__}: {exc!s:.80}"
+    finally:
+        _modules.load_vgg_features = real
+    if opened:
+        return f"silent: load opened {opened[0][0]!r}"
+    same = np.array_equal(loaded.transform(noisy), est.transform(noisy))
+    return "correct" if same else "silent: other outputs"
+
+
+_MEMORY_CHILD = """
+import resource, sys
+from sklearn_patchdesc.persistence import PersistenceError, load
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    load(sys.argv[1])
+    outcome = "loaded"
+except PersistenceError as exc:
+    outcome = "refused: " + str(exc)[-120:]
+rise = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+print(f"{rise:.0f}|{outcome}")
+"""
+
+
+def _memory_of_load(path, phrase):
+    """Load in a fresh interpreter; 'clear' when refused naming ``phrase`` within 3x the file."""
+    proc = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(path)], capture_output=True,
+                          text=True, timeout=300)
+    if proc.returncode:
+        return f"raw: {proc.stderr.strip()[-90:]}"
+    rise, outcome = proc.stdout.strip().splitlines()[-1].split("|", 1)
+    size = path.stat().st_size / 2**20
+    if float(rise) > 3 * size + 16:
+        return f"silent: {outcome[:40]}, but memory rose {rise} MiB for a {size:.0f} MiB file"
+    if not outcome.startswith("refused") or phrase not in outcome:
+        return f"silent: {outcome[:90]}"
+    return "clear"
+
+
+@probe(11, "22 MB file: one 16 MiB tensor referenced 200 times (memory <= 3x file)")
+def _(tmp):
+    refs = {f"a{i}_": {"__tensor__": "t0"} for i in range(200)}
+    path = _model_file(tmp, "refs.skpd", _raw_node(refs), tensors={"t0": torch.zeros(2**22)})
+    return _memory_of_load(path, "more than once")
+
+
+@probe(11, "ndarray tensor referenced 200 times")
+def _(tmp):
+    refs = {f"a{i}_": {"__ndarray__": "t0", "dtype": "<f4"} for i in range(200)}
+    path = _model_file(tmp, "refs.skpd", _raw_node(refs), tensors={"t0": torch.zeros(2**20)})
+    return _memory_of_load(path, "more than once")
+
+
+@probe(11, "5 MB file: 40 string arrays each under the per-array cap (memory <= 3x file)")
+def _(tmp):
+    arrays = {f"s{i}_": {"__strarray__": "<U65536", "shape": [256], "values": ["a"] * 256}
+              for i in range(40)}
+    path = _model_file(tmp, "str.skpd", _raw_node(arrays))
+    return _memory_of_load(path, "times its size")
+
+
+@probe(11, "record array of two 64 MiB string columns from a 50 KB file")
+def _(tmp):
+    col = {"__strarray__": "<U4096", "shape": [4096], "values": [""] * 4096}
+    arr = {"r_": {"__recarray__": [["a", col], ["b", {"__strarray__": "<U4096", "shape": [4096],
+                                                       "values": [""] * 4096}]]}}
+    return _memory_of_load(_model_file(tmp, "rec.skpd", _raw_node(arr)), "times its size")
+
+
+# --------------------------------------------------------------- 12. writers
+def _write_with_sequence(tmp, writer, seq):
+    from sklearn_patchdesc.datasets import save_descriptors_csv, write_hpatches
+    from sklearn_patchdesc.datasets._common import IMAGE_NAMES, make_target
+
+    if seq == "ABS":
+        seq = str(tmp / "elsewhere" / "x")
+    target = make_target([seq], [2], IMAGE_NAMES)
+    out = tmp / "out" / "deeper"
+    if writer == "save_descriptors_csv":
+        call = lambda: save_descriptors_csv(np.ones((len(target), 4), np.float32),  # noqa: E731
+                                            target, out, "d")
+    else:
+        X = np.zeros((len(target), 65, 65), np.uint8)
+        call = lambda: write_hpatches({"data": X, "target": target}, out / "hp")  # noqa: E731
+    outcome = expect_error(call, ValueError, "folder name")
+    stray = [p for p in tmp.rglob("*") if p.is_file()]
+    return outcome if not stray else f"silent: wrote {stray[0]}"
+
+
+for _writer in ("save_descriptors_csv", "write_hpatches"):
+    for _seq in ("../../x", "ABS", "..", ".hidden", "a/b", "a\\b"):
+        probe(12, f"{_writer}: sequence name {_seq!r}")(
+            lambda tmp, w=_writer, q=_seq: _write_with_sequence(tmp, w, q))
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--item", type=int, action="append",
-                        help="only these items (1-8; 32: issue 32's command line and data "
+                        help="only these items (1-12; 32: issue 32's command line and data "
                              "readers)")
     parser.add_argument("--skip", action="append", default=[],
                         help="skip probes whose name holds this text (e.g. 'inflate' on old "
@@ -1118,16 +1579,18 @@ def main(argv=None):
         kind = outcome.split(":")[0]
         if kind != "cost":
             counts.setdefault(item, Counter())[kind] += 1
-        print(f"[{item}] {kind:6s} {name}" + (f"  ({outcome})" if kind != "clear" else ""),
-              flush=True)
-    print(f"\n{'item':>4s} {'tried':>6s} {'clear':>6s} {'silent':>7s} {'raw':>5s}")
+        print(f"[{item}] {kind:7s} {name}" + (
+            f"  ({outcome})" if kind not in ("clear", "correct") else ""), flush=True)
+    head = ("tried", "error", "correct", "silent", "crash")
+    print("\n item " + " ".join(f"{h:>7s}" for h in head))
     total = Counter()
     for item in sorted(counts):
         c = counts[item]
         total.update(c)
-        print(f"{item:4d} {sum(c.values()):6d} {c['clear']:6d} {c['silent']:7d} {c['raw']:5d}")
-    print(f"{'all':>4s} {sum(total.values()):6d} {total['clear']:6d} {total['silent']:7d} "
-          f"{total['raw']:5d}")
+        print(f"{item:5d} " + " ".join(f"{v:7d}" for v in (
+            sum(c.values()), c["clear"], c["correct"], c["silent"], c["raw"])))
+    print(f"{'all':>5s} " + " ".join(f"{v:7d}" for v in (
+        sum(total.values()), total["clear"], total["correct"], total["silent"], total["raw"])))
     return 1 if total["silent"] or total["raw"] else 0
 
 

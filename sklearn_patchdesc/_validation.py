@@ -5,8 +5,12 @@ Patches arrive as ``(n, H, W)``, ``(n, 1, H, W)`` or ``(n, H*W)`` with a square
 
 - integers (uint8, and any other integer dtype, e.g. lists of ints) are on the
   0..255 scale; values outside 0..255 (uint16 images) are refused;
-- floats are on the [0, 1] scale and taken as given; a float array of whole
-  numbers above 1.5 (0..255 data cast to float) is refused.
+- floats are on the [0, 1] scale and taken as given, with room for what
+  noise, overshoot or centring put outside it; a float array reaching above
+  ``FLOAT_SCALE_MAX`` (5), or of whole numbers above 1.5, holds data on
+  another scale (0..255 cast to float, with or without fractions) and is
+  refused;
+- object arrays are read like the same values in a list (ints are integers).
 
 Estimators work on float32 ``(n, 1, H, W)`` tensors in [0, 1] and hand results
 back in the caller's layout and dtype (integers rounded and clipped to 0..255,
@@ -14,6 +18,7 @@ or to the dtype's maximum when smaller: never wrapped around).
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,9 +30,14 @@ __all__ = [
     "is_record_target",
     "check_labels",
     "validate_patch_size",
+    "check_fitted_patch_size",
 ]
 
 RECORD_FIELDS = ("label", "sequence", "image")
+#: largest value a float patch array may reach: [0, 1] plus room for unclipped
+#: noise, overshoot and centred data (scikit-learn's own checks feed 3 * uniform
+#: and iris centred to -3.4..4.4); 0..255 data reaches far above it
+FLOAT_SCALE_MAX = 5.0
 
 
 @dataclass(frozen=True)
@@ -84,14 +94,15 @@ def _layout_of(X, name):
     return PatchLayout(kind=kind, dtype=X.dtype, size=int(h))
 
 
-def _on_the_scale(X, name):
+def _on_the_scale(X, name, float_scale=True):
     """Apply the one input-scale rule; return uint8 for any integer input.
 
     Integers (any dtype, e.g. lists of ints, int64, uint16) are on the 0..255
     scale: values in 0..255 are converted to uint8 exactly, others refused.
     Floats are on the [0, 1] scale and taken as given, except float arrays of
-    whole numbers above 1.5: that is 0..255 data in a float array
-    (``X.astype(float)``), refused rather than read as very bright patches.
+    whole numbers above 1.5 (``X.astype(float)``) or reaching above
+    ``FLOAT_SCALE_MAX`` (``X.astype(float) + 0.25``): that is data on another
+    scale, refused rather than read as very bright patches.
     """
     if X.dtype.kind in "iu" and X.dtype != np.uint8:
         lo, hi = X.min(), X.max()
@@ -102,19 +113,24 @@ def _on_the_scale(X, name):
                 f"[0, 1] (e.g. 16-bit data divided by 65535: {name} / 65535.0)."
             )
         return X.astype(np.uint8)
-    if X.dtype.kind == "f":
-        hi = X.max()
-        if 1.5 < hi <= 255 and X.min() >= 0 and np.array_equal(X, np.floor(X)):
+    if X.dtype.kind == "f" and float_scale:
+        lo, hi = X.min(), X.max()
+        if 1.5 < hi <= 255 and lo >= 0 and np.array_equal(X, np.floor(X)):
             raise ValueError(
                 f"{name} holds {X.dtype} whole numbers up to {hi:g}: 0..255 data in a float "
                 "array. Float patches are read on the [0, 1] scale; give uint8 patches "
-                f"({name}.astype(np.uint8)) or {name} / 255."
-            )
+                f"({name}.astype(np.uint8)) or {name} / 255.")
+        if hi > FLOAT_SCALE_MAX:
+            raise ValueError(
+                f"{name} holds {X.dtype} values from {lo:g} to {hi:g}, but float patches are "
+                f"read on the [0, 1] scale (values up to {FLOAT_SCALE_MAX:g} are accepted for "
+                "noise and overshoot). For 0..255 data give uint8 patches or "
+                f"{name} / 255; for other scales divide by the scale's maximum.")
     return X
 
 
 def check_patches(X, *, name="X", min_size=None, multiple_of=None, min_samples=1,
-                  keep_uint8=False):
+                  keep_uint8=False, float_scale=True):
     """Validate patches and return them as float32 ``(n, 1, H, W)`` plus their layout.
 
     Parameters
@@ -134,6 +150,9 @@ def check_patches(X, *, name="X", min_size=None, multiple_of=None, min_samples=1
         copy (training sets kept as uint8 tensors: 4x less memory; the
         conversion to [0, 1] then happens per batch in
         :class:`~sklearn_patchdesc._data.PatchDataset`).
+    float_scale : bool, default=True
+        Hold float input to the [0, 1] scale rule. ``False`` where the caller
+        names the scale itself (the metrics' ``data_range``).
 
     Returns
     -------
@@ -147,10 +166,11 @@ def check_patches(X, *, name="X", min_size=None, multiple_of=None, min_samples=1
     ------
     TypeError
         If ``X`` is not numeric (strings, bool, objects that are not numbers;
-        object arrays of numbers are converted to float64).
+        object arrays are read like the same values in a list).
     ValueError
         If ``X`` is complex, empty (no patches or 0 features), has a wrong
-        rank, non-square patches, NaN or inf values, or a patch size the
+        rank, non-square patches, NaN or inf values, values off the input
+        scale (see the module notes), or a patch size the
         caller cannot take. Messages use scikit-learn's wording where it has
         one (``Complex data not supported``, ``0 feature(s)``, ``n_features``).
     """
@@ -160,7 +180,14 @@ def check_patches(X, *, name="X", min_size=None, multiple_of=None, min_samples=1
     if X.dtype.kind == "c":
         raise ValueError(f"Complex data not supported: {name} must hold real numbers "
                          "(uint8 0..255 or float).")
-    if X.dtype == object:  # e.g. lists of numbers mixed with None; numbers are accepted
+    if X.dtype == object:
+        # read like the same values in a list: ints stay integers (0..255 scale)
+        try:
+            X = np.asarray(X.tolist())
+        except ValueError as exc:  # ragged entries
+            raise TypeError(f"{name} must hold numbers (uint8 0..255 or float); got an "
+                            f"object array numpy cannot read as one array ({exc}).") from None
+    if X.dtype == object:  # e.g. numbers mixed with None
         try:
             X = X.astype(np.float64)
         except (TypeError, ValueError) as exc:
@@ -183,7 +210,7 @@ def check_patches(X, *, name="X", min_size=None, multiple_of=None, min_samples=1
         raise ValueError(f"{name} is empty (shape {X.shape}).")
     if X.dtype.kind == "f" and not np.isfinite(X).all():
         raise ValueError(f"{name} contains NaN or infinity.")
-    X = _on_the_scale(X, name)
+    X = _on_the_scale(X, name, float_scale)
     if min_size is not None and layout.size < min_size:
         raise ValueError(
             f"{name} holds {layout.size}x{layout.size} patches (n_features = "
@@ -304,3 +331,37 @@ def validate_patch_size(estimator, X, *, reset, **checks):
             f"{estimator.patch_size_}x{estimator.patch_size_} patches, got "
             f"{layout.size}x{layout.size}).")
     return X4, layout
+
+
+def check_fitted_patch_size(estimator):
+    """Check the fitted patch size of ``estimator`` as :func:`validate_patch_size` sets it.
+
+    For state that did not come from ``fit`` (a loaded model file):
+    ``patch_size_`` must be a positive int, ``n_features_in_`` its square,
+    and the side must meet the estimator's own size rules (``_patch_checks``:
+    ``min_size``, ``multiple_of``). An estimator with neither attribute
+    (unfitted, or not a patch estimator) passes.
+
+    Raises
+    ------
+    ValueError
+        Naming the attribute and its value.
+    """
+    name = type(estimator).__name__
+    has_size, has_n = hasattr(estimator, "patch_size_"), hasattr(estimator, "n_features_in_")
+    if not (has_size or has_n):
+        return
+    size = getattr(estimator, "patch_size_", None)
+    if not isinstance(size, numbers.Integral) or isinstance(size, (bool, np.bool_)) or size < 1:
+        raise ValueError(f"{name}.patch_size_ must be a positive integer (the side of the "
+                         f"fitted patches); got {size!r}.")
+    n = getattr(estimator, "n_features_in_", None)
+    if not isinstance(n, numbers.Integral) or isinstance(n, (bool, np.bool_)) or \
+            n != size * size:
+        raise ValueError(f"{name}.n_features_in_ is {n!r}, but patch_size_ = {size} means "
+                         f"{size * size} features ({size}x{size} patches).")
+    rules = estimator._patch_checks() if hasattr(estimator, "_patch_checks") else {}
+    min_size, multiple = rules.get("min_size"), rules.get("multiple_of")
+    if (min_size is not None and size < min_size) or (multiple and size % multiple):
+        raise ValueError(f"{name}.patch_size_ = {size} breaks the estimator's size rule "
+                         f"({rules}).")

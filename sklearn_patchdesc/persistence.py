@@ -53,11 +53,25 @@ Loading is bounded before anything is read or built: each zip member's
 inflated size is capped (``max_bytes``, 1 GiB by default) and a compressed
 member may not inflate more than ``MAX_INFLATE_RATIO`` times (float weights
 hardly compress; a zip bomb does), the manifest nests at most ``MAX_DEPTH``
-levels, decoded string arrays are held to the same size cap, and only names
-an estimator really has can be set from a manifest: its constructor
+levels, every stored tensor may be used once (so one tensor cannot become
+many in memory), the string and record arrays decoded from the manifest take
+at most ``DECODE_BUDGET_RATIO`` times the file's size *in all*, and only
+names an estimator really has can be set from a manifest: its constructor
 parameters (skorch-prefixed ones for the network estimators) and public
 fitted attributes (``name_``) that are not a method, property or parameter
-of its class. Anything else raises :class:`PersistenceError`.
+of its class. Memory while loading is thus about twice the file's size (its
+bytes, then its tensors) plus the model's own tensors.
+
+What is read is checked against what it must be: every network weight has
+the dtype and shape of the rebuilt network's own tensor (a file whose float
+weights were relabelled as integers is refused, not cast), an array has the
+dtype its manifest entry names, optimizer state is float, the training
+history is skorch's list of epochs 1, 2, ..., and ``patch_size_`` /
+``n_features_in_`` are a positive side and its square that meet the
+estimator's size rule. Loading never opens a path written in the file: a
+network whose parameters name a weights file (TernausNet's
+``encoder_weights``) is rebuilt without it, its weights come from the file.
+Anything else raises :class:`PersistenceError`.
 
 Files are written atomically: to a temporary name in the destination folder,
 flushed, then renamed over ``path``.
@@ -77,6 +91,7 @@ import numpy as np
 import torch
 
 from ._files import atomic_write
+from ._validation import check_fitted_patch_size
 
 __all__ = ["save", "load", "PersistenceError", "FORMAT", "FORMAT_VERSION", "allowed_classes"]
 
@@ -90,6 +105,9 @@ MAX_MANIFEST_BYTES = 64 * 2**20
 MAX_MEMBER_BYTES = 2**30
 #: a compressed member may inflate at most this many times (save() stores, never compresses)
 MAX_INFLATE_RATIO = 100
+#: the arrays decoded from the manifest (string and record arrays) may take at most this
+#: many times the file's size in all (a JSON string costs at least 3 bytes, a '<U13' entry 52)
+DECODE_BUDGET_RATIO = 4
 #: deepest nesting of the manifest tree (a saved pipeline needs about 15 levels)
 MAX_DEPTH = 100
 #: parameters naming a folder of the saving machine that a fit reads and writes: never saved
@@ -303,19 +321,39 @@ class _Encoder:
 
 # ------------------------------------------------------------------- decode
 class _Decoder:
-    def __init__(self, tensors, path, max_bytes):
+    def __init__(self, tensors, path, max_bytes, budget):
         self.tensors = tensors
         self.path = path
         self.max_bytes = max_bytes
+        self.budget = budget  # bytes the manifest's own arrays may still allocate
+        self._used = set()
         self._depth = 0
+
+    def _spend(self, n_bytes, what):
+        """Charge an allocation decoded from the manifest to the file's budget."""
+        if n_bytes > min(self.budget, self.max_bytes):
+            raise self._bad(
+                f"{what} would take {n_bytes} bytes; the arrays of a model file may take at "
+                f"most {DECODE_BUDGET_RATIO} times its size in all ({self.budget} bytes "
+                "left), so it is not loaded")
+        self.budget -= n_bytes
 
     def _bad(self, msg):
         return PersistenceError(f"{self.path} is damaged or not a sklearn_patchdesc model file: {msg}")
 
     def _tensor(self, key):
+        """The tensor stored under ``key``: each one may be used once (save writes it once).
+
+        It is taken out of the table, so a file cannot turn one stored tensor
+        into many in memory, and it is freed once its value is decoded.
+        """
+        if isinstance(key, str) and key in self._used:
+            raise self._bad(f"tensor {key!r} is referenced more than once (save() writes "
+                            "every tensor once)")
         if not isinstance(key, str) or key not in self.tensors:
             raise self._bad(f"missing tensor {key!r}")
-        return self.tensors[key]
+        self._used.add(key)
+        return self.tensors.pop(key)
 
     def _class(self, name):
         cls = allowed_classes().get(name) if isinstance(name, str) else None
@@ -357,11 +395,17 @@ class _Decoder:
             return np.dtype(_check_dtype(body, self)).type(self.value(node["value"]))
         if tag == "__ndarray__":
             arr = self._tensor(body).numpy()
-            return arr.astype(np.dtype(_check_dtype(node["dtype"], self)), copy=False)
+            dtype = np.dtype(_check_dtype(node["dtype"], self))
+            if arr.dtype != dtype:  # save() stores the array's own dtype: never converted
+                raise self._bad(f"array {body!r} is stored as {arr.dtype} but the manifest "
+                                f"says {dtype}")
+            return arr
         if tag == "__recarray__":
             cols = [(name, self.value(col)) for name, col in body]
             dtype = [(name, col.dtype, col.shape[1:]) for name, col in cols]
-            out = np.empty(len(cols[0][1]) if cols else 0, dtype=dtype)
+            n = len(cols[0][1]) if cols else 0
+            self._spend(np.dtype(dtype).itemsize * n, f"a record array of {n} rows")
+            out = np.empty(n, dtype=dtype)
             for name, col in cols:
                 out[name] = col
             return out
@@ -371,9 +415,7 @@ class _Decoder:
             if not isinstance(vals, list) or not all(isinstance(v, str) for v in vals):
                 raise self._bad("a string array holds non-strings")
             # np.array allocates itemsize * count bytes: bound it before allocating
-            if dtype.itemsize * len(vals) > self.max_bytes:
-                raise self._bad(f"a string array of {len(vals)} x {dtype} would take "
-                                f"{dtype.itemsize * len(vals)} bytes (cap {self.max_bytes})")
+            self._spend(dtype.itemsize * len(vals), f"a string array of {len(vals)} x {dtype}")
             if dtype.kind == "S":
                 vals = [v.encode("latin-1") for v in vals]
             return np.array(vals, dtype=dtype).reshape(node["shape"])
@@ -383,6 +425,8 @@ class _Decoder:
             out[:] = vals
             return out.reshape(node["shape"])
         if tag == "__tensor__":
+            # a writable copy (safetensors' tensors view read-only bytes); the stored one
+            # was taken out of the table, so it is freed now: one copy at a time
             return self._tensor(body).clone()
         if tag == "__path__":
             return Path(body)
@@ -403,7 +447,9 @@ class _Decoder:
             self._check_names(cls, init, _init_names(cls), "argument")
             obj = cls(**init)
             if "state" in node and isinstance(obj, torch.nn.Module):
-                obj.load_state_dict(self.value(node["state"]))
+                state = self.value(node["state"])
+                self._check_state(obj, state, body)
+                obj.load_state_dict(state)
             return obj
         if tag == "__estimator__":
             return self.estimator(node)
@@ -438,29 +484,114 @@ class _Decoder:
         net_node = fitted_nodes.get("net_")
         if net_node is not None:
             self._restore_net(est, net_node["__net__"])
+        if type(est).__module__.startswith("sklearn_patchdesc."):
+            try:
+                check_fitted_patch_size(est)
+            except ValueError as exc:
+                raise self._bad(str(exc)) from None
         return est
 
     def _restore_net(self, est, node):
         from skorch.history import History
 
-        with torch.random.fork_rng(devices=[]):  # initialisation must not move the caller's RNG
-            net = est._build_net()
-            net.initialize()
+        history = self._history(node.get("history"), type(est).__name__)
+        # the network is built without the files its parameters name (e.g. TernausNet's
+        # encoder_weights): its weights come from this file, and loading never opens a
+        # path written in a file
+        files = {k: getattr(est, k) for k in getattr(est, "_build_reads_files", ())}
         try:
-            net.module_.load_state_dict(self.value(node["module"]))
-            net.optimizer_.load_state_dict(self.value(node["optimizer"]))
+            for key in files:
+                setattr(est, key, None)
+            with torch.random.fork_rng(devices=[]):  # must not move the caller's RNG
+                net = est._build_net()
+                net.initialize()
+        finally:
+            for key, value in files.items():
+                setattr(est, key, value)
+        name = type(est).__name__
+        try:
+            module_state = self.value(node["module"])
+            self._check_state(net.module_, module_state, f"{name}'s network")
+            net.module_.load_state_dict(module_state)
+            optimizer_state = self.value(node["optimizer"])
+            self._check_optimizer_state(net.optimizer_, optimizer_state, name)
+            net.optimizer_.load_state_dict(optimizer_state)
             if "criterion" in node:
-                net.criterion_.load_state_dict(self.value(node["criterion"]))
+                criterion_state = self.value(node["criterion"])
+                self._check_state(net.criterion_, criterion_state, f"{name}'s criterion")
+                net.criterion_.load_state_dict(criterion_state)
         except (RuntimeError, ValueError, KeyError) as exc:
-            raise self._bad(f"the saved weights do not fit {type(est).__name__}'s network: {exc}") \
-                from exc
-        try:
-            history = json.loads(node["history"])
-        except (TypeError, ValueError, RecursionError) as exc:
-            raise self._bad(f"the training history is not readable: {type(exc).__name__}") \
-                from exc
+            if isinstance(exc, PersistenceError):
+                raise
+            raise self._bad(f"the saved weights do not fit {name}'s network: {exc}") from exc
         net.history_ = History(history)
         est.net_ = net
+
+    def _history(self, text, name):
+        """The training history: skorch's list of epoch dicts numbered 1, 2, ..."""
+        try:
+            history = json.loads(text)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise self._bad(f"the training history of {name} is not readable: "
+                            f"{type(exc).__name__}") from exc
+        if not isinstance(history, list):
+            raise self._bad(f"the training history of {name} is a {type(history).__name__}, "
+                            "not a list of epochs")
+        for i, epoch in enumerate(history):
+            if not (isinstance(epoch, dict) and type(epoch.get("epoch")) is int
+                    and epoch["epoch"] == i + 1
+                    and isinstance(epoch.get("batches", []), list)
+                    and all(isinstance(b, dict) for b in epoch.get("batches", []))):
+                raise self._bad(f"entry {i} of the training history of {name} is not epoch "
+                                f"{i + 1} (a dict with 'epoch': {i + 1} and a list of batch "
+                                f"dicts): {epoch!r:.80}")
+        return history
+
+    def _check_state(self, module, state, what):
+        """Every saved tensor has the dtype and shape of the module's own (no silent cast)."""
+        if not isinstance(state, dict):
+            raise self._bad(f"the saved state of {what} is not a dict of tensors")
+        own = module.state_dict()
+        for key, value in state.items():
+            ref = own.get(key)
+            if ref is None or not isinstance(value, torch.Tensor):
+                continue  # load_state_dict names unexpected keys itself
+            if value.dtype != ref.dtype or value.shape != ref.shape:
+                raise self._bad(
+                    f"tensor {key!r} of {what} is stored as {value.dtype} "
+                    f"{tuple(value.shape)}, but the network holds {ref.dtype} "
+                    f"{tuple(ref.shape)}; the file was altered or is from another model")
+
+    def _check_optimizer_state(self, optimizer, state, name):
+        """Optimizer state holds float tensors shaped like their parameters (what torch saves).
+
+        Per-parameter optimizers (all but L-BFGS, whose state is one flat
+        history) keep moments of the parameter's shape and scalar step counts;
+        torch's ``load_state_dict`` checks neither, and casts dtypes.
+        """
+        per_param = state.get("state") if isinstance(state, dict) else None
+        groups = state.get("param_groups") if isinstance(state, dict) else None
+        if not isinstance(per_param, dict) or not isinstance(groups, list):
+            raise self._bad(f"the optimizer state of {name} is not a state dict")
+        try:
+            ids = [i for g in groups for i in g["params"]]
+        except (TypeError, KeyError):
+            raise self._bad(f"the optimizer parameter groups of {name} are malformed") from None
+        params = dict(zip(ids, [p for g in optimizer.param_groups for p in g["params"]]))
+        flat = isinstance(optimizer, torch.optim.LBFGS)
+        for pid, slot in per_param.items():
+            for key, value in (slot.items() if isinstance(slot, dict) else ()):
+                if not isinstance(value, torch.Tensor):
+                    continue
+                param = params.get(pid)
+                if not value.is_floating_point() or (
+                        not flat and value.ndim and param is not None
+                        and (value.shape != param.shape or value.dtype != param.dtype)):
+                    want = "a float tensor" if param is None or flat else (
+                        f"{param.dtype} {tuple(param.shape)} or a scalar")
+                    raise self._bad(f"optimizer state {key!r} of {name} is stored as "
+                                    f"{value.dtype} {tuple(value.shape)}; torch saves {want} "
+                                    "there")
 
     def _check_names(self, cls, mapping, allowed, what):
         unknown = [k for k in mapping if k not in allowed]
@@ -644,6 +775,8 @@ def load(path, *, max_bytes=MAX_MEMBER_BYTES):
         Cap on the inflated size of each member of the file (the tensors
         member holds every weight) and of any array decoded from the
         manifest, checked before reading. Raise it only for a file you trust.
+        The arrays decoded from the manifest also share one budget of
+        ``DECODE_BUDGET_RATIO`` times the file's size.
 
     Returns
     -------
@@ -657,7 +790,9 @@ def load(path, *, max_bytes=MAX_MEMBER_BYTES):
         ``torch.save`` file, anything else), is truncated or damaged, names
         a class outside :func:`allowed_classes`, sets a name its class does
         not have (or ``checkpoint_dir`` / ``memory``), nests deeper than
-        ``MAX_DEPTH`` or exceeds the size caps.
+        ``MAX_DEPTH``, exceeds the size caps, uses a stored tensor twice, or
+        holds weights, arrays, a history or a patch size that do not fit the
+        model (see the module notes).
     FileNotFoundError
         If ``path`` does not exist.
     """
@@ -705,7 +840,10 @@ def load(path, *, max_bytes=MAX_MEMBER_BYTES):
         tensors = st_load(tensor_bytes)
     except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
         raise PersistenceError(f"{path}: {TENSORS} is damaged: {exc}") from exc
-    decoder = _Decoder(tensors, path, max_bytes)
+    del tensor_bytes  # the tensors hold their own copy
+    budget = DECODE_BUDGET_RATIO * (len(manifest_bytes) + sum(
+        t.numel() * t.element_size() for t in tensors.values())) + 2**20
+    decoder = _Decoder(tensors, path, max_bytes, budget)
     try:
         return decoder.estimator(manifest["root"])
     except PersistenceError:

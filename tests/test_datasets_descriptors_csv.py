@@ -86,3 +86,21 @@ def test_sequence_names_outside_root_refused(tmp_path):
     save_descriptors_csv(_descriptors(len(b.target)), b.target, tmp_path, "other")
     with pytest.raises(ValueError, match=r"'\.\./other/v_b'.*not a sequence folder name"):
         load_descriptors_csv(tmp_path, "d", sequences=["../other/v_b"])
+
+
+@pytest.mark.parametrize("seq", ["../../escaped", "ABS", ".hidden", "a/b", "..", "x\\..\\y"])
+def test_writers_refuse_sequence_names_outside_the_folder(tmp_path, seq):
+    from sklearn_patchdesc.datasets import write_hpatches
+
+    if seq == "ABS":
+        seq = str(tmp_path / "abs" / "escaped")
+    b = random_bunch(seqs=((seq, 2),), size=4, seed=3)
+    D = _descriptors(len(b.target))
+    out = tmp_path / "deep" / "er"
+    with pytest.raises(ValueError, match="not a sequence folder name inside"):
+        save_descriptors_csv(D, b.target, out, "d")
+    with pytest.raises(ValueError, match="not a sequence folder name inside"):
+        write_hpatches(b, out / "hp")
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")
+                     if not p.is_dir())
+    assert written == []

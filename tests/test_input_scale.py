@@ -87,3 +87,32 @@ def test_feature_inverter_output_dtype_follows_input(pair):
     np.testing.assert_array_equal(out, inv.transform(noisy))
     with pytest.raises(ValueError, match="whole numbers"):
         inv.transform(noisy.astype(np.float64))
+
+
+def test_object_array_of_ints_is_read_like_the_list():
+    X = (np.arange(64).reshape(1, 8, 8) * 4)
+    a, layout = check_patches(X.astype(object))
+    np.testing.assert_array_equal(a, check_patches(X.tolist())[0])
+    assert layout.is_uint8
+    with pytest.raises(TypeError, match="must hold numbers"):
+        check_patches(np.array([[1, "a", 2, 3]], dtype=object))
+
+
+@pytest.mark.parametrize("shift", [0.25, 0.5, -0.25])
+def test_fractional_0_255_floats_are_refused(shift):
+    X = np.arange(64, dtype=np.float64).reshape(1, 8, 8) * 4 + shift
+    with pytest.raises(ValueError, match=r"values from .* to 25\d\.\d+.*\[0, 1\] scale"):
+        check_patches(X)
+
+
+def test_floats_a_little_off_the_unit_scale_are_taken_as_given():
+    X = np.linspace(-3.4, 4.4, 32).reshape(2, 4, 4)  # centred or noisy data
+    np.testing.assert_array_equal(check_patches(X)[0][:, 0], X.astype(np.float32))
+
+
+def test_denoiser_refuses_fractional_0_255_float_targets(pair):
+    noisy, clean = pair
+    est = DnCNNDenoiser(depth=3, module__channels=8, max_epochs=1, batch_size=16,
+                        random_state=0)
+    with pytest.raises(ValueError, match=r"\[0, 1\] scale"):
+        est.fit(noisy / 255.0, clean.astype(float) + 0.25)

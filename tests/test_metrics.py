@@ -263,8 +263,10 @@ def test_subsets_missing_images_and_difficulties():
     rep = hpatches_evaluate(X[some], t[some])
     assert all(0 <= s <= 1 for s in rep.scores.values())
     one = t["sequence"] == t["sequence"][0]  # a single sequence: no inter negatives
-    rep = hpatches_evaluate(X[one], t[one])
+    rep = hpatches_evaluate(X[one], t[one], tasks=("verification", "matching"))
     assert np.isnan(rep.details["verification"]["per_difficulty"]["easy"]["inter"]["ap"])
+    with pytest.raises(ValueError, match="no distractor"):  # retrieval: any descriptor 1.0
+        hpatches_evaluate(X[one], t[one])
 
 
 def test_report_table_dict_curves():

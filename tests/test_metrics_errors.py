@@ -94,3 +94,20 @@ def test_task_line_numbers_skip_blank_lines_and_missing_counterparts(tmp_path):
     drop = (t["sequence"] == s) & (t["image"] == 3) & (t["label"] == first + int(i))
     with pytest.raises(ValueError, match=re.escape(f"{q}, line 3: references 1 patch")):
         hpatches_retrieval(X[~drop], t[~drop], tasks_dir=d, split="x")
+
+
+@pytest.mark.parametrize("case, match", [("one sequence", "no distractor"),
+                                         ("identical", "identical")])
+def test_evaluate_command_refuses_uninformative_descriptors(tmp_path, capsys, case, match):
+    from sklearn_patchdesc.datasets import save_descriptors_csv
+
+    X, t, _ = make_set(n_seq=3, n_p=10)
+    if case == "one sequence":  # random descriptors used to print retrieval 100.00
+        keep = t["sequence"] == t["sequence"][0]
+        X, t = np.random.default_rng(0).normal(size=X.shape)[keep], t[keep]
+    else:
+        X = np.ones_like(X)
+    save_descriptors_csv(X.astype(np.float32), t, tmp_path, "d")
+    assert main(["evaluate", str(tmp_path / "d")]) == 1
+    err = capsys.readouterr().err
+    assert "not scored" in err and match in err and "Traceback" not in err

@@ -1,7 +1,6 @@
 """Scorer strings in scikit-learn, whatever the import order (fresh interpreters)."""
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -108,3 +107,25 @@ def test_scorer_objects_and_errors():
         SCORERS["denoise_psnr"](Id(), np.zeros((4, 8, 8)), np.arange(4))
     with pytest.raises(ValueError, match="task"):
         HPatchesScorer("nope")
+
+
+@pytest.mark.parametrize("metric", ["denoise_psnr", "denoise_ssim"])
+def test_denoise_scorers_refuse_estimators_that_do_not_return_patches(metric):
+    from sklearn.metrics import get_scorer
+    from sklearn.pipeline import make_pipeline
+
+    from sklearn_patchdesc.describe import RawPatchDescriptor
+
+    X = np.random.default_rng(0).integers(0, 256, (6, 8, 8)).astype(np.uint8)
+    scorer = get_scorer(metric)
+    raw = RawPatchDescriptor().fit(X)
+    for est, Xin in [(raw, X), (raw, X.reshape(6, 64)), (make_pipeline(raw), X)]:
+        with pytest.raises(ValueError, match="RawPatchDescriptor is a descriptor"):
+            scorer(est, Xin, X)
+
+    class Half:  # any transform whose output is not shaped like X
+        def transform(self, X):
+            return np.asarray(X, float).reshape(len(X), -1)[:, :32] / 255
+
+    with pytest.raises(ValueError, match=r"returned shape \(6, 32\) for X of shape \(6, 8, 8\)"):
+        scorer(Half(), X, X)

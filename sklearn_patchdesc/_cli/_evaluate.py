@@ -244,7 +244,7 @@ def tasks_line(sources, split, random_state):
 
 def evaluate(X, target, *, tasks, sources, tasks_dir, split, distance, random_state):
     """Run :func:`hpatches_evaluate` per task source and merge into one report."""
-    from ..metrics import HPatchesReport, hpatches_evaluate
+    from ..metrics import HPatchesReport, UninformativeTaskError, hpatches_evaluate
 
     groups = {}
     for task in tasks:
@@ -253,10 +253,17 @@ def evaluate(X, target, *, tasks, sources, tasks_dir, split, distance, random_st
     for generated, group in groups.items():
         kw = {} if generated else {"tasks_dir": tasks_dir, "split": split}
         # only the task files are user input here; a ValueError of generated tasks is a bug
-        with user_input(f"task files of split {split!r} in {tasks_dir}") if not generated \
-                else nullcontext():
-            reports.append(hpatches_evaluate(X, target, distance=distance, tasks=group,
-                                             random_state=random_state, **kw))
+        try:
+            with user_input(f"task files of split {split!r} in {tasks_dir}") \
+                    if not generated else nullcontext():
+                reports.append(hpatches_evaluate(X, target, distance=distance, tasks=group,
+                                                 random_state=random_state, **kw))
+        except CLIError as exc:
+            if isinstance(exc.__cause__, UninformativeTaskError):
+                raise CLIError(f"not scored: {exc.__cause__}") from exc.__cause__
+            raise
+        except UninformativeTaskError as exc:  # one sequence, identical descriptors
+            raise CLIError(f"not scored: {exc}") from exc
     if len(reports) == 1:
         return reports[0]
     scores, details, timings = {}, {}, {}

@@ -42,12 +42,15 @@ def check_sequence_names(names, root, source="sequences"):
     """Validate sequence names (a caller's ``sequences=`` or a splits file's lists).
 
     Each name must be one plain folder name inside ``root``: a name such as
-    ``"../x"`` or an absolute path would read files outside it.
+    ``"../x"`` or an absolute path would read (or, for the writers, write)
+    files outside it, and a name starting with ``.`` is a hidden folder the
+    readers skip. The one rule for every reader and writer of sequence folders.
     """
     names = sorted(set(names))
     for name in names:
         if (not isinstance(name, str) or name in ("", ".", "..") or "/" in name
-                or "\\" in name or os.sep in name or Path(name).is_absolute()):
+                or "\\" in name or os.sep in name or Path(name).is_absolute()
+                or name.startswith(".") or "\0" in name):
             raise ValueError(
                 f"{source} holds {name!r}, which is not a sequence folder name inside {root}: "
                 "give plain folder names such as 'i_ajuntament' (no path separators, '.' or '..').")

@@ -55,6 +55,7 @@ def save_descriptors_csv(descriptors, target, root, name, delimiter=",", fmt="%.
     groups = group_rows(target)
     root = Path(root)
     dest = root / name
+    check_sequence_names(groups, dest, source="target")
     if dest.exists() and not overwrite:
         raise exists_error("descriptor folder", dest)
     root.mkdir(parents=True, exist_ok=True)

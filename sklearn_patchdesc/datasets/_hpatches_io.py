@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -545,10 +544,8 @@ def write_hpatches(bunch, root, *, overwrite=False, compress_level=6):
     if len(data) == 0:
         raise ValueError("bunch holds no patches")
     groups = group_rows(target)
-    for seq in groups:
-        if not seq or seq != os.path.basename(seq) or seq.startswith("."):
-            raise ValueError(f"sequence name {seq!r} is not a valid folder name")
     root = Path(root)
+    check_sequence_names(groups, root, source="target")
     if root.exists() and not root.is_dir():
         raise NotADirectoryError(f"output root is not a folder: {root}")
     conflicts = [root / s for s in groups if os.path.lexists(root / s)]

@@ -205,6 +205,11 @@ class TernausNetDenoiser(BaseNetDenoiser):
 {frozen}
     """
 
+    #: parameters naming a file the network reads when it is built; a loaded model
+    #: (:func:`sklearn_patchdesc.persistence.load`) is built without them, its weights
+    #: come from the model file
+    _build_reads_files = ("encoder_weights",)
+
     def __init__(self, *, encoder="vgg11", encoder_weights=None, freeze_encoder=True,
                  max_epochs=10, batch_size=64, lr=1e-3, optimizer="adam",
                  train_split=None, callbacks=None, device="cpu",

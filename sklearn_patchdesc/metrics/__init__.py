@@ -9,9 +9,9 @@ positive rate at 95 % recall, so greater is better) with scikit-learn, so they w
 """
 from ._denoise import patch_psnr, patch_ssim
 from ._distances import DISTANCES
+from ._evaluate import (UninformativeTaskError, hpatches_evaluate, hpatches_matching,
+                        hpatches_retrieval, hpatches_verification)
 from ._fpr import PhotoTourScorer, fpr_at_recall, phototour_fpr95, phototour_fpr95_scorer
-from ._evaluate import (hpatches_evaluate, hpatches_matching, hpatches_retrieval,
-                        hpatches_verification)
 from ._registry import register_scorers
 from ._report import HPatchesReport
 from ._retrieval import POOL_SIZES
@@ -26,6 +26,7 @@ __all__ = [
     "hpatches_retrieval_scorer", "hpatches_mean_scorer", "denoise_psnr_scorer",
     "denoise_ssim_scorer", "register_scorers", "DISTANCES", "POOL_SIZES",
     "fpr_at_recall", "phototour_fpr95", "PhotoTourScorer", "phototour_fpr95_scorer",
+    "UninformativeTaskError",
 ]
 
 register_scorers(SCORERS)

@@ -1,7 +1,8 @@
 """Denoising quality per patch: PSNR and SSIM, vectorised over a patch stack.
 
 Data range conventions: uint8 patches are on the 0..255 scale (data range
-255); float patches on [0, 1] (data range 1.0) unless ``data_range`` is given.
+255); float patches on [0, 1] (data range 1.0, and held to the library's
+input-scale rule) unless ``data_range`` is given, which names their scale.
 When one input is uint8 and the other float, the uint8 one is divided by 255
 and the float one is taken on [0, 1].
 """
@@ -21,9 +22,11 @@ def _as_float(A, layout):
     return A.reshape(A.shape[0], layout.size, layout.size).astype(np.float64)
 
 
-def _pair(clean, denoised):
-    _, lc = check_patches(clean, name="clean")
-    _, ld = check_patches(denoised, name="denoised")
+def _pair(clean, denoised, data_range=None):
+    # a data_range names the float scale: the [0, 1] rule holds only without one
+    scale = data_range is None
+    _, lc = check_patches(clean, name="clean", float_scale=scale)
+    _, ld = check_patches(denoised, name="denoised", float_scale=scale)
     c, d = _as_float(clean, lc), _as_float(denoised, ld)
     if c.shape != d.shape:
         raise ValueError(f"clean has {c.shape[0]} patches of {lc.size}x{lc.size} but denoised has "
@@ -62,7 +65,7 @@ def patch_psnr(clean, denoised, *, data_range=None, average=True):
     psnr : float or ndarray of shape (n,)
         ``10 log10(data_range^2 / MSE)`` per patch; +inf for identical patches.
     """
-    c, d, default = _pair(clean, denoised)
+    c, d, default = _pair(clean, denoised, data_range)
     rng = _check_range(data_range, default)
     mse = ((c - d) ** 2).mean(axis=(1, 2))
     with np.errstate(divide="ignore"):
@@ -91,7 +94,7 @@ def patch_ssim(clean, denoised, *, data_range=None, win_size=7, average=True):
     -------
     ssim : float or ndarray of shape (n,)
     """
-    c, d, default = _pair(clean, denoised)
+    c, d, default = _pair(clean, denoised, data_range)
     rng = _check_range(data_range, default)
     if not isinstance(win_size, (int, np.integer)) or win_size < 3 or win_size % 2 == 0:
         raise ValueError(f"win_size must be an odd integer >= 3; got {win_size!r}.")

@@ -19,6 +19,15 @@ bit per column), or ``np.packbits`` bytes (uint8 with any value above 1, unpacke
 here).  The Hamming distance is the number of differing bits (= L1 on 0/1).
 ``masked_l1`` is the official masked distance: the first half of the columns
 are values, the second half their masks, distance = L1 of ``values * mask``.
+
+**Scale.**  Squared distances of descriptors near 1e200 overflow and those
+near 1e-200 underflow (every distance 0 or inf: all tied).  A descriptor set
+whose largest magnitude lies outside ``[2**-SAFE_EXPONENT, 2**SAFE_EXPONENT]``
+is multiplied by a power of two that brings it to ``[0.5, 1)``
+(:func:`unit_scale`): exact in floating point, so every distance scales by
+the same power of two, every rounding and tie is the one of the unscaled
+arithmetic, and the scores do not depend on the scale.  Sets inside the range
+(any real descriptor) are left untouched, bit for bit.
 """
 from __future__ import annotations
 
@@ -27,13 +36,16 @@ import time
 import numpy as np
 from scipy.spatial.distance import cdist
 
-__all__ = ["DISTANCES", "check_descriptors", "check_finite", "paired_distances",
+__all__ = ["DISTANCES", "check_descriptors", "check_finite", "unit_scale", "paired_distances",
            "rowwise_distances", "fast_rowwise_distances", "near_other", "cross_keys", "key_to_distance", "nearest_neighbours"]
 
 DISTANCES = ("l2", "l1", "hamming", "masked_l1")
 
 # Rows per block of the row-wise computations (bounded memory).
 _ROW_BLOCK = 1 << 13
+#: magnitudes within 2**+-SAFE_EXPONENT square and sum without overflow or
+#: underflow even in float32 over 10**5 dimensions (float32 spans 2**+-126)
+SAFE_EXPONENT = 20
 
 
 class Timer:
@@ -94,8 +106,27 @@ def check_descriptors(descriptors, distance="l2", *, name="descriptors"):
             raise ValueError(f"distance='masked_l1' needs {name} with an even number of "
                              f"columns (values, then masks); got {X.shape[1]}.")
         h = X.shape[1] // 2
-        return X[:, :h] * X[:, h:], "l1"  # the product in the descriptors' dtype, as official
-    return X, distance
+        # the product in the descriptors' dtype, as official
+        return unit_scale(X[:, :h] * X[:, h:]), "l1"
+    return unit_scale(X), distance
+
+
+def unit_scale(X):
+    """``X`` times the power of two bringing its largest magnitude to [0.5, 1), if needed.
+
+    Only when that magnitude is outside ``[2**-SAFE_EXPONENT,
+    2**SAFE_EXPONENT]`` (else ``X`` itself); see the module notes.  Sets
+    holding NaN or infinity are returned as given (:func:`check_finite`
+    names them).
+    """
+    with np.errstate(invalid="ignore"):
+        top = max(abs(float(X.max())), abs(float(X.min())))
+    if not np.isfinite(top) or top == 0:
+        return X
+    exponent = int(np.frexp(top)[1])  # top = m * 2**exponent, 0.5 <= m < 1
+    if abs(exponent) <= SAFE_EXPONENT:
+        return X
+    return np.ldexp(X, -exponent).astype(X.dtype, copy=False)
 
 
 def check_finite(X, describe_row, *, name="descriptors"):

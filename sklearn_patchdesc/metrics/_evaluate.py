@@ -17,7 +17,7 @@ from ._verification import (label_verification_pairs, record_verification_pairs,
                             verification_from_pairs)
 
 __all__ = ["hpatches_verification", "hpatches_matching", "hpatches_retrieval",
-           "hpatches_evaluate"]
+           "hpatches_evaluate", "UninformativeTaskError"]
 
 TASKS = ("verification", "matching", "retrieval")
 TIES = ("official", "pessimistic")
@@ -95,6 +95,33 @@ def _describe_row(kind, info):
     return describe
 
 
+class UninformativeTaskError(ValueError):
+    """The task would give any descriptor the same (top) score: refused, not scored.
+
+    The one rule for :func:`hpatches_evaluate`, the task functions, the
+    scorers and the ``evaluate`` command: a single label, retrieval queries
+    without distractors, or (under the official tie rule) descriptors that are
+    all identical.
+    """
+
+
+def _check_informative(X, kind, info, ties):
+    """Refuse inputs on which the scores say nothing about the descriptor."""
+    if kind == "labels" and np.unique(info).size < 2:
+        raise UninformativeTaskError(
+            f"target holds a single point label ({int(info[0])}) for all {len(info)} patches: "
+            "every match and list is correct whatever the descriptor, so nothing can be "
+            "scored. Give the labels of at least two 3-D points.")
+    # column ranges of zero: every row equal, without a full-size boolean temporary
+    if ties == "official" and X.shape[0] > 1 and np.array_equal(X.max(axis=0), X.min(axis=0)):
+        raise UninformativeTaskError(
+            f"all {X.shape[0]} descriptors are identical (every distance ties): under "
+            "ties='official' tied distractors rank after the positives, so retrieval would "
+            "score 1.0 for a descriptor that tells nothing apart. Check the descriptor "
+            "(collapsed training, wrong file?), or pass ties='pessimistic' to score it (at "
+            "chance level, as the model-selection scorers do).")
+
+
 def _check_ties(ties):
     if ties not in TIES:
         raise ValueError(f"ties must be one of {TIES}; got {ties!r}.")
@@ -112,6 +139,7 @@ def _prepare(descriptors, target, distance, tasks_dir, split, ties="official"):
     if kind == "labels" and tasks_dir is not None:
         raise ValueError("Task files need the record target (label, sequence, image); got 1-D labels.")
     check_finite(X, _describe_row(kind, info))
+    _check_informative(X, kind, info, ties)
     return X, distance, kind, info, name
 
 
@@ -155,6 +183,13 @@ def _retrieval(X, distance, kind, info, tasks_dir, split, n_queries, n_distracto
     q_rows, q_group, positives, d_rows, d_group = lists
     aps, n_listed = retrieval_lists_ap(X, distance, q_rows, q_group, positives, d_rows,
                                        d_group, pool_sizes, timer=timer, ties=ties)
+    if n_listed.size and n_listed.min() == 0:
+        where = "labels" if kind == "labels" else "sequences"
+        raise UninformativeTaskError(
+            f"retrieval: {int((n_listed == 0).sum())} of the {len(q_rows)} queries have no "
+            f"distractor in their list (distractors come from the other {where} of the "
+            f"data), so any descriptor would score 1.0 on them; score data with at least "
+            f"two {where}.")
     table, score = summarize(aps, pool_sizes)
     return {"per_difficulty": table, "pool_sizes": pool_sizes,
             "n_queries": len(q_rows), "n_distractors": len(d_rows),

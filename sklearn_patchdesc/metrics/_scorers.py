@@ -10,9 +10,11 @@ Model-selection rule (unlike :func:`hpatches_evaluate`, which keeps the
 official numbers): the HPatches scorers count every exactly tied distance
 against the descriptor (``ties="pessimistic"``), so constant or collapsed
 descriptors score at or below chance instead of winning retrieval with mAP
-1.0; and they refuse (``ValueError``; ``error_score`` in scikit-learn's
-searches) a retrieval score when some query has no distractor in its list
-(e.g. a fold with a single sequence), where any descriptor scores 1.0.
+1.0; and, as :func:`hpatches_evaluate` does, they refuse
+(:class:`~sklearn_patchdesc.metrics.UninformativeTaskError`, a
+``ValueError``; ``error_score`` in scikit-learn's searches) a retrieval score
+when some query has no distractor in its list (e.g. a fold with a single
+sequence) and labels that are all one point, where any descriptor scores 1.0.
 """
 from __future__ import annotations
 
@@ -61,15 +63,8 @@ class HPatchesScorer:
             raise ValueError(f"hpatches_{self.task} needs y: point labels or the record target.")
         D = estimator.transform(X)
         kwargs = {"ties": "pessimistic", **self.kwargs}
+        # folds where any descriptor scores 1.0 (one sequence or label) are refused there
         report = hpatches_evaluate(D, y, tasks=_TASKS[self.task], curve_points=0, **kwargs)
-        retr = report.details.get("retrieval")
-        if retr is not None and retr["min_distractors_per_query"] == 0:
-            raise ValueError(
-                f"hpatches_{self.task}: some of the {retr['n_queries']} retrieval queries have "
-                "no distractor in their list (distractors come from the other sequences, or "
-                "labels, of the fold), so any descriptor would score 1.0; score folds with at "
-                "least two sequences."
-            )
         return float(report.mean if self.task == "mean" else report.scores[self.task])
 
     def __repr__(self):
@@ -79,6 +74,10 @@ class HPatchesScorer:
 
 class DenoiseScorer:
     """Scorer comparing a denoiser's ``transform(X)`` with clean patches ``y``.
+
+    Refuses (``ValueError``) an estimator whose output is not patches: a
+    descriptor of this library (or a pipeline ending in one), or any
+    ``transform`` whose output does not have the shape of ``X``.
 
     Parameters
     ----------
@@ -98,11 +97,38 @@ class DenoiseScorer:
         y = np.asarray(y) if y is not None else None
         if y is None or y.dtype.names is not None or y.shape[0] != np.shape(X)[0] or y.ndim < 2:
             raise ValueError(f"denoise_{self.metric} needs y = the clean patches, same shape as X.")
+        name = type(_final_step(estimator)).__name__
+        if _is_descriptor(estimator):
+            raise ValueError(f"denoise_{self.metric} scores denoisers (transform returns "
+                             f"patches); {name} is a descriptor: use an hpatches_* scorer.")
+        out = estimator.transform(X)
+        if np.shape(out) != np.shape(X):
+            raise ValueError(
+                f"denoise_{self.metric} scores denoisers, whose transform returns patches "
+                f"shaped like X; {name}.transform returned shape {np.shape(out)} for X of "
+                f"shape {np.shape(X)} (descriptors? use an hpatches_* scorer).")
         f = patch_psnr if self.metric == "psnr" else patch_ssim
-        return f(y, estimator.transform(X), **self.kwargs)
+        return f(y, out, **self.kwargs)
 
     def __repr__(self):
         return f"DenoiseScorer({self.metric!r})"
+
+
+def _final_step(estimator):
+    """The estimator whose ``transform`` gives the output (last Pipeline step, unfrozen)."""
+    while True:
+        if hasattr(estimator, "steps") and estimator.steps:
+            estimator = estimator.steps[-1][1]
+        elif type(estimator).__name__ == "FrozenEstimator":
+            estimator = estimator.estimator
+        else:
+            return estimator
+
+
+def _is_descriptor(estimator):
+    from ..describe._descriptor_mixin import DescriptorMixin
+
+    return isinstance(_final_step(estimator), DescriptorMixin)
 
 
 hpatches_verification_scorer = HPatchesScorer("verification")
