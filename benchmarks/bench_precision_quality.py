@@ -16,7 +16,7 @@ then say nothing about bf16's speed.
 Usage::
 
     SKPD_SHARED=../shared python benchmarks/bench_precision_quality.py [--seeds 3]
-        [--epochs 2] [--points 100] [--emulate-bf16] [--threads 1]
+        [--epochs 2] [--points 100] [--heldout-points 300] [--emulate-bf16] [--threads 1]
 """
 import argparse
 import time
@@ -52,6 +52,8 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--points", type=int, default=100,
                     help="points per built-in training sequence (real ones: 2x)")
+    ap.add_argument("--heldout-points", type=int, default=300,
+                    help="points per held-out real sequence")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--emulate-bf16", action="store_true")
     args = ap.parse_args()
@@ -60,7 +62,7 @@ def main():
     if emulated:
         _precision.has_native_bf16 = lambda device="cpu": True
     X, y = training_set(n_builtin=8, n_points=args.points, n_points_real=2 * args.points)
-    Xt, yt = real_heldout_set()
+    Xt, yt = real_heldout_set(n_points=args.heldout_points)
     print(f"HardNet from random weights, {len(X)} training patches, {args.epochs} epochs, "
           f"batch {args.batch}, {args.threads} thread(s); held out: {len(Xt)} patches of 3 real "
           f"sequences" + ("; bf16 EMULATED (times are not bf16's speed)" if emulated else ""))
