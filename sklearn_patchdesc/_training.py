@@ -11,7 +11,7 @@ scikit-learn estimators around a skorch :class:`PatchNeuralNet` built in
 - :class:`PatchNeuralNet`: a skorch ``NeuralNet`` fed by
   :class:`~sklearn_patchdesc._data.PatchLoader` (vectorised batches), with an
   optional channels-last memory layout (faster convolutions on CPU);
-- callbacks :class:`StopOnNonFiniteLoss` and :class:`EpochCheckpoint`.
+- callbacks :class:`StopOnDivergence` and :class:`EpochCheckpoint`.
 """
 from __future__ import annotations
 
@@ -29,24 +29,25 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
 from skorch.helper import predefined_split
 
-from ._checkpoint import (  # noqa: F401  (_json_safe: used by persistence)
+from ._checkpoint import (
     CHECKPOINT_FILE,
     EpochCheckpoint,
-    _json_safe,
     fit_fingerprint,
     load_checkpoint,
     prepare_checkpoint_dir,
 )
 from ._data import PatchDataset, PatchLoader, run_batched
+from ._errors import StopTraining, TrainingError
 from ._progress import BatchProgressBar, EpochLog
 from ._split import check_train_split, held_out_rows
 from ._validation import validate_patch_size
+from .persistence import load as _load_model
+from .persistence import save as _save_model
 
 __all__ = [
     "TrainingError",
     "StopTraining",
     "StopOnDivergence",
-    "StopOnNonFiniteLoss",
     "EpochCheckpoint",
     "load_checkpoint",
     "PatchNeuralNet",
@@ -56,21 +57,6 @@ __all__ = [
 
 PREFIXES = ("module", "criterion", "optimizer", "iterator_train", "iterator_valid",
             "callbacks", "dataset")
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on: non-finite loss, collapsed descriptors, bad resume."""
-
-
-class StopTraining(KeyboardInterrupt):
-    """Raised by a callback to end a fit early on purpose (the fit then returns).
-
-    skorch ends its loop on any ``KeyboardInterrupt``; the library re-raises a
-    real Ctrl-C to the caller, so a deliberate stop must be told apart from
-    it. skorch's own ``EarlyStopping`` raises a plain ``KeyboardInterrupt``;
-    it is recognised by its ``misses_`` count (see
-    :meth:`PatchNeuralNet.fit_loop`).
-    """
 
 
 class StopOnDivergence(Callback):
@@ -152,10 +138,6 @@ class StopOnDivergence(Callback):
         if spread <= 1e-6 * scale or spread == 0.0:
             self._fail(net, "the network's output is the same for every patch "
                             f"(constant {float(out.flatten()[0]):.4g})")
-
-
-#: the name of the first version, which checked NaN / inf losses only
-StopOnNonFiniteLoss = StopOnDivergence
 
 
 def resolve_criterion(criterion, options):
@@ -624,9 +606,7 @@ class BasePatchNet(NetParams):
         -------
         path : Path
         """
-        from .persistence import save
-
-        return save(self, path)
+        return _save_model(self, path)
 
     @classmethod
     def load(cls, path):
@@ -648,9 +628,7 @@ class BasePatchNet(NetParams):
         TypeError
             If the file holds another class of estimator.
         """
-        from .persistence import load
-
-        obj = load(path)
+        obj = _load_model(path)
         if not isinstance(obj, cls):
             raise TypeError(f"{path} holds a {type(obj).__name__}, not a {cls.__name__}; "
                             "use sklearn_patchdesc.persistence.load to load any model.")

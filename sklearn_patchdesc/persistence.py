@@ -75,6 +75,7 @@ from pathlib import Path, PurePath
 import numpy as np
 import torch
 
+from ._checkpoint import _json_safe
 from ._files import atomic_write
 
 __all__ = ["save", "load", "PersistenceError", "FORMAT", "FORMAT_VERSION", "allowed_classes"]
@@ -290,8 +291,6 @@ class _Encoder:
         return out
 
     def _net(self, net, where):
-        from ._training import _json_safe
-
         out = {"module": self.value(dict(net.module_.state_dict()), f"{where}.module_"),
                "optimizer": self.value(net.optimizer_.state_dict(), f"{where}.optimizer_"),
                "history": json.dumps(_json_safe(net.history.to_list()))}
