@@ -18,6 +18,12 @@ It prints one line per probe and a table of counts per item of the issue:
     python benchmarks/probe_bad_inputs.py --item 7   # one item only
 
 Probes use tiny networks and data; none needs the network or the shared data.
+
+Item 32 (issue 32's command line and data readers: empty / odd CSVs, bad image
+sequences, full disks, partial downloads, concurrent and killed writers, the
+demo's test sequences, device, logs and summary) is one delimited group of
+probes named ``cli/data: ...``; ``--item 32`` runs it alone (about two minutes
+on one core).
 """
 import argparse
 import io
@@ -415,6 +421,557 @@ def _(tmp):
     return _load_refused(tmp / "p.skpd", "never unpickles")
 
 
+# ===================================================================================
+# Issue 32, command line and data readers (branch cli-robustness). One group, kept apart
+# from the other issue-32 probes so both can grow without touching each other: every
+# probe here is registered with item 32 and a name starting "cli/data:".
+# ===================================================================================
+def _cli(argv, *, forbid=None):
+    """Run ``main(argv)`` in-process; return (status, stderr text), or a 'raw' outcome
+    string when it raised (a traceback). ``forbid``: (module, attribute) that must not be
+    called (it raises, so a command that does work before refusing is caught fast)."""
+    from sklearn_patchdesc.__main__ import main
+
+    err, out = io.StringIO(), io.StringIO()
+    saved = sys.stderr, sys.stdout
+    sys.stderr, sys.stdout = err, out
+    undo = None
+    if forbid is not None:
+        mod, attr = forbid
+        undo = (mod, attr, getattr(mod, attr))
+
+        def refuse(*a, **k):
+            raise AssertionError("the command did work before checking its arguments")
+        setattr(mod, attr, refuse)
+    try:
+        status = main([str(a) for a in argv])
+    except BaseException as exc:  # noqa: BLE001 - a traceback is what is probed for
+        return None, f"raw: {type(exc).__name__}: {exc!s:.90}"
+    finally:
+        sys.stderr, sys.stdout = saved
+        if undo is not None:
+            setattr(*undo)
+    return status, err.getvalue()
+
+
+def _cli_error(argv, phrase, status=1, forbid=None):
+    """'clear' if the command fails with ``status`` and one error line holding ``phrase``."""
+    code, err = _cli(argv, forbid=forbid)
+    if code is None:
+        return err
+    if code == 0:
+        return "silent: exit 0"
+    lines = [ln for ln in err.splitlines() if "error:" in ln]
+    if "Traceback" in err or code != status or len(lines) != 1 or phrase.lower() not in \
+            lines[0].lower():
+        return f"raw: exit {code}: {err.strip()[-110:]}"
+    return "clear"
+
+
+def _sift_csv(tmp):
+    from sklearn_patchdesc.datasets import load_hpatches, save_descriptors_csv
+    from sklearn_patchdesc.describe import SIFTPatchDescriptor
+
+    data = load_hpatches(_hpatches(tmp), cache=False)
+    D = SIFTPatchDescriptor().fit(data.data).transform(data.data)
+    return save_descriptors_csv(D, data.target, tmp / "descr", "sift")
+
+
+@probe(32, "cli/data: evaluate, an empty e2.csv")
+def _(tmp):
+    root = _sift_csv(tmp)
+    (root / "i_a" / "e2.csv").write_text("")
+    return _cli_error(["evaluate", root], "e2.csv is empty")
+
+
+@probe(32, "cli/data: evaluate, a CSV of blank lines")
+def _(tmp):
+    root = _sift_csv(tmp)
+    (root / "v_b" / "t5.csv").write_text("\n\n\n")
+    return _cli_error(["evaluate", root], "t5.csv is empty")
+
+
+@probe(32, "cli/data: evaluate, every CSV empty")
+def _(tmp):
+    root = _sift_csv(tmp)
+    for p in root.rglob("*.csv"):
+        p.write_text("")
+    return _cli_error(["evaluate", root], "is empty")
+
+
+@probe(32, "cli/data: evaluate --n-jobs 0")
+def _(tmp):
+    return _cli_error(["evaluate", _sift_csv(tmp), "--n-jobs", "0"], "--n-jobs", status=2)
+
+
+@probe(32, "cli/data: make-data --n-jobs 0")
+def _(tmp):
+    return _cli_error(["make-data", tmp / "o", "--n-jobs", "0"], "--n-jobs", status=2)
+
+
+@probe(32, "cli/data: evaluate --distance hamming on float CSVs")
+def _(tmp):
+    return _cli_error(["evaluate", _sift_csv(tmp), "--distance", "hamming"],
+                      "--distance hamming")
+
+
+@probe(32, "cli/data: evaluate --distance masked_l1 on 3-column CSVs")
+def _(tmp):
+    root = _sift_csv(tmp)
+    for p in root.rglob("*.csv"):
+        rows = p.read_text().splitlines()
+        p.write_text("\n".join(",".join(r.split(",")[:3]) for r in rows) + "\n")
+    return _cli_error(["evaluate", root, "--distance", "masked_l1"], "--distance masked_l1")
+
+
+def _image_sequence(root, spoil=None, name="v_x", layout="hpatches"):
+    from scipy.ndimage import gaussian_filter
+
+    d = root / name
+    d.mkdir(parents=True)
+    img = gaussian_filter(np.random.default_rng(0).random((160, 160)) * 255, 2)
+    img = (255 * (img - img.min()) / np.ptp(img)).astype(np.uint8)
+    for k in range(1, 7):
+        Image.fromarray(img).save(d / (f"{k}.ppm" if layout == "hpatches" else f"img{k}.png"))
+    for k in range(2, 7):
+        np.savetxt(d / (f"H_1_{k}" if layout == "hpatches" else f"H1to{k}p"), np.eye(3))
+    if spoil is not None:
+        spoil(d)
+    return root
+
+
+def _h(text, name="H_1_4"):
+    return lambda d: (d / name).write_text(text)
+
+
+for _case, _spoil, _phrase in [
+        ("a sequence lacks H_1_4", lambda d: (d / "H_1_4").unlink(), "missing homography"),
+        ("non-numeric homography", _h("1 0 x\n0 1 0\n0 0 1\n"), "cannot parse homography"),
+        ("2x2 homography", _h("1 0\n0 1\n"), "must hold 3x3"),
+        ("4x4 homography", _h("1 0 0 0\n0 1 0 0\n0 0 1 0\n0 0 0 1\n"), "must hold 3x3"),
+        ("singular homography", _h("1 0 0\n1 0 0\n0 0 1\n"), "not invertible"),
+        ("all-zero homography", _h("0 0 0\n0 0 0\n0 0 0\n"), "H[2, 2] == 0"),
+        ("NaN in a homography", _h("1 0 nan\n0 1 0\n0 0 1\n"), "NaN or infinity"),
+        ("inf in a homography", _h("1 0 inf\n0 1 0\n0 0 1\n"), "NaN or infinity"),
+        ("homography entry 1e300", _h("1e300 0 1\n0 1 0\n0 0 1\n"), "condition number"),
+        ("homography entry 1e-300 on the diagonal", _h("1e-300 0 1\n0 1 0\n0 0 1\n"),
+         "condition number"),
+        ("H[2,2] = 0", _h("1 0 0\n0 1 0\n0 1 0\n"), "H[2, 2] == 0"),
+        ("unreadable image", lambda d: (d / "3.ppm").write_text("garbage"), "cannot read image"),
+        ("empty image file", lambda d: (d / "5.ppm").write_bytes(b""), "cannot read image"),
+        ("missing image", lambda d: (d / "6.ppm").unlink(), "missing image")]:
+    def _make(spoil, phrase):
+        return lambda tmp: _from_error(tmp, spoil, phrase)
+    probe(32, f"cli/data: make-data --from, {_case}")(_make(_spoil, _phrase))
+
+
+def _from_error(tmp, spoil, phrase):
+    code, err = _cli(["make-data", tmp / "o", "--from", _image_sequence(tmp / "src", spoil)])
+    if code is None:
+        return err
+    line = " ".join(ln for ln in err.splitlines() if "error:" in ln)
+    if code == 1 and "Traceback" not in err and "skipped 1 sub-folder" in line and \
+            phrase.lower() in line.lower():
+        return "clear"
+    return "silent: exit 0" if code == 0 else f"raw: exit {code}: {err.strip()[-110:]}"
+
+
+@probe(32, "cli/data: make-data --from, Oxford layout lacking H1to3p")
+def _(tmp):
+    src = _image_sequence(tmp / "src", lambda d: (d / "H1to3p").unlink(), name="graf",
+                          layout="oxford")
+    return _cli_error(["make-data", tmp / "o", "--from", src], "H1to3p")
+
+
+@probe(32, "cli/data: make-data --from, a homography scaled by 1e-300 (valid: up to scale)")
+def _(tmp):
+    H = "1.1e-300 0 3e-300\n0 0.9e-300 0\n1e-305 0 1e-300\n"
+    code, err = _cli(["make-data", tmp / "o", "--from", _image_sequence(tmp / "src", _h(H)),
+                      "--n-patches", "10"])
+    return "clear" if code == 0 else (err if code is None else f"raw: exit {code}: {err[-90:]}")
+
+
+@probe(32, "cli/data: make-data --from, a homography sending every point off the image")
+def _(tmp):
+    src = _image_sequence(tmp / "src", _h("1 0 1e5\n0 1 1e5\n0 0 1\n"))
+    return _cli_error(["make-data", tmp / "o", "--from", src, "--n-patches", "10"],
+                      "no patch fits")
+
+
+def _full_disk_on(target, attr, err_no=None):
+    import errno as _errno
+
+    code = _errno.ENOSPC if err_no is None else err_no
+    real = getattr(target, attr)
+
+    def full(*a, **k):
+        raise OSError(code, os.strerror(code))
+    setattr(target, attr, full)
+    return lambda: setattr(target, attr, real)
+
+
+def _nothing_left(folder):
+    return not Path(folder).exists() or not any(Path(folder).rglob("*"))
+
+
+@probe(32, "cli/data: make-data on a full disk")
+def _(tmp):
+    undo = _full_disk_on(Image.Image, "save")
+    try:
+        outcome = _cli_error(["make-data", tmp / "o", "--n-sequences", "2", "--n-patches", "8"],
+                             "no space left on device")
+    finally:
+        undo()
+    return outcome if outcome != "clear" or _nothing_left(tmp / "o") else \
+        "silent: files left behind"
+
+
+@probe(32, "cli/data: make-data over a disk quota")
+def _(tmp):
+    import errno as _errno
+
+    undo = _full_disk_on(Image.Image, "save", _errno.EDQUOT)
+    try:
+        return _cli_error(["make-data", tmp / "o", "--n-sequences", "2", "--n-patches", "8"],
+                          "quota")
+    finally:
+        undo()
+
+
+@probe(32, "cli/data: export on a full disk")
+def _(tmp):
+    from sklearn_patchdesc.datasets import _descriptors_csv
+
+    root = _hpatches(tmp)
+    undo = _full_disk_on(_descriptors_csv.np, "savetxt")
+    try:
+        outcome = _cli_error(["export", "builtin:raw", "--data", root, tmp / "o"],
+                             "no space left on device")
+    finally:
+        undo()
+    return outcome if outcome != "clear" or _nothing_left(tmp / "o") else \
+        "silent: files left behind"
+
+
+@probe(32, "cli/data: load_hpatches with a cache on a full disk reads the PNGs")
+def _(tmp):
+    from sklearn_patchdesc.datasets import _hpatches_io, load_hpatches
+
+    root = _hpatches(tmp)
+    undo = _full_disk_on(_hpatches_io, "atomic_save_npy")
+    try:
+        import warnings
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            data = load_hpatches(root, cache=tmp / "cache")
+    except Exception as exc:  # noqa: BLE001
+        return f"raw: {type(exc).__name__}: {exc!s:.90}"
+    finally:
+        undo()
+    same = np.array_equal(data.data, load_hpatches(root, cache=False).data)
+    said = any(str(tmp / "cache") in str(w.message) for w in caught)
+    return "clear" if same and said else f"silent: same data {same}, warning naming it {said}"
+
+
+@probe(32, "cli/data: load_hpatches(mmap_mode='r') with a cache on a full disk")
+def _(tmp):
+    from sklearn_patchdesc.datasets import _hpatches_io, load_hpatches
+
+    root = _hpatches(tmp)
+    undo = _full_disk_on(_hpatches_io, "atomic_save_npy")
+    try:
+        return expect_error(lambda: load_hpatches(root, cache=tmp / "c", mmap_mode="r"),
+                            OSError, str(tmp / "c"))
+    finally:
+        undo()
+
+
+@probe(32, "cli/data: export model --patch-size 64 (fitted on 32)")
+def _(tmp):
+    from sklearn_patchdesc.describe import load_pretrained
+    from sklearn_patchdesc.persistence import save
+
+    save(load_pretrained(), tmp / "m.skpd")
+    return _cli_error(["export", tmp / "m.skpd", "--data", _hpatches(tmp), tmp / "o",
+                       "--patch-size", "64"], "fitted on 32x32")
+
+
+@probe(32, "cli/data: export builtin:hardnet --patch-size 16")
+def _(tmp):
+    return _cli_error(["export", "builtin:hardnet", "--data", _hpatches(tmp), tmp / "o",
+                       "--patch-size", "16"], "--patch-size 16")
+
+
+@probe(32, "cli/data: export builtin:hardnet writes the shipped descriptors")
+def _(tmp):
+    from sklearn_patchdesc.datasets import load_descriptors_csv, load_hpatches
+    from sklearn_patchdesc.describe import load_pretrained
+
+    root = _hpatches(tmp)
+    code, err = _cli(["export", "builtin:hardnet", "--data", root, tmp / "o"])
+    if code != 0:
+        return err if code is None else f"raw: exit {code}: {err.strip()[-90:]}"
+    D = load_descriptors_csv(tmp / "o").data
+    ref = load_pretrained().transform(load_hpatches(root, cache=False).data)
+    return "clear" if np.allclose(D, ref, atol=1e-6) else "silent: other descriptors"
+
+
+@probe(32, "cli/data: export builtin:l2net says how to export a model")
+def _(tmp):
+    return _cli_error(["export", "builtin:l2net", "--data", _hpatches(tmp), tmp / "o"],
+                      "builtin:hardnet")
+
+
+def _only_ref(root, seqs):
+    for s in seqs:
+        for p in (root / s).iterdir():
+            if p.name != "ref.png":
+                p.unlink()
+    return root
+
+
+@probe(32, "cli/data: load_hpatches on a partial download (only ref.png)")
+def _(tmp):
+    from sklearn_patchdesc.datasets import load_hpatches
+
+    root = _only_ref(_hpatches(tmp), ["v_b"])
+    return expect_error(lambda: load_hpatches(root, cache=False), FileNotFoundError,
+                        "v_b lacks 15 of the requested stacks")
+
+
+@probe(32, "cli/data: load_hpatches(on_error='skip') on a partial download")
+def _(tmp):
+    import warnings
+
+    from sklearn_patchdesc.datasets import load_hpatches
+
+    root = _only_ref(_hpatches(tmp), ["v_b"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = load_hpatches(root, cache=False, on_error="skip", n_jobs=2)
+    said = any("v_b" in str(w.message) for w in caught)
+    return "clear" if data.sequence_names == ["i_a"] and said else \
+        f"silent: {data.sequence_names}, warned {said}"
+
+
+@probe(32, "cli/data: load_hpatches(n_jobs=2) on a partial download, two incomplete")
+def _(tmp):
+    from sklearn_patchdesc.datasets import load_hpatches
+
+    root = _only_ref(_hpatches(tmp, seqs=(("i_a", 3), ("v_b", 3), ("v_c", 3))), ["i_a", "v_c"])
+    return expect_error(lambda: load_hpatches(root, cache=False, n_jobs=2), FileNotFoundError,
+                        "2 of 3 sequences")
+
+
+@probe(32, "cli/data: export --data on a partial download")
+def _(tmp):
+    root = _only_ref(_hpatches(tmp), ["v_b"])
+    return _cli_error(["export", "builtin:raw", "--data", root, tmp / "o"], "v_b lacks 15")
+
+
+@probe(32, "cli/data: demo --data on a partial download leaves it out")
+def _(tmp):
+    from sklearn_patchdesc._cli._demo_data import _complete_hpatches_folders
+
+    root = _only_ref(_hpatches(tmp, seqs=(("i_a", 3), ("v_b", 3), ("v_c", 3))), ["v_b"])
+    return "clear" if _complete_hpatches_folders(root) == ["i_a", "v_c"] else "silent"
+
+
+@probe(32, "cli/data: make-data into a folder another run filled meanwhile")
+def _(tmp):
+    from sklearn_patchdesc import datasets
+
+    out, real = tmp / "o", datasets.make_hpatches_like
+
+    def other_run(*a, **k):
+        bunch = real(*a, **k)
+        for name in bunch.sequence_names:
+            (out / name).mkdir(parents=True)
+            (out / name / "ref.png").write_bytes(b"theirs")
+        return bunch
+
+    datasets.make_hpatches_like = other_run
+    try:
+        outcome = _cli_error(["make-data", out, "--n-sequences", "2", "--n-patches", "8"],
+                             "--force")
+    finally:
+        datasets.make_hpatches_like = real
+    return outcome
+
+
+@probe(32, "cli/data: two writers with overwrite=True racing for one sequence folder")
+def _(tmp):
+    from sklearn_patchdesc.datasets import _common
+
+    (tmp / "new").mkdir()
+    (tmp / "new" / "mine").write_text("new")
+    dest, real, raced = tmp / "seq", os.replace, []
+
+    def racing(src, dst):
+        if str(dst) == str(dest) and not raced:
+            raced.append(1)
+            dest.mkdir()
+            (dest / "theirs").write_text("x")
+        return real(src, dst)
+
+    _common.os.replace = racing
+    try:
+        _common.replace_dirs([(tmp / "new", dest)], True, "sequence folder")
+    except Exception as exc:  # noqa: BLE001
+        return f"raw: {type(exc).__name__}: {exc!s:.90}"
+    finally:
+        _common.os.replace = real
+    return "clear" if sorted(p.name for p in dest.iterdir()) == ["mine"] else "silent"
+
+
+def _dead_pid():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@probe(32, "cli/data: a save killed with SIGKILL, then the next save")
+def _(tmp):
+    from sklearn_patchdesc import _files
+
+    code = ("import importlib.util as u, os, sys\n"
+            "s = u.spec_from_file_location('f', sys.argv[2]); f = u.module_from_spec(s)\n"
+            "s.loader.exec_module(f)\n"
+            "with f.atomic_write(sys.argv[1]) as tmp:\n"
+            "    tmp.write_bytes(b'half'); os.kill(os.getpid(), 9)\n")
+    subprocess.run([sys.executable, "-c", code, str(tmp / "m.skpd"), _files.__file__],
+                   timeout=60)
+    left = [p.name for p in tmp.iterdir()]
+    with _files.atomic_write(tmp / "m.skpd") as t:
+        t.write_bytes(b"whole")
+    after = sorted(p.name for p in tmp.iterdir())
+    if len(left) != 1:
+        return f"raw: the kill left {left}"
+    return "clear" if after == ["m.skpd"] else f"silent: orphans {after}"
+
+
+@probe(32, "cli/data: write_hpatches after a killed write_hpatches (temp folder)")
+def _(tmp):
+    from sklearn_patchdesc.datasets import write_hpatches
+    from sklearn_patchdesc.datasets._common import IMAGE_NAMES, make_target
+
+    from sklearn_patchdesc import _files
+
+    orphan = tmp / "hp" / f".write_hpatches-tmp-{_files._host()}-{_dead_pid()}-0123456789ab"
+    (orphan / "i_a").mkdir(parents=True)
+    target = make_target(["i_a"], [2], IMAGE_NAMES)
+    write_hpatches({"data": np.zeros((len(target), 8, 8), np.uint8), "target": target},
+                   tmp / "hp")
+    return "clear" if not orphan.exists() else "silent: orphan temp folder kept"
+
+
+@probe(32, "cli/data: a live writer's temporary survives another write")
+def _(tmp):
+    from sklearn_patchdesc import _files
+
+    live = tmp / f".m.skpd.{_files._host()}-{os.getppid()}-abcdefgh.tmp"
+    live.write_bytes(b"in progress")
+    with _files.atomic_write(tmp / "m.skpd") as t:
+        t.write_bytes(b"x")
+    return "clear" if live.exists() else "silent: removed a live writer's file"
+
+
+@probe(32, "cli/data: demo test sequences on real data, random states 0-7")
+def _(tmp):
+    from sklearn_patchdesc._cli import _demo
+    from sklearn_patchdesc._cli._demo_data import shipped_training_sequences, split_by_sequence
+    from sklearn_patchdesc.datasets._common import make_target
+
+    names = ["i_ubc", "v_bikes", "v_boat", "v_graffiti", "v_trees"]  # Oxford affine, named
+    trained = shipped_training_sequences(_demo.PRETRAINED, _demo.SHIPPED_PIPELINE)
+    bad = {rs: t for rs in range(8)
+           for t in [split_by_sequence(make_target(names, [2] * 5, ["ref"]), rs,
+                                       trained_on=trained)[1]]
+           if set(t) & trained}
+    return "clear" if not bad else f"silent: tested on training sequences {bad}"
+
+
+for _dev in ("mps", "xpu", "meta"):
+    def _device_probe(dev):
+        def run(tmp):
+            from sklearn_patchdesc._cli import _demo_data
+
+            return _cli_error(["demo", "--device", dev, "--out", tmp / "o"], "--device",
+                              status=2, forbid=(_demo_data, "get_data"))
+        return run
+    probe(32, f"cli/data: demo --device {_dev} before any work")(_device_probe(_dev))
+
+
+@probe(32, "cli/data: export of a file that is not a model")
+def _(tmp):
+    (tmp / "m.skpd").write_bytes(b"not a model")
+    return _cli_error(["export", tmp / "m.skpd", "--data", _hpatches(tmp), tmp / "o"],
+                      "m.skpd")
+
+
+@probe(32, "cli/data: TPESearchCV where every trial scores NaN (one-sequence fold)")
+def _(tmp):
+    import warnings
+
+    from scipy.stats import uniform
+    from sklearn.model_selection import GroupKFold
+
+    from sklearn_patchdesc.datasets._common import IMAGE_NAMES, make_target
+    from sklearn_patchdesc.describe import SIFTPatchDescriptor
+    from sklearn_patchdesc.model_selection import TPESearchCV
+
+    y = make_target(["i_a", "v_b", "v_c"], [6, 6, 6], IMAGE_NAMES)
+    X = np.random.default_rng(0).integers(0, 256, (len(y), 16, 16)).astype(np.uint8)
+    search = TPESearchCV(SIFTPatchDescriptor(), {"clip": uniform(0.1, 0.3)}, n_trials=2,
+                         cv=GroupKFold(2), scoring="hpatches_mean", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return expect_error(lambda: search.fit(X, y, groups=y["sequence"]), ValueError,
+                            "single sequence")
+
+
+@probe(32, "cli/data: demo progress in a log (stderr not a terminal)")
+def _(tmp):
+    from sklearn_patchdesc._cli._common import progress
+
+    log, clock = io.StringIO(), iter(range(0, 10_000, 20))
+    list(progress(range(30), "scoring", stream=log, interval=30, clock=lambda: next(clock)))
+    n = len(log.getvalue().splitlines())
+    return "clear" if 5 <= n <= 25 and "\r" not in log.getvalue() else f"silent: {n} lines"
+
+
+@probe(32, "cli/data: demo summary when denoising lowered PSNR")
+def _(tmp):
+    from sklearn_patchdesc._cli._demo_table import INPUTS, TASKS, summary_line
+
+    def per(v):
+        return {t: {"easy": v, "hard": v, "tough": v, "mean": v} for t in TASKS}
+    vals = {"clean": 0.8, "denoised": 0.8048, "noisy": 0.79}
+    res = {n: {i: per(vals[i]) for i in INPUTS} for n in ("HardNet", "SIFT")}
+    psnr = {"noisy": {"easy": 30.1, "hard": 24.0, "tough": 20.5},
+            "denoised": {"easy": 27.1, "hard": 25.0, "tough": 22.0}}
+    text = summary_line(res, "HardNet", psnr)
+    return "clear" if "recover" not in text and "LOWERED PSNR on easy" in text else \
+        f"silent: {text[-100:]}"
+
+
+@probe(32, "cli/data: demo PR-curve legend against the table")
+def _(tmp):
+    from types import SimpleNamespace
+
+    from sklearn_patchdesc._cli._demo_figures import pr_legend
+
+    ver = {lv: {"inter": {"ap": 0.9}, "intra": {"ap": 0.7}} for lv in ("easy", "hard", "tough")}
+    rep = SimpleNamespace(details={"verification": {"per_difficulty": ver},
+                                   "matching": {"per_difficulty": {}},
+                                   "retrieval": {"per_difficulty": {}}},
+                          curves={lv: {"inter": {"pr": {}}} for lv in ver},
+                          verification=0.8, matching=0.5, retrieval=0.6)
+    text = pr_legend("HardNet", rep, "easy")
+    return "clear" if "inter AP 0.900" in text and "table 0.800" in text else f"silent: {text}"
+# =============================================== end of issue 32 cli/data probes
+
+
 # ---------------------------------------------------------------- 8. smaller
 def _hpatches(tmp, seqs=(("i_a", 3), ("v_b", 3))):
     from sklearn_patchdesc.datasets import write_hpatches
@@ -538,7 +1095,9 @@ def _(tmp):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--item", type=int, action="append", help="only these items (1-8)")
+    parser.add_argument("--item", type=int, action="append",
+                        help="only these items (1-8; 32: issue 32's command line and data "
+                             "readers)")
     parser.add_argument("--skip", action="append", default=[],
                         help="skip probes whose name holds this text (e.g. 'inflate' on old "
                              "code, where the zip bomb takes 3.4 GiB)")

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from sklearn_patchdesc._cli._demo import BASELINE, LEARNED
-from sklearn_patchdesc._cli._demo_table import INPUTS, mean_map, summary_line
+from sklearn_patchdesc._cli._demo_table import INPUTS, mean_map, psnr_change, summary_line
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -78,7 +78,8 @@ def rst_table(c):
         f"Demo run: ``python -m sklearn_patchdesc demo`` (budget {c['budget']}, "
         f"``random_state={c['random_state']}``, {c['wall_seconds']} s wall). "
         f"Test sequences {test}" + (f" ({size})" if size else "") + ". "
-        f"The denoiser raises PSNR from {noisy} dB to {den} dB (easy / hard / tough).",
+        f"PSNR of noisy -> denoised test patches: {noisy} dB to {den} dB "
+        f"(easy / hard / tough): {psnr_change(psnr)}.",
         "", ".. list-table::", "   :header-rows: 1", "   :widths: 25 20 18 18 18", "",
         "   * - Descriptor", "     - Input", "     - Verification", "     - Matching",
         "     - Retrieval"]
@@ -86,7 +87,7 @@ def rst_table(c):
         for inp in INPUTS:
             lines += [f"   * - {name}", f"     - {inp}"]
             lines += [f"     - {v:.3f}" for v in mean_map(res, name, inp)]
-    lines += ["", summary_line(res, LEARNED)]
+    lines += ["", summary_line(res, LEARNED, psnr)]
     return "\n".join(lines) + "\n"
 
 

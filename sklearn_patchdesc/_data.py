@@ -14,6 +14,9 @@ import numpy as np
 import torch
 from numpy.lib.array_utils import byte_bounds
 
+from ._precision import autocast
+from ._threads import thread_policy
+
 __all__ = ["PatchDataset", "PatchLoader", "release_pages", "release_rows", "run_batched"]
 
 
@@ -181,11 +184,15 @@ class PatchLoader:
         As in ``DataLoader``: batches in page-locked memory (when CUDA is present),
         for faster copies to the GPU.
     num_workers, prefetch_factor, persistent_workers, timeout : optional
-        ``DataLoader`` options about worker processes. They are accepted, so a
-        skorch configuration carries over, and change nothing: a batch here is
-        one indexing step on a tensor already in memory, which workers would
-        only slow down. Likewise ``worker_init_fn``,
-        ``multiprocessing_context``, ``pin_memory_device`` and ``in_order``.
+        ``DataLoader`` options about worker processes, accepted at their
+        defaults only (``num_workers=0``), likewise ``worker_init_fn``,
+        ``multiprocessing_context`` and ``in_order``; anything else is refused
+        with a ``ValueError``, never silently ignored. A batch here is one
+        indexing step on a tensor already in memory plus a uint8->float
+        conversion -- about 1 % of an L2-Net training step on CPU
+        (``benchmarks/bench_describe_throughput.py`` prints the share) --
+        which worker processes, each with its own copy of the data, would
+        only slow down. ``pin_memory_device`` is accepted and unused.
 
     ``sampler`` may also be a torch ``Sampler`` (any iterable of row indices,
     cut into batches of ``batch_size``) and ``batch_sampler`` an iterable of
@@ -217,6 +224,18 @@ class PatchLoader:
             raise ValueError("give sampler or batch_sampler, not both.")
         if not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError(f"num_workers must be an integer >= 0; got {num_workers!r}.")
+        workers = {"num_workers": (num_workers, 0), "prefetch_factor": (prefetch_factor, None),
+                   "persistent_workers": (persistent_workers, False), "timeout": (timeout, 0),
+                   "worker_init_fn": (worker_init_fn, None),
+                   "multiprocessing_context": (multiprocessing_context, None),
+                   "in_order": (in_order, True)}
+        set_ = [f"{k}={v!r}" for k, (v, default) in workers.items() if v != default]
+        if set_:
+            raise ValueError(
+                f"{', '.join(set_)}: the patch loader uses no worker processes. Each batch is "
+                "one indexing step on patches already in memory (about 1 % of a training "
+                "step), which workers, each with its own copy of the data, would only slow "
+                "down; leave the worker options at their defaults (num_workers=0).")
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
@@ -298,7 +317,7 @@ class PatchLoader:
         return -(-self._stop() // self.batch_size)
 
 
-def run_batched(module, data, *, batch_size=256, device="cpu", numpy=True):
+def run_batched(module, data, *, batch_size=256, device="cpu", precision="fp32", numpy=True):
     """Inference of ``module`` over ``data`` in batches: the library's one inference loop.
 
     Parameters
@@ -312,6 +331,10 @@ def run_batched(module, data, *, batch_size=256, device="cpu", numpy=True):
     batch_size : int, default=256
     device : str or torch.device, default="cpu"
         Where the batches are run; the results come back on the CPU.
+    precision : {"fp32", "bf16", "fp16"}, default="fp32"
+        A resolved precision (see :func:`~sklearn_patchdesc._precision.resolve_precision`):
+        the forward passes run under autocast in it; floating outputs come back
+        as float32 whatever it is.
     numpy : bool, default=True
         Return a numpy array (else a tensor).
 
@@ -330,9 +353,12 @@ def run_batched(module, data, *, batch_size=256, device="cpu", numpy=True):
         module.eval()
     out, pos = None, 0
     try:
-        with torch.inference_mode():
-            for xb, _ in PatchLoader(data, batch_size=batch_size, seed=0):
-                yb = module(xb.to(device)).cpu()
+        with torch.inference_mode(), thread_policy():
+            pin = torch.device(device).type == "cuda"
+            for xb, _ in PatchLoader(data, batch_size=batch_size, seed=0, pin_memory=pin):
+                with autocast(device, precision):
+                    yb = module(xb.to(device, non_blocking=pin))
+                yb = (yb.float() if yb.is_floating_point() else yb).cpu()
                 if out is None:  # filled in place: no second full-size copy
                     out = torch.empty((len(data),) + yb.shape[1:], dtype=yb.dtype)
                 out[pos:pos + len(yb)] = yb

@@ -18,12 +18,15 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import os
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
@@ -37,9 +40,12 @@ from ._checkpoint import (
     prepare_checkpoint_dir,
 )
 from ._data import PatchDataset, PatchLoader, run_batched
+from ._device import check_device
 from ._errors import StopTraining, TrainingError
+from ._precision import PRECISIONS, autocast, full_precision, grad_scaler, resolve_precision
 from ._progress import BatchProgressBar, EpochLog
 from ._split import check_train_split, held_out_rows
+from ._threads import thread_policy
 from ._validation import validate_patch_size
 from .persistence import load as _load_model
 from .persistence import save as _save_model
@@ -70,26 +76,45 @@ class StopOnDivergence(Callback):
       rate of 1e3 gives losses around 1e12 and no NaN);
     - a network whose output, at the end of an epoch, is the same for every
       patch of the last training batch (dead ReLUs after a blow-up give a
-      constant image / descriptor however the input varies).
+      constant image / descriptor however the input varies);
+    - weights whose norm, at the end of an epoch, is more than
+      ``weight_factor`` times what it was when training began, or not finite
+      (a bounded loss -- a triplet margin on unit descriptors -- never
+      explodes, however far the weights have run: ``L2NetDescriptor(lr=1e8)``
+      ends with a weight norm of ~3e8 and a loss like any other).
 
     Parameters
     ----------
     loss_factor : float, default=1e4
         How many times the first batch's loss counts as divergence. Batch
         losses of a sane fit stay within a few times the first one.
+    weight_factor : float, default=1e3
+        How many times the initial weight norm counts as divergence. The
+        sane fits of the test suite and of the shipped weights grow it less
+        than 10x.
     """
 
-    def __init__(self, loss_factor=1e4):
+    def __init__(self, loss_factor=1e4, weight_factor=1e3):
         self.loss_factor = loss_factor
+        self.weight_factor = weight_factor
 
     def initialize(self):
         self.first_loss_ = None
         self.last_X_ = None
+        self.first_norm_ = None
         return self
 
+    @staticmethod
+    def _weight_norm(net):
+        with torch.no_grad():
+            norms = [p.detach().float().norm() for p in net.module_.parameters()
+                     if p.requires_grad and p.numel()]
+            return float(torch.stack(norms).norm()) if norms else 0.0
+
     def on_train_begin(self, net, **kwargs):
-        # a resumed fit compares with the first batch it runs
+        # a resumed fit compares with the first batch it runs, and the weights it starts from
         self.first_loss_ = None
+        self.first_norm_ = self._weight_norm(net)
 
     def _fail(self, net, what):
         epoch = len(net.history)
@@ -117,6 +142,12 @@ class StopOnDivergence(Callback):
             self.last_X_ = batch[0]
 
     def on_epoch_end(self, net, **kwargs):
+        norm = self._weight_norm(net)
+        if not np.isfinite(norm):
+            self._fail(net, "the weights became NaN or infinite")
+        if self.first_norm_ and norm > self.weight_factor * self.first_norm_:
+            self._fail(net, f"the norm of the weights grew from {self.first_norm_:.4g} to "
+                            f"{norm:.4g}, more than {self.weight_factor:g} times")
         X = self.last_X_
         self.last_X_ = None
         if X is None or len(X) < 2 or torch.equal(X.min(0).values, X.max(0).values):
@@ -125,8 +156,8 @@ class StopOnDivergence(Callback):
         was_training = module.training
         module.eval()
         try:
-            with torch.no_grad():
-                out = module(X.to(net.device))
+            with torch.no_grad(), autocast(net.device, net.precision):
+                out = _float32(module(X.to(net.device)))
         finally:
             module.train(was_training)
         if not isinstance(out, torch.Tensor) or not out.is_floating_point():
@@ -182,6 +213,8 @@ class PatchNeuralNet(NeuralNet):
     """
 
     channels_last = False
+    #: resolved precision of forward passes ("fp32", "bf16" or "fp16"; see _precision)
+    precision = "fp32"
 
     def __init__(self, module, criterion, **kwargs):
         kwargs.setdefault("iterator_train", PatchLoader)
@@ -195,6 +228,60 @@ class PatchNeuralNet(NeuralNet):
         if self.channels_last:
             self.module_.to(memory_format=torch.channels_last)
         return self
+
+    def initialize(self):
+        super().initialize()
+        self.grad_scaler_ = grad_scaler(self.device, self.precision)
+        if self.grad_scaler_ is not None and "lbfgs" in type(self.optimizer_).__name__.lower():
+            raise ValueError("precision='fp16' needs gradient scaling, which L-BFGS (a closure "
+                             "optimizer) cannot take; use precision='bf16' or 'fp32'.")
+        return self
+
+    # ------------------------------------------------ one step, any precision
+    def batch_loss(self, batch, training, **fit_params):
+        """``(loss, y_pred)`` of one batch (subclasses change this, not the steps).
+
+        Runs under the net's autocast; whatever it passes to :meth:`get_loss`
+        is computed in float32.
+        """
+        Xi, yi = batch
+        y_pred = self.infer(Xi, **fit_params)
+        return self.get_loss(y_pred, yi, X=Xi, training=training), y_pred
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        with autocast(self.device, self.precision):
+            loss, y_pred = self.batch_loss(batch, True, **fit_params)
+        if self.grad_scaler_ is not None:
+            self.grad_scaler_.scale(loss).backward()
+        else:
+            loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def validation_step(self, batch, **fit_params):
+        self._set_training(False)
+        with torch.no_grad(), autocast(self.device, self.precision):
+            loss, y_pred = self.batch_loss(batch, False, **fit_params)
+        return {"loss": loss, "y_pred": y_pred}
+
+    def _step_optimizer(self, step_fn):
+        if self.grad_scaler_ is None:
+            return super()._step_optimizer(step_fn)
+        step_fn()  # forward, scaled backward
+        for name in self._optimizers:
+            self.grad_scaler_.step(getattr(self, name + "_"))
+        self.grad_scaler_.update()
+        return None
+
+    def infer(self, x, **fit_params):
+        if isinstance(x, torch.Tensor):  # pinned batches copy while the device computes
+            x = x.to(self.device, non_blocking=x.is_pinned())
+        return super().infer(x, **fit_params)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """skorch's ``get_loss`` in float32, whatever precision the forward pass ran in."""
+        with full_precision(self.device):
+            return super().get_loss(_float32(y_pred), y_true, X=X, training=training)
 
     def get_default_callbacks(self):
         # the epoch table on stderr, uncoloured unless stderr is a terminal
@@ -245,17 +332,13 @@ class PatchNeuralNet(NeuralNet):
                    for _, cb in getattr(self, "callbacks_", ()))
 
 
-def check_device(device):
-    """Return ``device`` if torch knows it and it is present, else raise ValueError."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise ValueError(
-            f"device={device!r} is not a torch device; use 'cpu', 'cuda' or 'cuda:N'."
-        ) from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but no CUDA device is available.")
-    return device
+def _float32(out):
+    """Floating tensors of a network output (or tuple of them) as float32."""
+    if isinstance(out, torch.Tensor):
+        return out.float() if out.is_floating_point() else out
+    if isinstance(out, tuple):
+        return tuple(_float32(o) for o in out)
+    return out
 
 
 @contextlib.contextmanager
@@ -317,11 +400,30 @@ class NetParams(BaseEstimator):
     BasePatchNet estimators and only takes the parameter handling from here.
     """
 
+    #: the shared training parameters, declared once (scikit-learn's own validation, with
+    #: its InvalidParameterError wording); subclasses add theirs with
+    #: ``{**NetParams._parameter_constraints, ...}``. What a type cannot say (a device
+    #: this machine has, a precision it runs fast, an optimizer name) is checked after.
+    _parameter_constraints: dict = {
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "train_split": [None, Interval(Real, 0, 1, closed="neither"), callable],
+        "callbacks": [None, list, tuple],
+        "device": [str, torch.device],
+        "precision": [StrOptions(set(PRECISIONS))],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "checkpoint_dir": [None, str, os.PathLike],
+    }
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        # every subclass's own fit is transactional, without each one having to remember
+        # every subclass's own fit validates the declared parameters first (scikit-learn's
+        # _fit_context) and is transactional, without each one having to remember
         if "fit" in cls.__dict__ and not getattr(cls.__dict__["fit"], "_transactional", False):
-            cls.fit = _transactional(cls.__dict__["fit"])
+            cls.fit = _fit_context(prefer_skip_nested_validation=False)(
+                _transactional(cls.__dict__["fit"]))
 
     # ----------------------------------------------------------- parameters
     def _store_kwargs(self, kwargs):
@@ -379,13 +481,8 @@ class NetParams(BaseEstimator):
 
     def _check_common_params(self):
         self._check_no_unexpected_kwargs()
-        for name in ("max_epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-        if not (isinstance(self.lr, (int, float, np.floating)) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number; got {self.lr!r}.")
         check_device(self.device)
+        resolve_precision(self.precision, self.device)
         check_train_split(self.train_split)
 
     def _holdout(self, groups):
@@ -425,7 +522,8 @@ class BasePatchNet(NetParams):
 
     Common parameters (subclasses document them): ``max_epochs``,
     ``batch_size``, ``lr``, ``optimizer``, ``train_split``, ``callbacks``,
-    ``device``, ``random_state``, ``verbose``, ``checkpoint_dir``.
+    ``device``, ``precision``, ``random_state``, ``verbose``, ``checkpoint_dir``
+    (declared once, with their constraints, in ``NetParams._parameter_constraints``).
     """
 
     #: net class built in fit; subclasses may use a PatchNeuralNet subclass
@@ -486,6 +584,8 @@ class BasePatchNet(NetParams):
         criterion = self._build_criterion()
         kwargs = {f"module__{k}": v for k, v in module_kwargs.items()}
         kwargs.update(self._net_kwargs())
+        if torch.device(self.device).type == "cuda":  # page-locked batches, copied asynchronously
+            kwargs.update(iterator_train__pin_memory=True, iterator_valid__pin_memory=True)
         kwargs.update({k: v for k, v in self._prefixed_params().items()
                        if not k.startswith("criterion__")})
         callbacks = [("stop_on_divergence", StopOnDivergence())]
@@ -512,7 +612,8 @@ class BasePatchNet(NetParams):
             verbose=self.verbose,
             **kwargs,
         )
-        net.channels_last = self._channels_last and self.device == "cpu"
+        net.channels_last = self._channels_last
+        net.precision = resolve_precision(self.precision, self.device)
         return net
 
     def _optimizer_class(self):
@@ -570,7 +671,7 @@ class BasePatchNet(NetParams):
             prepare_checkpoint_dir(self.checkpoint_dir)
             self._fingerprint = fit_fingerprint(self, dataset, seed)
         try:
-            with self._seeded(seed):
+            with thread_policy(), self._seeded(seed):
                 net = self._build_net(fit_callbacks=callbacks)
                 if valid is not None:
                     net.train_split = predefined_split(valid)
@@ -640,8 +741,18 @@ class BasePatchNet(NetParams):
         check_is_fitted(self, "net_")
         return self.net_.history
 
-    def _forward(self, X4, batch_size=None):
-        """Run the fitted module on float patches ``(n, 1, H, W)``; return a numpy array."""
+    def _forward(self, X4, batch_size=None, module=None):
+        """Run the fitted module on float patches ``(n, 1, H, W)``; return a numpy array.
+
+        It runs on the estimator's current ``device`` and ``precision`` (so
+        ``set_params(device=...)`` after fitting or loading moves the network);
+        ``module`` is a part of the fitted network to run instead of all of it.
+        """
         check_is_fitted(self, "net_")
-        return run_batched(self.net_.module_, X4, device=self.net_.device,
+        device = check_device(self.device)
+        precision = resolve_precision(self.precision, device)
+        if torch.device(self.net_.device) != torch.device(device):
+            self.net_.module_.to(device)
+            self.net_.device = device
+        return run_batched(module or self.net_.module_, X4, device=device, precision=precision,
                            batch_size=batch_size or max(self.batch_size, 256))

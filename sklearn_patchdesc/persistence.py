@@ -69,6 +69,7 @@ import inspect
 import json
 import math
 import os
+import warnings
 import zipfile
 from pathlib import Path, PurePath
 
@@ -426,7 +427,7 @@ class _Decoder:
                     f"{self.path} sets {cls.__name__}.{key}={params[key]!r}; a model file may "
                     f"not name a folder a fit reads from and writes to (save() stores {key} as "
                     "None). Refusing to load it.")
-        est = cls(**params)
+        est = cls(**_runnable_here(cls, params, self.path))
         fitted_nodes = node.get("fitted", {"__dict__": {}})["__dict__"]
         fitted_names = {k for k in fitted_nodes if _is_fitted_name(cls, k) and k not in allowed}
         self._check_names(cls, fitted_nodes, fitted_names, "fitted attribute")
@@ -467,6 +468,46 @@ class _Decoder:
                 f"{self.path} sets {what} {unknown[0]!r:.80} of {cls.__name__}, which is not a "
                 f"{what} {cls.__name__} has; refusing to load it (a model file may only set "
                 "constructor parameters and public fitted attributes).")
+
+
+def _runnable_here(cls, params, path):
+    """``params`` with a device and precision this machine has (a GPU-trained model loads anywhere).
+
+    A CUDA device that is absent here becomes ``"cpu"``, and a precision the
+    device cannot run fast becomes ``"auto"``, each with a warning naming the
+    saved value; a device the library never runs on (``"meta"``, ``"mps"``,
+    an unknown name) is refused.
+    """
+    from ._precision import resolve_precision
+    from ._device import check_device
+
+    params = dict(params)
+    name = cls.__name__
+    if "device" in params:
+        device = params["device"]
+        try:
+            check_device(device)
+        except ValueError as exc:
+            if not (isinstance(device, str) and device.split(":")[0] == "cuda"):
+                raise PersistenceError(f"{path} sets {name}.device={device!r}: {exc}") from None
+            warnings.warn(f"{path}: {name} was saved with device={device!r}, which this machine "
+                          "does not have; it is loaded on the CPU (device='cpu').", UserWarning,
+                          stacklevel=4)
+            params["device"] = "cpu"
+    if "precision" in params:
+        try:
+            resolve_precision(params["precision"], params.get("device", "cpu"))
+        except ValueError as exc:
+            from ._precision import PRECISIONS
+
+            if params["precision"] not in PRECISIONS:
+                raise PersistenceError(f"{path} sets {name}.precision="
+                                       f"{params['precision']!r}: {exc}") from None
+            warnings.warn(f"{path}: {name} was saved with precision={params['precision']!r}, "
+                          f"which device={params.get('device', 'cpu')!r} here cannot run fast; "
+                          "it is loaded with precision='auto'.", UserWarning, stacklevel=4)
+            params["precision"] = "auto"
+    return params
 
 
 def _init_names(cls):

@@ -27,7 +27,6 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._composite import module_of, unwrap
-from ._data import run_batched
 from ._training import PatchNeuralNet
 from ._validation import check_patches, restore_patches
 from .denoise._selfsupervised import neighbor2neighbor_loss
@@ -82,7 +81,7 @@ class JointNeuralNet(PatchNeuralNet):
     n2n_gamma = 1.0
     denoise_criterion = None
 
-    def _joint_loss(self, batch, training):
+    def batch_loss(self, batch, training, **fit_params):
         Xi, yi = batch
         Xi = Xi.to(self.device)
         yi = yi.to(self.device)
@@ -102,18 +101,6 @@ class JointNeuralNet(PatchNeuralNet):
         self.history.record_batch(f"{prefix}denoise_loss", den_value)
         return loss, emb
 
-    def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
-        loss, emb = self._joint_loss(batch, True)
-        loss.backward()
-        return {"loss": loss, "y_pred": emb}
-
-    def validation_step(self, batch, **fit_params):
-        self._set_training(False)
-        with torch.no_grad():
-            loss, emb = self._joint_loss(batch, False)
-        return {"loss": loss, "y_pred": emb}
-
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_end(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
                              **kwargs)
@@ -127,7 +114,8 @@ class _DenoiseLoss:
         self.criterion = criterion
 
     def __call__(self, pred, target):
-        return self.criterion(pred, target)
+        with torch.autocast(device_type=pred.device.type, enabled=False):  # losses in float32
+            return self.criterion(pred.float(), target.float())
 
 
 class JointDenoiseDescribe(BaseDescriptorNet):
@@ -187,7 +175,7 @@ class JointDenoiseDescribe(BaseDescriptorNet):
     lr : float, default=1e-4
         Fine-tuning learning rate (low: both nets usually start trained).
     optimizer : str or torch.optim.Optimizer class, default="adam"
-    train_split, valid_scoring, early_stopping, callbacks, device, random_state, verbose, checkpoint_dir
+    train_split, valid_scoring, early_stopping, callbacks, device, precision, random_state, verbose, checkpoint_dir
         As in :class:`~sklearn_patchdesc.describe.L2NetDescriptor`.
     **kwargs
         skorch-prefixed options (``optimizer__weight_decay`` ...).
@@ -222,7 +210,8 @@ class JointDenoiseDescribe(BaseDescriptorNet):
                  freeze_descriptor=False, criterion=None, sampler=None, max_epochs=5,
                  batch_size=64, lr=1e-4, optimizer="adam",
                  train_split=None, valid_scoring=None, early_stopping=None, callbacks=None,
-                 device="cpu", random_state=None, verbose=0, checkpoint_dir=None, **kwargs):
+                 device="cpu",
+                 precision="fp32", random_state=None, verbose=0, checkpoint_dir=None, **kwargs):
         self.denoiser = denoiser
         self.descriptor = descriptor
         self.lam = lam
@@ -239,6 +228,7 @@ class JointDenoiseDescribe(BaseDescriptorNet):
         self.early_stopping = early_stopping
         self.callbacks = callbacks
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint_dir = checkpoint_dir
@@ -316,7 +306,7 @@ class JointDenoiseDescribe(BaseDescriptorNet):
         """
         check_is_fitted(self, "net_")
         X4, layout = self._validate_patches(X, reset=False)
-        out = run_batched(self.net_.module_.denoiser, X4, device=self.net_.device)
+        out = self._forward(X4, module=self.net_.module_.denoiser)
         return restore_patches(out, layout)
 
 

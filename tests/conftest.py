@@ -34,7 +34,13 @@ def shared_data():
 
 @pytest.fixture(autouse=True)
 def _few_threads(monkeypatch):
-    """Keep torch on the two cores CI has, deterministic where possible."""
+    """Keep torch on the two cores CI has, deterministic where possible.
+
+    ``SKPD_THREADS`` pins the library's thread policy too: fits at different
+    thread counts differ in the last bits, and a test must not depend on the
+    machine's load.
+    """
     import torch
 
     torch.set_num_threads(2)
+    monkeypatch.setenv("SKPD_THREADS", "2")

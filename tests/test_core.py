@@ -121,8 +121,8 @@ class _Tiny(torch.nn.Module):
 
 class _TinyDenoiser(TransformerMixin, BasePatchNet):
     def __init__(self, max_epochs=2, batch_size=16, lr=1e-2, optimizer="adam",
-                 train_split=None, callbacks=None, device="cpu", random_state=None,
-                 verbose=0, checkpoint_dir=None, **kwargs):
+                 train_split=None, callbacks=None, device="cpu", precision="fp32",
+                 random_state=None, verbose=0, checkpoint_dir=None, **kwargs):
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -130,6 +130,7 @@ class _TinyDenoiser(TransformerMixin, BasePatchNet):
         self.train_split = train_split
         self.callbacks = callbacks
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint_dir = checkpoint_dir
@@ -220,9 +221,13 @@ def test_nan_loss_stops_with_message(noisy_clean):
 @pytest.mark.parametrize(
     "params, error, match",
     [
-        ({"max_epochs": 0}, ValueError, "max_epochs"),
-        ({"batch_size": 2.5}, ValueError, "batch_size"),
-        ({"lr": -1}, ValueError, "lr must be"),
+        ({"max_epochs": 0}, ValueError,
+         r"The 'max_epochs' parameter of _TinyDenoiser must be an int in the range \[1, inf\)"),
+        ({"batch_size": 2.5}, ValueError, "The 'batch_size' parameter of _TinyDenoiser"),
+        ({"lr": -1}, ValueError, r"The 'lr' parameter .* range \(0.0, inf\). Got -1 instead"),
+        ({"precision": "float32"}, ValueError, "The 'precision' parameter .* Got 'float32'"),
+        ({"train_split": 1.0}, ValueError, "The 'train_split' parameter"),
+        ({"verbose": "loud"}, ValueError, "The 'verbose' parameter"),
         ({"optimizer": "adagrad2"}, ValueError, "not known"),
         ({"optimizer": 3}, TypeError, "optimizer must be"),
         ({"widht": 3}, TypeError, "unexpected argument.*'widht'.*module__"),

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 NAMES = ["hpatches_verification", "hpatches_matching", "hpatches_retrieval",
-         "hpatches_mean", "denoise_psnr", "denoise_ssim"]
+         "hpatches_mean", "denoise_psnr", "denoise_ssim", "phototour_fpr95"]
 
 SCRIPT = """
 import sys

@@ -312,3 +312,37 @@ def test_package_imports_without_optuna():
                          timeout=60)
     assert out.returncode == 0, out.stderr
     assert "TPESearchCV" in out.stdout
+
+
+def _three_sequences():
+    from sklearn_patchdesc.datasets._common import IMAGE_NAMES, make_target
+
+    y = make_target(["i_a", "v_b", "v_c"], [6, 6, 6], IMAGE_NAMES)
+    X = np.random.default_rng(0).integers(0, 256, (len(y), 16, 16)).astype(np.uint8)
+    return X, y
+
+
+def test_a_search_where_every_trial_scores_nan_fails_and_names_the_fold():
+    """GroupKFold(2) on 3 sequences: one test fold holds one sequence, the HPatches
+    scorer refuses it, every mean is NaN; the search used to "succeed" with an
+    arbitrary best_params_."""
+    from sklearn.model_selection import GroupKFold
+
+    from sklearn_patchdesc.describe import SIFTPatchDescriptor
+
+    X, y = _three_sequences()
+    search = TPESearchCV(SIFTPatchDescriptor(), {"clip": uniform(0.1, 0.3)}, n_trials=2,
+                         cv=GroupKFold(2), scoring="hpatches_mean", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match=r"Every one of the 2 trials scored NaN.*Test "
+                                             r"fold\(s\) \d of cv hold a single sequence or "
+                                             r"group \((i_a|v_b|v_c)\)"):
+            search.fit(X, y, groups=y["sequence"])
+    assert not hasattr(search, "best_params_")
+    # a cv whose test folds hold two sequences or more scores normally
+    from sklearn.model_selection import PredefinedSplit
+
+    folds = PredefinedSplit(np.where(y["sequence"] == "i_a", -1, 0))
+    search.set_params(cv=folds).fit(X, y)
+    assert np.isfinite(search.best_score_)

@@ -65,7 +65,8 @@ def test_held_out_rows_refuse_what_cannot_be_split():
 def test_bad_train_split_is_one_clear_error_everywhere(data, kind, bad):
     X, y = data
     est, needs_y = _estimators()[kind]
-    with pytest.raises(ValueError, match="train_split must be None, a fraction"):
+    with pytest.raises(ValueError, match=r"The 'train_split' parameter of \w+ must be None, "
+                                         r"a float in the range \(0.0, 1.0\) or a callable"):
         est.set_params(train_split=bad).fit(X, y if needs_y else None)
 
 
@@ -115,6 +116,8 @@ def test_callable_is_skorchs_train_split(data, kind):
 # --------------------------------------------------------- keyword-only
 #: the data-defining arguments a meta-estimator takes first (as sklearn's Pipeline(steps))
 POSITIONAL = {"FeatureInverter": ("network", "layer"),
+              "FunctionDescriptor": ("func",),
+              "TorchModuleDescriptor": ("module",),
               "JointDenoiseDescribe": ("denoiser", "descriptor"),
               "TaskAwareDenoiser": ("denoiser", "descriptor"),
               "TPESearchCV": ("estimator", "param_distributions")}
@@ -129,14 +132,23 @@ def test_parameters_are_keyword_only(name, cls):
 
 
 # ------------------------------------------------------- loader options
-def test_dataloader_worker_options_are_accepted(data):
+def test_pin_memory_is_accepted_and_changes_nothing_on_the_cpu(data):
     X, _ = data
-    den = ShallowUNetDenoiser(max_epochs=1, random_state=0, iterator_train__num_workers=2,
-                              iterator_train__pin_memory=True,
-                              iterator_valid__persistent_workers=True)
+    den = ShallowUNetDenoiser(max_epochs=1, random_state=0, iterator_train__pin_memory=True)
     plain = ShallowUNetDenoiser(max_epochs=1, random_state=0)
     np.testing.assert_allclose(den.fit(X).transform(X[:8].astype(np.float32) / 255),
                                plain.fit(X).transform(X[:8].astype(np.float32) / 255))
+
+
+@pytest.mark.parametrize("option", [{"iterator_train__num_workers": 2},
+                                    {"iterator_valid__persistent_workers": True},
+                                    {"iterator_train__prefetch_factor": 4}])
+def test_worker_options_are_refused_not_ignored(data, option):
+    X, _ = data
+    (key, value), = option.items()
+    name = key.split("__")[1]
+    with pytest.raises(ValueError, match=rf"{name}={value!r}: the patch loader uses no worker"):
+        ShallowUNetDenoiser(max_epochs=1, train_split=0.25, **option).fit(X)
 
 
 def test_collate_fn_and_unknown_options_are_refused_clearly(data):

@@ -15,6 +15,7 @@ from skorch.callbacks import Callback, EarlyStopping
 from sklearn_patchdesc._checkpoint import CHECKPOINT_FILE, load_checkpoint
 from sklearn_patchdesc._training import StopTraining, TrainingError
 from sklearn_patchdesc.denoise import DnCNNDenoiser, ShallowUNetDenoiser
+from sklearn_patchdesc.describe import L2NetDescriptor
 
 
 class InterruptAt(Callback):
@@ -217,6 +218,21 @@ def test_divergence_without_nan_is_a_training_error(make):
         est.fit(noisy, clean)
     with pytest.raises(NotFittedError):
         est.transform(noisy)
+
+
+@pytest.mark.parametrize("options", [{"lr": 1e8}, {"lr": 1e4}, {"lr": 1e3, "optimizer": "adam"}],
+                         ids=["sgd-1e8", "sgd-1e4", "adam-1e3"])
+def test_runaway_weights_under_a_bounded_loss_are_a_training_error(options):
+    # the triplet loss of unit descriptors is bounded and the output stays finite and varied,
+    # so only the weights show the blow-up (norm 13.9 -> 2.5e8 at lr=1e8; mAP 0.67, not 0.81)
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (200, 32, 32), dtype=np.uint8)
+    y = np.repeat(np.arange(50), 4)
+    est = L2NetDescriptor(max_epochs=2, random_state=0, **options)
+    with pytest.raises(TrainingError, match="norm of the weights grew from"):
+        est.fit(X, y)
+    with pytest.raises(NotFittedError):
+        est.transform(X)
 
 
 def test_sane_fit_is_not_taken_for_divergence(data):

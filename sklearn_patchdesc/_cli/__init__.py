@@ -9,13 +9,16 @@ Expected user errors are printed as one line on stderr and give exit status 1
 (2 for argument syntax errors, as argparse does): a :class:`CLIError` (bad
 arguments, and what the library says about a file or folder the user gave,
 see :func:`._common.user_input`) and the operating system's file errors
-(missing, not a folder, not writable). Any other exception is a bug, in the
-command or in the library, and shows its full traceback; ``--traceback``
-(or the environment variable ``SKPD_TRACEBACK=1``) shows it for user errors too.
+(missing, not a folder, not writable, a full or read-only disk). Any other
+exception is a bug, in the command or in the library, and shows its full
+traceback; ``--traceback`` (or the environment variable ``SKPD_TRACEBACK=1``)
+shows it for user errors too.
 """
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 
 from .._env import getenv
@@ -98,3 +101,22 @@ def main(argv=None):
         msg = str(exc) if isinstance(exc, CLIError) else f"{type(exc).__name__}: {exc}"
         print(f"{parser.prog} {args.command}: error: {msg}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        if show_tb or exc.errno not in _DISK_ERRNOS:
+            raise
+        print(f"{parser.prog} {args.command}: error: {disk_message(exc, args)}", file=sys.stderr)
+        return 1
+
+
+#: the operating system's "this disk cannot take it" errors: a condition of the machine,
+#: reported in one line like a user error (the library's writers leave nothing
+#: half-written under the real name)
+_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
+def disk_message(exc, args):
+    """One line for a full / read-only disk, naming the file or the output folder."""
+    where = exc.filename or getattr(args, "out", None)
+    reason = exc.strerror or os.strerror(exc.errno)
+    return f"{reason}" + (f" writing {where}" if where else "") + \
+        "; free some space or choose another folder"

@@ -13,14 +13,14 @@ on stdout, results.json / results.md and figures in ``--out``.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from contextlib import contextmanager
 
 import numpy as np
 
-from ._common import (check_output_dir, json_safe, non_negative_int, note, positive_float,
-                      positive_int, torch_device, transform_batches)
+from ._common import (check_output_dir, check_precision, heartbeat, json_safe,
+                      non_negative_int, note, positive_float, positive_int, progress,
+                      torch_device, transform_batches)
 from ._demo_table import INPUTS
 
 HELP = "denoise + describe built-in data and print the HPatches table"
@@ -116,6 +116,9 @@ def add_parser(sub):
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
     p.add_argument("--device", type=torch_device, default="cpu",
                    help="torch device (default: cpu)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                   help="precision of the networks (default: auto, bf16 where the device has "
+                        "bf16 units, else fp32)")
     p.set_defaults(run=run)
     return p
 
@@ -152,7 +155,7 @@ def _train(bunch, train_rows, plan, args, timer):
              f"{plan.denoiser_epochs} epochs")
         den = ShallowUNetDenoiser(max_epochs=plan.denoiser_epochs, batch_size=DENOISER_BATCH,
                                   random_state=args.random_state, device=args.device,
-                                  verbose=1)
+                                  precision=args.precision, verbose=1)
         with timer("train denoiser"):
             den.fit(X[den_rows], y[den_rows] if args.self_supervised else Xc[den_rows])
     else:
@@ -160,8 +163,8 @@ def _train(bunch, train_rows, plan, args, timer):
 
         note(f"\n[1/4] shipped denoiser ({SHIPPED_PIPELINE}: trained for the shipped "
              "descriptor, blind noise-level input), no training")
-        den = load_pretrained_pipeline(SHIPPED_PIPELINE,
-                                       denoise_params={"device": args.device})[0]
+        den = load_pretrained_pipeline(SHIPPED_PIPELINE, denoise_params={
+            "device": args.device, "precision": args.precision})[0]
     rows = label_subset(y, train_rows, max(3 * plan.l2net_triplets, plan.hardnet_patches), rng)
     with timer("denoise training patches"):
         Z = transform_batches(den, X[rows], desc="denoising training patches")
@@ -170,7 +173,8 @@ def _train(bunch, train_rows, plan, args, timer):
          f"patches: {len(np.unique(y['label'][rows][hn_rows]))} points ({len(hn_rows)} "
          f"patches) x {plan.hardnet_epochs} epochs")
     hardnet = load_pretrained(PRETRAINED, max_epochs=plan.hardnet_epochs, lr=FINE_TUNE_LR,
-                              random_state=args.random_state, device=args.device, verbose=1)
+                              random_state=args.random_state, device=args.device,
+                              precision=args.precision, verbose=1)
     with timer("fine-tune HardNet"):
         hardnet.fit(Z[hn_rows], y[rows][hn_rows])
     note(f"\n[3/4] L2-Net baseline (N-HPatches report: random triplets, SGD 0.1) from "
@@ -178,7 +182,7 @@ def _train(bunch, train_rows, plan, args, timer):
          f"({len(rows)} patches), {plan.l2net_triplets} triplets x {plan.l2net_epochs} epochs")
     l2 = L2NetDescriptor(max_epochs=plan.l2net_epochs, random_state=args.random_state,
                          sampler=RandomTripletSampler(n_triplets=plan.l2net_triplets),
-                         device=args.device, verbose=1)
+                         device=args.device, precision=args.precision, verbose=1)
     with timer("train L2-Net"):
         l2.fit(Z, y[rows])
     return den, hardnet, l2
@@ -186,16 +190,15 @@ def _train(bunch, train_rows, plan, args, timer):
 
 def _evaluate(models, inputs, y_test, random_state, timer):
     """HPatches reports ``{descriptor: {input: report}}`` and the descriptors."""
-    from tqdm.auto import tqdm
-
     from ..metrics import hpatches_evaluate
 
     reports, descr = {}, {}
     jobs = [(name, inp) for name in models for inp in INPUTS]
     note(f"\n[4/4] describing and scoring {len(y_test)} test patches "
          f"({len(jobs)} descriptor x input pairs)")
-    for name, inp in tqdm(jobs, desc="HPatches tasks", disable=None, file=sys.stderr):
-        with timer(f"describe+score {name}"):
+    for name, inp in progress(jobs, desc="HPatches tasks", unit="pairs"):
+        # one pair can take over a minute at the default budget: a sign of life within it
+        with timer(f"describe+score {name}"), heartbeat(f"scoring {name} on {inp} input"):
             D = transform_batches(models[name], inputs[inp], desc=f"{name} on {inp}")
             descr[(name, inp)] = D
             reports.setdefault(name, {})[inp] = hpatches_evaluate(
@@ -232,9 +235,11 @@ def _figures(out, bunch, test_rows, inputs, den, hardnet, l2, reports, descr, ra
 
 def run(args):
     """Run the demo; returns the exit status."""
-    from ._demo_data import Plan, describe_source, get_data, split_by_sequence
+    from ._demo_data import (Plan, describe_source, get_data, shipped_training_sequences,
+                             split_by_sequence)
 
     t_start = time.perf_counter()
+    check_precision(args.precision, args.device)
     plan = Plan.from_budget(args.budget)
     data_path = describe_source(args.data) if args.data is not None else None
     out = check_output_dir(args.out, force=True)
@@ -250,16 +255,19 @@ def run(args):
     from ._demo_table import markdown_table, per_difficulty, summary_line, text_table
 
     timer = _Timer()
-    with timer("data"):
+    with timer("data"), heartbeat("preparing the data"):
         bunch = get_data(data_path, plan, args.random_state, args.n_sequences)
     from ..describe._pretrained import BUILTIN_HELDOUT
 
     test_mask, test_names = split_by_sequence(
         bunch.target, args.random_state,
-        test_photos=BUILTIN_HELDOUT if bunch.get("builtin") else None)
+        test_photos=BUILTIN_HELDOUT if bunch.get("builtin") else None,
+        trained_on=shipped_training_sequences(
+            PRETRAINED, None if trains_denoiser(args) else SHIPPED_PIPELINE))
     train_rows, test_rows = np.flatnonzero(~test_mask), np.flatnonzero(test_mask)
     train_names = sorted(set(bunch.target["sequence"][train_rows]))
-    note(f"data: {bunch.source}; {len(bunch.data)} patches; train sequences "
+    note(f"data ({timer['data']:.0f} s): {bunch.source}; {len(bunch.data)} patches; "
+         f"train sequences "
          f"{', '.join(train_names)}; test sequences {', '.join(test_names)}")
 
     den, hardnet, l2 = _train(bunch, train_rows, plan, args, timer)
@@ -291,7 +299,7 @@ def run(args):
     print()
     print(table)
     print(psnr_line)
-    print(summary_line(results, LEARNED))
+    print(summary_line(results, LEARNED, psnr))
 
     out.mkdir(parents=True, exist_ok=True)
     written = []

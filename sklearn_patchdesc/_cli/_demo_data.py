@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._split import held_out_groups, interleaved_order
+from .._split import _n_held_out, held_out_groups, interleaved_order
 from ._common import CLIError, note, read_image_sequences, user_input
 
 #: share of sequences held out for testing (seed 000: 40 of 116)
@@ -84,6 +84,68 @@ def _pick_sequences(names, n, rng):
     return sorted(interleaved_order([str(s) for s in names], rng)[:n])
 
 
+def shipped_training_sequences(descriptor, pipeline=None):
+    """Names of the sequences the shipped descriptor (and the shipped pipeline's
+    denoiser) were trained on, from their model cards (``training_data.sequences``)."""
+    from ..describe import pretrained_card
+
+    names = set(pretrained_card(descriptor)["training_data"]["sequences"])
+    if pipeline is not None:
+        from ..pipeline import pretrained_pipeline_card
+
+        names |= set(pretrained_pipeline_card(pipeline)["training_data"]["sequences"])
+    return frozenset(names)
+
+
+def _builtin_sequences_with_held_out_photos(n_seq, held_out, rng):
+    """``n_seq`` built-in synthetic sequences that include the held-out photos.
+
+    The built-in generator cycles through the bundled photos in a fixed order
+    in which the held-out ones come 4th and 7th, so fewer than 7 sequences
+    would hold none and leave the demo nothing it may test on. Here they come
+    first (at most ``n_seq - 1`` of them: one sequence must stay for
+    training), each with the kind and name the generator gives it.
+    """
+    from ..datasets._synth import builtin_photos, synthetic_sequence
+
+    photos = builtin_photos()
+    kinds = {name: "v" if j % 2 == 0 else "i" for j, (name, _) in enumerate(photos)}
+    test = [(n, img) for n, img in photos if n in held_out][:max(1, n_seq - 1)]
+    rest = [(n, img) for n, img in photos if n not in held_out]
+    seqs = []
+    for name, img in (test + rest)[:n_seq]:
+        s = synthetic_sequence(name, img, kinds[name], rng)
+        seqs.append({"name": s.name, "images": s.images, "homographies": s.homographies,
+                     "kind": kinds[name], "layout": "synthetic"})
+    return seqs
+
+
+def _photo(name):
+    """The built-in photo of a sequence name (``v_coins2`` -> ``coins``)."""
+    return name.split("_", 1)[-1].rstrip("0123456789")
+
+
+def _complete_hpatches_folders(root):
+    """Sequence folders of ``root`` with every stack; notes the incomplete ones."""
+    from ..datasets import IMAGE_NAMES
+    from ..datasets._hpatches_io import missing_files
+
+    found, incomplete = [], []
+    for p in sorted(root.iterdir()):
+        noisy = (p / "ref_noise.png").is_file()
+        if not p.is_dir() or not ((p / "ref.png").is_file() or noisy):
+            continue
+        (incomplete if missing_files(p, IMAGE_NAMES, noisy) else found).append(p.name)
+    if incomplete:
+        note(f"note: leaving out {len(incomplete)} incomplete sequence folder(s) of {root} "
+             f"(a partial download?): {', '.join(incomplete[:5])}"
+             + (" ..." if len(incomplete) > 5 else ""))
+    if not found:
+        raise CLIError(f"--data {root}: no complete sequence folder (ref.png, e1..e5, h1..h5, "
+                       "t1..t5.png)")
+    return found
+
+
 def get_data(data_path, plan, random_state, n_sequences=None):
     """The demo's patch set: noisy ``data``, clean ``data_clean``, record ``target``.
 
@@ -113,15 +175,19 @@ def get_data(data_path, plan, random_state, n_sequences=None):
     rng = np.random.default_rng(random_state)
     n_seq = plan.n_sequences if n_sequences is None else n_sequences
     if data_path is None:
+        from ..describe._pretrained import BUILTIN_HELDOUT
+
         note(f"generating the built-in N-HPatches-style set: {n_seq} sequences x "
              f"{plan.n_patches} points x 16 images ...")
-        b = make_hpatches_like(n_sequences=n_seq, n_patches_per_sequence=plan.n_patches,
-                               noise=True, random_state=random_state, n_jobs=2)
+        seqs = None if n_seq >= 7 else _builtin_sequences_with_held_out_photos(
+            n_seq, BUILTIN_HELDOUT, rng)  # 7 and more hold them (see Plan.n_sequences)
+        b = make_hpatches_like(sequences=seqs, n_sequences=n_seq,
+                               n_patches_per_sequence=plan.n_patches, noise=True,
+                               random_state=random_state, n_jobs=2)
         return Bunch(data=b.data, data_clean=b.data_clean, target=b.target, builtin=True,
                      source="built-in N-HPatches-style set (make_hpatches_like(noise=True))")
     if _is_hpatches_folder(data_path):
-        found = sorted(p.name for p in data_path.iterdir() if p.is_dir() and (
-            (p / "ref.png").is_file() or (p / "ref_noise.png").is_file()))
+        found = _complete_hpatches_folders(data_path)
         names = _pick_sequences(found, n_seq, rng)
         note(f"loading {len(names)} sequences of {data_path} ...")
         with user_input(data_path):
@@ -146,22 +212,42 @@ def get_data(data_path, plan, random_state, n_sequences=None):
                  source=f"image sequences {data_path} (make_hpatches_like(noise=True))")
 
 
-def split_by_sequence(target, random_state, test_photos=None):
+def split_by_sequence(target, random_state, test_photos=None, trained_on=()):
     """Boolean test mask and test names: about 35 % of the sequences, both kinds when possible.
 
     With ``test_photos`` (built-in data), the sequences of those photos are the
     test sequences instead (the shipped descriptor was never trained on them).
+    A sequence named in ``trained_on`` (the shipped models' training sequences,
+    from their model cards) is never a test sequence: scoring a model on what
+    it was trained on would overstate it. When no other sequence is left, a
+    CLIError says so.
     """
-    names = sorted(set(np.asarray(target["sequence"]).astype(str)))
+    seq = np.asarray(target["sequence"]).astype(str)
+    names = sorted(set(seq))
     if len(names) < 2:
         raise CLIError(f"the demo needs at least 2 sequences (one to train, one to test); "
                        f"the data has {len(names)}")
     if test_photos is not None:
-        test = [n for n in names if n.split("_", 1)[-1].rstrip("0123456789") in test_photos]
+        test = [n for n in names if _photo(n) in test_photos and n not in trained_on]
         if test and len(test) < len(names):
-            return np.isin(np.asarray(target["sequence"]).astype(str), test), test
-    test = [str(s) for s in held_out_groups(names, TEST_FRACTION, random_state)]
-    return np.isin(np.asarray(target["sequence"]).astype(str), test), test
+            return np.isin(seq, test), test
+    trained = [n for n in names if n in trained_on]
+    if not trained:
+        test = [str(s) for s in held_out_groups(names, TEST_FRACTION, random_state)]
+        return np.isin(seq, test), test
+    candidates = [n for n in names if n not in trained_on]
+    if not candidates:
+        raise CLIError(
+            f"every sequence of the data ({', '.join(names)}) is one the shipped models were "
+            "trained on (their model cards list them: describe.pretrained_card(...)"
+            "['training_data']['sequences']); the demo does not score a model on its own "
+            "training data: give --data with other sequences as well")
+    note(f"note: {', '.join(trained)} never go to the test set: the shipped models were "
+         "trained on them (model cards)")
+    n_test = min(len(candidates), _n_held_out(TEST_FRACTION, len(names)))
+    rng = np.random.default_rng(random_state)
+    test = sorted(interleaved_order(candidates, rng)[:n_test])
+    return np.isin(seq, test), test
 
 
 def label_subset(target, rows, n_rows, rng):

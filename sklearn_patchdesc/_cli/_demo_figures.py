@@ -78,27 +78,51 @@ def training_curves(estimator, title, path):
     return _save(fig, path)
 
 
+def pr_kind(report, level):
+    """Negatives of the curve drawn for ``level``: ``"inter"`` (other sequences), or
+    ``"intra"`` (same sequence) when there is a single test sequence."""
+    return "inter" if "pr" in report.curves.get(level, {}).get("inter", {}) else "intra"
+
+
+def pr_legend(label, report, level):
+    """Legend text of one PR curve: its own AP, named by its negatives, and the table's value.
+
+    The curve is the verification PR of one kind of negatives, while the
+    demo's table gives, per difficulty, the mean AP over the kinds scored
+    (inter- and intra-sequence negatives, :func:`._demo_table.per_difficulty`):
+    both are printed so that no number on the figure looks like a table entry
+    it is not.
+    """
+    from ._demo_table import per_difficulty
+
+    kind = pr_kind(report, level)
+    ap = report.details["verification"]["per_difficulty"][level][kind]["ap"]
+    table = per_difficulty(report)["verification"][level]
+    return f"{label} ({kind} AP {ap:.3f}; table {table:.3f})"
+
+
 def pr_curves(reports, path):
     """Verification precision-recall per difficulty (inter-sequence negatives, or
-    intra-sequence ones when there is a single test sequence)."""
+    intra-sequence ones when there is a single test sequence); the legend gives
+    each curve's AP and the table's mean over both kinds (:func:`pr_legend`)."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharey=True)
     for ax, level in zip(axes, ("easy", "hard", "tough")):
         kind = "inter"
         for label, report in reports.items():
-            curves = report.curves.get(level, {})
-            kind = "inter" if "pr" in curves.get("inter", {}) else "intra"
-            pr = curves.get(kind, {}).get("pr")
+            kind = pr_kind(report, level)
+            pr = report.curves.get(level, {}).get(kind, {}).get("pr")
             if pr is None:
                 continue
-            ap = report.details["verification"]["per_difficulty"][level][kind]["ap"]
-            ax.plot(pr["recall"], pr["precision"], label=f"{label} (AP {ap:.3f})")
+            ax.plot(pr["recall"], pr["precision"], label=pr_legend(label, report, level))
         ax.set_title(f"verification, {level} ({kind} negatives)", fontsize=10)
         ax.set_xlabel("recall")
         if ax.lines:
-            ax.legend(fontsize=7, loc="lower left")
+            ax.legend(fontsize=6, loc="lower left")
     axes[0].set_ylabel("precision")
+    fig.suptitle("curve AP: these negatives only; table: mean AP over inter- and "
+                 "intra-sequence negatives", fontsize=8)
     fig.tight_layout()
     return _save(fig, path)
 

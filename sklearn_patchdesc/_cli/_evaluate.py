@@ -8,13 +8,12 @@ row = patch index) and the same task files, scored by
 from __future__ import annotations
 
 import json
-import sys
 from contextlib import nullcontext
-from pathlib import Path
 
 import numpy as np
 
-from ._common import CLIError, existing_dir, json_safe, non_negative_int, note, user_input
+from ._common import (CLIError, existing_dir, json_safe, n_jobs, non_negative_int, note,
+                      progress, user_input)
 
 HELP = "score descriptor CSVs in the official HPatches layout"
 
@@ -72,7 +71,7 @@ def add_parser(sub):
                    help="run only this task (repeat for several; default: all three)")
     p.add_argument("--random-state", type=non_negative_int, default=0, metavar="N",
                    help="seed of generated tasks (default: %(default)s)")
-    p.add_argument("--n-jobs", type=int, default=None, metavar="N",
+    p.add_argument("--n-jobs", type=n_jobs, default=None, metavar="N",
                    help="parallel CSV readers (default: 1; -1 = all cores)")
     p.add_argument("--json", action="store_true",
                    help="print every number as JSON on stdout instead of the table")
@@ -120,7 +119,6 @@ def read_descriptor_dir(root, sequences=None, delimiter=",", n_jobs=None):
     target : record array with ``label``, ``sequence``, ``image`` (as the loaders)
     """
     from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
 
     if not delimiter:
         raise CLIError("--delimiter must not be empty")
@@ -139,9 +137,8 @@ def read_descriptor_dir(root, sequences=None, delimiter=",", n_jobs=None):
                            f"folder in {root}: {', '.join(missing[:5])}"
                            + (" ..." if len(missing) > 5 else ""))
     jobs = (delayed(_read_sequence)(root, s, delimiter) for s in sequences)
-    parts = list(tqdm(Parallel(n_jobs=n_jobs, return_as="generator")(jobs),
-                      total=len(sequences), desc="reading CSVs", unit="seq",
-                      disable=None, file=sys.stderr))
+    parts = list(progress(Parallel(n_jobs=n_jobs, return_as="generator")(jobs),
+                          total=len(sequences), desc="reading CSVs", unit="seq"))
     dims = {X.shape[1] for X, _ in parts}
     if len(dims) > 1:
         raise CLIError(f"descriptor files in {root} have different numbers of columns "
@@ -173,6 +170,32 @@ def check_finite_csv(root, sequence, X, target):
         raise CLIError(f"{path}, line {int(target['label'][r]) + 1}: descriptor value "
                        f"{float(X[r, col])} in column {col + 1} is not finite (NaN or infinity; "
                        f"{bad.size} such row(s) in sequence {sequence!r})")
+
+
+def check_distance_csv(root, X, target, distance):
+    """CLIError naming ``--distance`` and the first file whose values it cannot use.
+
+    The metric's own check (:func:`~sklearn_patchdesc.metrics._distances.check_descriptors`)
+    decides; this only finds the file and line to name, before any scoring.
+    """
+    from ..datasets import IMAGE_NAMES
+    from ..metrics._distances import check_descriptors
+
+    try:
+        check_descriptors(X, distance, name="descriptors")
+    except ValueError as exc:
+        where = ""
+        if distance == "hamming":  # the first row holding a value other than 0 or 1
+            bad = np.flatnonzero(~np.isin(X, (0.0, 1.0)).all(axis=1))
+            if bad.size:
+                r = int(bad[0])
+                seq = target["sequence"][r]
+                first = int(target["label"][target["sequence"] == seq].min())
+                col = int(np.flatnonzero(~np.isin(X[r], (0.0, 1.0)))[0])
+                path = root / str(seq) / f"{IMAGE_NAMES[int(target['image'][r])]}.csv"
+                where = (f" ({path}, line {int(target['label'][r]) - first + 1}, column "
+                         f"{col + 1}: {float(X[r, col])!r})")
+        raise CLIError(f"--distance {distance}: {exc}{where}") from None
 
 
 # ------------------------------------------------------------------ tasks
@@ -265,6 +288,7 @@ def run(args):
     if all(src == "generated" for src in sources.values()):
         split = None  # nothing of the split is used: the report must not name one
     X, target = read_descriptor_dir(root, sequences, args.delimiter, args.n_jobs)
+    check_distance_csv(root, X, target, args.distance)
     n_seq = len(np.unique(target.sequence))
     header = (f"descriptors: {root}  ({n_seq} sequences, {len(X)} patches, "
               f"{X.shape[1]} dims, distance {args.distance})\n"

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import argparse
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
-from ._common import (CLIError, check_output_dir, disk_usage, existing_dir, human_size,
-                      non_negative_int, note, positive_int, read_image_sequences)
+from ._common import (check_output_dir, disk_usage, exists_conflict, existing_dir, human_size,
+                      n_jobs, non_negative_int, note, positive_int, read_image_sequences,
+                      user_input)
 
 HELP = "write a generated HPatches / N-HPatches patch folder"
 
@@ -54,7 +56,7 @@ def add_parser(sub):
                         "size (default: %(default)s)")
     p.add_argument("--random-state", type=non_negative_int, default=0, metavar="N",
                    help="seed; the same seed writes the same files (default: %(default)s)")
-    p.add_argument("--n-jobs", type=int, default=None, metavar="N",
+    p.add_argument("--n-jobs", type=n_jobs, default=None, metavar="N",
                    help="parallel workers, one sequence each (default: 1; -1 = all cores)")
     p.add_argument("--force", action="store_true",
                    help="write into a non-empty OUT, replacing sequence folders of the "
@@ -84,11 +86,15 @@ def run(args):
     t0 = time.perf_counter()
     what = f"sequences from {source}" if source else "synthetic sequences (built-in photos)"
     note(f"generating patches from {what} ...")
-    bunch = make_hpatches_like(
-        sequences=None if source is None else read_image_sequences(source), n_sequences=args.n_sequences,
-        n_patches_per_sequence=args.n_patches, patch_size=args.patch_size,
-        noise=args.noise_kind if args.noise else False,
-        random_state=args.random_state, n_jobs=args.n_jobs)
+    sequences = None if source is None else read_image_sequences(source)
+    # with --from, what the generator refuses (no patch fits in an image ...) is a
+    # verdict on the user's sequences; on the built-in photos it would be a bug
+    with user_input(f"--from {source}") if source is not None else nullcontext():
+        bunch = make_hpatches_like(
+            sequences=sequences, n_sequences=args.n_sequences,
+            n_patches_per_sequence=args.n_patches, patch_size=args.patch_size,
+            noise=args.noise_kind if args.noise else False,
+            random_state=args.random_state, n_jobs=args.n_jobs)
     if out.is_dir():
         stale = sorted(p.name for p in out.iterdir() if p.is_dir()
                        and p.name not in bunch.sequence_names and (p / "ref.png").is_file())
@@ -97,7 +103,10 @@ def run(args):
                  f"load_hpatches will read too: {', '.join(stale[:5])}"
                  + (" ..." if len(stale) > 5 else ""))
     note(f"writing {out} ...")
-    written = write_hpatches(bunch, out, overwrite=args.force)
+    try:
+        written = write_hpatches(bunch, out, overwrite=args.force)
+    except FileExistsError as exc:
+        raise exists_conflict(exc, out) from exc
     size, n_files = 0, 0
     for folder in written:
         s, n = disk_usage(folder)

@@ -1,12 +1,12 @@
 """Shared helpers of the datasets subpackage: image names, targets, atomic writes."""
+import errno
 import os
 import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
 
-from .._files import atomic_write
+from .._files import aside_name, atomic_write, temp_dir
 
 #: The 16 image names of an HPatches sequence, in ``image`` code order
 #: (0 = ref, 1..5 = e1..e5, 6..10 = h1..h5, 11..15 = t1..t5).
@@ -183,10 +183,12 @@ def group_rows(target):
 
 
 def new_temp_dir(parent, tag):
-    """Create a hidden temporary directory inside ``parent`` (same filesystem)."""
-    path = Path(parent) / f".{tag}-tmp-{uuid.uuid4().hex[:12]}"
-    path.mkdir(parents=True)
-    return path
+    """Create a hidden temporary directory inside ``parent`` (same filesystem).
+
+    Temporaries of killed writers in ``parent`` are removed first (see
+    :mod:`sklearn_patchdesc._files`).
+    """
+    return temp_dir(parent, tag)
 
 
 def atomic_save_npy(path, array):
@@ -195,26 +197,55 @@ def atomic_save_npy(path, array):
         np.save(fh, array, allow_pickle=False)
 
 
-def replace_dirs(moves, overwrite, what):
+def exists_error(what, dest, n_more=0, raced=False):
+    more = f" (and {n_more} more)" if n_more else ""
+    why = " (it appeared while this one was being written: another writer?)" if raced else ""
+    # errno and filename let a caller (the command line) say the hint in its own words
+    return FileExistsError(errno.EEXIST, f"{what} already exists: {dest}{more}{why}; pass "
+                           "overwrite=True to replace", str(dest))
+
+
+def replace_dirs(moves, overwrite, what, attempts=3):
     """Move finished temp directories into place: ``moves`` is [(tmp, dest)].
 
     Conflicts are checked for every destination before anything is moved.
     With ``overwrite`` an existing destination is moved aside first and
-    removed only after the new one is in place.
+    removed only after every new one is in place; should a move fail, the
+    destination moved aside is put back. A destination that another writer
+    puts in place between the two renames is handled like an existing one
+    (moved aside with ``overwrite``, FileExistsError without), up to
+    ``attempts`` times.
     """
     existing = [dest for _, dest in moves if os.path.lexists(dest)]
     if existing and not overwrite:
-        raise FileExistsError(
-            f"{what} already exists: {existing[0]}"
-            + (f" (and {len(existing) - 1} more)" if len(existing) > 1 else "")
-            + "; pass overwrite=True to replace"
-        )
+        raise exists_error(what, existing[0], len(existing) - 1)
     trash = []
     for tmp, dest in moves:
-        if os.path.lexists(dest):
-            aside = Path(tmp).parent / f".old-{uuid.uuid4().hex[:12]}"
-            os.replace(dest, aside)
-            trash.append(aside)
-        os.replace(tmp, dest)
+        for _ in range(attempts):
+            aside = None
+            if os.path.lexists(dest):
+                if not overwrite:
+                    raise exists_error(what, dest, raced=True)
+                aside = aside_name(Path(tmp).parent)
+                try:
+                    os.replace(dest, aside)
+                except FileNotFoundError:  # another writer moved it first
+                    continue
+                trash.append(aside)
+            try:
+                os.replace(tmp, dest)
+                break
+            except OSError as exc:
+                if aside is not None and not os.path.lexists(dest):
+                    os.replace(aside, dest)  # nothing lost: the old one goes back
+                    trash.remove(aside)
+                # a folder renamed onto a non-empty one: EEXIST or ENOTEMPTY (POSIX allows both)
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+        else:
+            raise FileExistsError(
+                errno.EEXIST, f"{what} {dest} was replaced by another writer {attempts} times "
+                "while this one moved its own into place; let the other writer finish first",
+                str(dest))
     for old in trash:
         shutil.rmtree(old, ignore_errors=True)

@@ -6,13 +6,14 @@ one row per patch in patch-index order, one column per descriptor dimension,
 no header.
 """
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
 
 from ._common import (IMAGE_NAMES, check_sequence_names, check_target, group_rows,
-                      make_target, new_temp_dir, replace_dirs)
+                      exists_error, make_target, new_temp_dir, replace_dirs)
 
 
 def save_descriptors_csv(descriptors, target, root, name, delimiter=",", fmt="%.9g",
@@ -55,7 +56,7 @@ def save_descriptors_csv(descriptors, target, root, name, delimiter=",", fmt="%.
     root = Path(root)
     dest = root / name
     if dest.exists() and not overwrite:
-        raise FileExistsError(f"descriptor folder already exists: {dest}; pass overwrite=True")
+        raise exists_error("descriptor folder", dest)
     root.mkdir(parents=True, exist_ok=True)
     tmp = new_temp_dir(root, f"descriptors-{name}")
     try:
@@ -101,7 +102,7 @@ def load_descriptors_csv(root, name=None, delimiter=",", dtype=np.float32, seque
     FileNotFoundError
         Missing folder or no CSV files.
     ValueError
-        Unparseable file, or files of one sequence with different row counts,
+        Unparseable or empty file, or files of one sequence with different row counts,
         or different dimensions / image sets across files, or a name in
         ``sequences`` that is not a plain folder name (e.g. ``"../x"``).
     """
@@ -129,9 +130,15 @@ def load_descriptors_csv(root, name=None, delimiter=",", dtype=np.float32, seque
         for n in images:
             path = d / f"{n}.csv"
             try:
-                a = np.loadtxt(path, delimiter=delimiter, dtype=dtype, ndmin=2)
+                with warnings.catch_warnings():
+                    # numpy warns "input contained no data"; the error below says more
+                    warnings.simplefilter("ignore", UserWarning)
+                    a = np.loadtxt(path, delimiter=delimiter, dtype=dtype, ndmin=2)
             except ValueError as exc:
                 raise ValueError(f"cannot parse descriptor file {path}: {exc}") from exc
+            if a.size == 0:
+                raise ValueError(f"descriptor file {path} is empty: it holds no descriptor "
+                                 "rows (one row per patch expected)")
             if dim is None:
                 dim = a.shape[1]
             if a.shape[1] != dim:

@@ -33,6 +33,7 @@ from ._common import (
     new_temp_dir,
     replace_dirs,
     atomic_save_npy,
+    exists_error,
 )
 from ._splits import load_hpatches_splits, split_sequences
 
@@ -173,20 +174,39 @@ def _cache_lookup(seq_dir, images, noisy, patch_size, cache_dir):
     return None
 
 
-def _load_sequence(seq_dir, images, noisy, patch_size, cache_dir):
+def _load_sequence(seq_dir, images, noisy, patch_size, cache_dir, need_cache=False):
     """Worker: decode one sequence (and store it in the cache).
 
-    With a cache the arrays are written to .npy files and only the paths
-    travel back to the parent process.
+    Returns ``(data, clean, n, cache_error)``. With a cache the arrays are
+    written to .npy files and only the paths travel back to the parent
+    process. When the cache cannot be written (full disk, no permission) the
+    decoded arrays travel back instead and ``cache_error`` says why (the
+    parent warns: a warning raised in a joblib worker process is lost), unless
+    ``need_cache`` (``mmap_mode='r'`` maps the cache), which raises.
     """
     if cache_dir is None:
-        return _decode_sequence(seq_dir, images, noisy, patch_size)
+        return _decode_sequence(seq_dir, images, noisy, patch_size) + (None,)
     # stat before decoding: a file changed while it is decoded then no longer
     # matches the entry, so the next load decodes it again instead of trusting it
     stats = _stat_key(_sequence_files(seq_dir, images, noisy))
     data, clean, n = _decode_sequence(seq_dir, images, noisy, patch_size)
-    return store_cache_entry(cache_dir, seq_dir, images, noisy, patch_size, data, clean, n,
-                             stats=stats)
+    try:
+        return store_cache_entry(cache_dir, seq_dir, images, noisy, patch_size, data, clean,
+                                 n, stats=stats) + (None,)
+    except OSError as exc:
+        why = _cache_write_error(cache_dir, exc)
+        if need_cache:
+            raise OSError(exc.errno, f"{why}; mmap_mode='r' maps the cache, so free space "
+                          "there, pass cache=<another folder>, or load with mmap_mode=None",
+                          str(cache_dir)) from exc
+        return data, clean, n, why
+
+
+def _cache_write_error(cache_dir, exc):
+    """One phrase naming the cache folder and the operating system's reason."""
+    reason = exc.strerror or str(exc)
+    where = exc.filename or cache_dir
+    return f"cannot write the load_hpatches cache in {cache_dir} ({reason}: {where})"
 
 
 def store_cache_entry(cache_dir, seq_dir, images, noisy, patch_size, data, clean, n, *,
@@ -244,6 +264,22 @@ def _combined_memmap(cache_dir, results, suffix, shape, total):
     return arr
 
 
+def missing_files(seq_dir, images, noisy):
+    """Names of the PNG stacks of ``images`` that ``seq_dir`` lacks (a partial download)."""
+    return [f.name for f in _sequence_files(seq_dir, images, noisy) if not f.is_file()]
+
+
+def _incomplete_message(root, incomplete, n_names):
+    parts = []
+    for name, miss in list(incomplete.items())[:5]:
+        shown = ", ".join(f"{name}/{f}" for f in miss[:4]) + (
+            f" and {len(miss) - 4} more" if len(miss) > 4 else "")
+        parts.append(f"{name} lacks {len(miss)} of the requested stacks: {shown}")
+    more = f"; and {len(incomplete) - 5} more" if len(incomplete) > 5 else ""
+    return (f"{len(incomplete)} of {n_names} sequences in {root} are incomplete (a partial "
+            f"download?): {'; '.join(parts)}{more}")
+
+
 def _find_sequences(root):
     return sorted(
         p.name for p in root.iterdir()
@@ -254,7 +290,7 @@ def _find_sequences(root):
 
 def load_hpatches(root, split=None, subset="test", patch_size=32, splits_file=None,
                   n_jobs=None, cache=True, return_X_y=False, images=None,
-                  sequences=None, mmap_mode=None):
+                  sequences=None, mmap_mode=None, on_error="raise"):
     """Load HPatches (release layout) or N-HPatches patch stacks.
 
     Parameters
@@ -292,6 +328,11 @@ def load_hpatches(root, split=None, subset="test", patch_size=32, splits_file=No
         full-size N-HPatches with clean twins (~5.7 GB) does not have to fit
         in RAM. Needs the cache; the joined selection is stored once more in
         the cache folder (``joined__*.npy``, reused while its entries last).
+    on_error : {'raise', 'skip'}, default='raise'
+        What to do with a sequence folder that lacks some of the requested
+        PNG stacks (e.g. only ``ref.png``, a partial download): raise a
+        FileNotFoundError naming every incomplete sequence and its missing
+        files, or leave those sequences out with a warning that names them.
 
     Returns
     -------
@@ -309,7 +350,12 @@ def load_hpatches(root, split=None, subset="test", patch_size=32, splits_file=No
     Raises
     ------
     FileNotFoundError
-        Missing root, sequence folder, PNG stack or splits file.
+        Missing root, sequence folder, PNG stack (``on_error='raise'``; with
+        ``'skip'`` only when no complete sequence is left) or splits file.
+    OSError
+        With ``mmap_mode='r'``, a cache that cannot be written (e.g. a full
+        disk). Without it such a cache is not an error: the sequences are
+        decoded from the PNGs, with a warning naming the cache folder.
     ValueError
         Unreadable PNG, a 16-bit PNG with values above 255, stack height not a
         multiple of its width, different patch counts within a sequence,
@@ -317,6 +363,8 @@ def load_hpatches(root, split=None, subset="test", patch_size=32, splits_file=No
         the splits file) that is not a plain folder name inside ``root``.
     """
     root = Path(root)
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     if mmap_mode not in (None, "r"):
         raise ValueError(f"mmap_mode must be None or 'r'; got {mmap_mode!r}")
     if mmap_mode is not None and (cache is False or cache is None):
@@ -351,6 +399,18 @@ def load_hpatches(root, split=None, subset="test", patch_size=32, splits_file=No
             f"mixed layouts in {root}: {names[0]!r} and {odd!r} differ in having "
             f"'{first}{NOISE_SUFFIX}.png' (N-HPatches) twins")
     noisy = all(noisy_flags)
+    # every missing stack is found before any decoding, so the error (or warning)
+    # names all incomplete sequences at once instead of the first one a worker meets
+    incomplete = {n: m for n in names if (m := missing_files(root / n, images, noisy))}
+    if incomplete:
+        msg = _incomplete_message(root, incomplete, len(names))
+        if on_error == "raise" or len(incomplete) == len(names):
+            hint = ("pass on_error='skip' to load the complete ones, or images=[...] to load "
+                    "only the images every sequence has" if on_error == "raise" else
+                    "no complete sequence is left to load")
+            raise FileNotFoundError(f"{msg}; {hint}")
+        warnings.warn(f"{msg}; leaving them out (on_error='skip')", stacklevel=2)
+        names = [n for n in names if n not in incomplete]
 
     cache_dir = None if cache is False or cache is None else _cache_dir(root, cache)
     results = [None] * len(names)
@@ -360,14 +420,22 @@ def load_hpatches(root, split=None, subset="test", patch_size=32, splits_file=No
     todo = [i for i, r in enumerate(results) if r is None]
     if todo:
         decoded = Parallel(n_jobs=n_jobs)(
-            delayed(_load_sequence)(root / names[i], images, noisy, patch_size, cache_dir)
+            delayed(_load_sequence)(root / names[i], images, noisy, patch_size, cache_dir,
+                                    need_cache=mmap_mode is not None)
             for i in todo)
+        cache_errors = []
         for i, r in zip(todo, decoded):
-            results[i] = r
+            results[i] = r[:3]
+            if r[3] is not None:
+                cache_errors.append(r[3])
+        if cache_errors:
+            warnings.warn(f"{cache_errors[0]}; read {len(cache_errors)} sequence(s) from the "
+                          "PNG stacks without caching them", stacklevel=2)
     counts = [r[2] for r in results]
     sizes = set()
     for r in results:
-        arr = np.load(r[0], mmap_mode="r") if cache_dir is not None else r[0]
+        # a path to a cache entry, or the decoded array when the cache could not be written
+        arr = r[0] if isinstance(r[0], np.ndarray) else np.load(r[0], mmap_mode="r")
         sizes.add(arr.shape[1:])
     if len(sizes) > 1:
         raise ValueError(
@@ -377,15 +445,21 @@ def load_hpatches(root, split=None, subset="test", patch_size=32, splits_file=No
     m = len(images)
     total = sum(counts) * m
     if mmap_mode is not None:
-        data = _combined_memmap(cache_dir, results, "", shape, total)
-        clean = _combined_memmap(cache_dir, results, "_clean", shape, total) if noisy else None
+        try:
+            data = _combined_memmap(cache_dir, results, "", shape, total)
+            clean = _combined_memmap(cache_dir, results, "_clean", shape, total) if noisy \
+                else None
+        except OSError as exc:
+            raise OSError(exc.errno, f"{_cache_write_error(cache_dir, exc)}; mmap_mode='r' "
+                          "maps the cache, so free space there, pass cache=<another folder>, "
+                          "or load with mmap_mode=None", str(cache_dir)) from exc
     else:
         data = np.empty((total,) + shape, dtype=np.uint8)
         clean = np.empty_like(data) if noisy else None
     pos = 0
     for r, n in zip(results if mmap_mode is None else [], counts):
         block = slice(pos, pos + n * m)
-        if cache_dir is not None:
+        if not isinstance(r[0], np.ndarray):
             data[block] = np.load(r[0], mmap_mode="r")
             if noisy:
                 clean[block] = np.load(r[1], mmap_mode="r")
@@ -479,10 +553,7 @@ def write_hpatches(bunch, root, *, overwrite=False, compress_level=6):
         raise NotADirectoryError(f"output root is not a folder: {root}")
     conflicts = [root / s for s in groups if os.path.lexists(root / s)]
     if conflicts and not overwrite:
-        raise FileExistsError(
-            f"sequence folder already exists: {conflicts[0]}"
-            + (f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else "")
-            + "; pass overwrite=True to replace")
+        raise exists_error("sequence folder", conflicts[0], len(conflicts) - 1)
     root.mkdir(parents=True, exist_ok=True)
     tmp_root = new_temp_dir(root, "write_hpatches")
     try:

@@ -19,6 +19,10 @@ from sklearn.utils import Bunch
 from ._common import grey8
 
 N_IMAGES = 6
+#: largest condition number accepted for a homography normalised to H[2, 2] == 1; the
+#: real ones of the shared data (Oxford affine, hpatches-sequences) reach 6.1e5, pixel
+#: coordinates up to ~1000 make 1e6..1e7 plausible, 1e12 is far beyond any camera motion
+MAX_CONDITION = 1e12
 _EXTS = (".ppm", ".pgm", ".png")
 
 
@@ -70,9 +74,23 @@ def read_homography(path):
         raise ValueError(f"cannot parse homography file {path}: {exc}") from exc
     if H.shape != (3, 3):
         raise ValueError(f"homography file {path} must hold 3x3 numbers, got shape {H.shape}")
-    if not np.all(np.isfinite(H)) or abs(np.linalg.det(H)) < 1e-12:
-        raise ValueError(f"homography in {path} is not finite and invertible")
-    return H / H[2, 2]
+    if not np.all(np.isfinite(H)):
+        raise ValueError(f"homography in {path} holds NaN or infinity")
+    if H[2, 2] == 0:
+        raise ValueError(f"homography in {path} has H[2, 2] == 0, so it cannot be "
+                         "normalised to H[2, 2] == 1")
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        H = H / H[2, 2]
+        # a homography is defined up to scale: judge the normalised matrix, so that a
+        # uniformly scaled file (1e-300 * H) is accepted and a singular or wildly
+        # ill-conditioned one (an entry 1e300 times the others) is not
+        cond = np.linalg.cond(H) if np.all(np.isfinite(H)) else np.inf
+    if not np.isfinite(cond) or cond > MAX_CONDITION:
+        raise ValueError(
+            f"homography in {path} is not invertible: condition number {cond:.3g} of the "
+            f"matrix normalised to H[2, 2] == 1 (at most {MAX_CONDITION:.0e} accepted; "
+            "real ones stay below 1e7)")
+    return H
 
 
 def is_identity(H, tol=1e-6):
@@ -120,7 +138,14 @@ def load_image_sequences(root, on_error="raise"):
     FileNotFoundError
         Missing folder, image or homography file, or no sequence found.
     ValueError
-        Unreadable image, homography that is not 3x3 numbers or not invertible.
+        Unreadable image, homography that is not 3x3 finite numbers, or one whose
+        normalised matrix is singular or ill-conditioned (condition number above
+        :data:`MAX_CONDITION`).
+
+    Notes
+    -----
+    With ``on_error='skip'`` and no readable sequence, the FileNotFoundError
+    lists every skipped sub-folder with the reason.
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
@@ -129,14 +154,19 @@ def load_image_sequences(root, on_error="raise"):
         raise FileNotFoundError(f"image sequence folder not found: {root}")
     if _layout(root) is not None:
         return [_read_sequence(root)]
-    sequences = []
+    sequences, skipped = [], []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         try:
             sequences.append(_read_sequence(folder))
         except (FileNotFoundError, ValueError) as exc:
             if on_error == "raise":
                 raise
+            skipped.append(f"{folder.name}: {exc}")
             warnings.warn(f"skipping {folder}: {exc}", stacklevel=2)
     if not sequences:
-        raise FileNotFoundError(f"no image sequence found in {root}")
+        # the reasons are the error: a caller that only sees this exception (not the
+        # warnings) must still learn why each sub-folder was not a sequence
+        why = (f"; skipped {len(skipped)} sub-folder(s): " + "; ".join(skipped)) if skipped \
+            else " (it has no sub-folders)"
+        raise FileNotFoundError(f"no image sequence found in {root}{why}")
     return sequences

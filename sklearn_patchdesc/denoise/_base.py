@@ -73,7 +73,7 @@ class DenoiseNeuralNet(PatchNeuralNet):
     flip_augment = False
     n2n_gamma = 1.0
 
-    def _loss(self, batch, training, **fit_params):
+    def batch_loss(self, batch, training, **fit_params):
         Xi, yi = batch
         Xi = Xi.to(self.device)
         paired = yi.ndim == 4
@@ -93,18 +93,6 @@ class DenoiseNeuralNet(PatchNeuralNet):
     def _paired_loss(self, y_pred, y_true, X, training):
         """Loss of a batch with target patches (a subclass may add terms)."""
         return self.get_loss(y_pred, y_true, X=X, training=training)
-
-    def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
-        loss, y_pred = self._loss(batch, True, **fit_params)
-        loss.backward()
-        return {"loss": loss, "y_pred": y_pred}
-
-    def validation_step(self, batch, **fit_params):
-        self._set_training(False)
-        with torch.no_grad():
-            loss, y_pred = self._loss(batch, False, **fit_params)
-        return {"loss": loss, "y_pred": y_pred}
 
 
 _FROZEN_NOTE = """
@@ -140,9 +128,16 @@ _COMMON_PARAMS = """
         Extra skorch callbacks.
     device : str, default="cpu"
         ``"cuda"`` to train and infer on a GPU (an error if none is present).
+    precision : {"fp32", "bf16", "fp16", "auto"}, default="fp32"
+        Precision of the forward passes, in training and inference: ``"bf16"``
+        and ``"fp16"`` (CUDA only) run them under autocast with float32
+        weights, losses and outputs; ``"auto"`` picks bf16 where the device has
+        bf16 units, else float32. Refused where it would be slow. See the user
+        guide, "Precision, devices and threads".
     random_state : int, RandomState or None, default=None
         Seeds weight initialisation, batch order, augmentation and the
-        self-supervised sub-sampling; a fixed value gives identical fits on CPU.
+        self-supervised sub-sampling; a fixed value gives identical fits on CPU
+        at a fixed thread count (see the user guide, "Threads").
     verbose : int, default=0
         1 shows skorch's epoch table and a progress bar.
     checkpoint_dir : str, Path or None, default=None

@@ -76,7 +76,8 @@ class ShallowUNetDenoiser(BaseNetDenoiser):
     """
 
     def __init__(self, *, max_epochs=10, batch_size=64, lr=1e-3, optimizer="adam",
-                 train_split=None, callbacks=None, device="cpu", random_state=None,
+                 train_split=None, callbacks=None, device="cpu",
+                 precision="fp32", random_state=None,
                  verbose=0, checkpoint_dir=None, flip_augment=False, n2n_gamma=1.0,
                  **kwargs):
         self.max_epochs = max_epochs
@@ -86,6 +87,7 @@ class ShallowUNetDenoiser(BaseNetDenoiser):
         self.train_split = train_split
         self.callbacks = callbacks
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint_dir = checkpoint_dir
@@ -128,7 +130,8 @@ class UNetDenoiser(BaseNetDenoiser):
     """
 
     def __init__(self, *, depth=3, max_epochs=10, batch_size=64, lr=1e-3, optimizer="adam",
-                 train_split=None, callbacks=None, device="cpu", random_state=None,
+                 train_split=None, callbacks=None, device="cpu",
+                 precision="fp32", random_state=None,
                  verbose=0, checkpoint_dir=None, flip_augment=False, n2n_gamma=1.0,
                  **kwargs):
         self.depth = depth
@@ -139,6 +142,7 @@ class UNetDenoiser(BaseNetDenoiser):
         self.train_split = train_split
         self.callbacks = callbacks
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint_dir = checkpoint_dir
@@ -203,7 +207,8 @@ class TernausNetDenoiser(BaseNetDenoiser):
 
     def __init__(self, *, encoder="vgg11", encoder_weights=None, freeze_encoder=True,
                  max_epochs=10, batch_size=64, lr=1e-3, optimizer="adam",
-                 train_split=None, callbacks=None, device="cpu", random_state=None,
+                 train_split=None, callbacks=None, device="cpu",
+                 precision="fp32", random_state=None,
                  verbose=0, checkpoint_dir=None, flip_augment=False, n2n_gamma=1.0,
                  **kwargs):
         self.encoder = encoder
@@ -216,6 +221,7 @@ class TernausNetDenoiser(BaseNetDenoiser):
         self.train_split = train_split
         self.callbacks = callbacks
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint_dir = checkpoint_dir
@@ -270,7 +276,8 @@ class DnCNNDenoiser(BaseNetDenoiser):
     """
 
     def __init__(self, *, depth=17, max_epochs=10, batch_size=64, lr=1e-3, optimizer="adam",
-                 train_split=None, callbacks=None, device="cpu", random_state=None,
+                 train_split=None, callbacks=None, device="cpu",
+                 precision="fp32", random_state=None,
                  verbose=0, checkpoint_dir=None, flip_augment=False, n2n_gamma=1.0,
                  **kwargs):
         self.depth = depth
@@ -281,6 +288,7 @@ class DnCNNDenoiser(BaseNetDenoiser):
         self.train_split = train_split
         self.callbacks = callbacks
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint_dir = checkpoint_dir
@@ -351,6 +359,7 @@ class ConvAutoencoderDenoiser(BaseNetDenoiser):
 
     def __init__(self, *, init="default", momentum=0.9, max_epochs=10, batch_size=64,
                  lr=0.05, optimizer="hybrid", train_split=None, callbacks=None, device="cpu",
+                 precision="fp32",
                  random_state=None, verbose=0, checkpoint_dir=None, flip_augment=False,
                  n2n_gamma=1.0, **kwargs):
         self.init = init
@@ -362,6 +371,7 @@ class ConvAutoencoderDenoiser(BaseNetDenoiser):
         self.train_split = train_split
         self.callbacks = callbacks
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint_dir = checkpoint_dir

@@ -74,8 +74,8 @@ class TaskAwareNeuralNet(DenoiseNeuralNet):
         self.history.record_batch(f"{prefix}consistency_loss", float(consistency.detach()))
         return loss
 
-    def _loss(self, batch, training, **fit_params):
-        loss, y_pred = super()._loss(batch, training, **fit_params)
+    def batch_loss(self, batch, training, **fit_params):
+        loss, y_pred = super().batch_loss(batch, training, **fit_params)
         if batch[1].ndim != 4:  # self-supervised: Neighbor2Neighbor only
             loss = self.pixel_weight * loss
         return loss, y_pred
@@ -173,7 +173,7 @@ class TaskAwareDenoiser(BaseNetDenoiser):
     def __init__(self, denoiser=None, descriptor=None, *, pixel_weight=1.0,
                  consistency_weight=1.0, noise_level="blind", residual=True, pretrained=None,
                  max_epochs=10, batch_size=64, lr=1e-3, optimizer="adam", train_split=None,
-                 callbacks=None, device="cpu", random_state=None, verbose=0,
+                 callbacks=None, device="cpu", precision="fp32", random_state=None, verbose=0,
                  checkpoint_dir=None, flip_augment=False, n2n_gamma=1.0, **kwargs):
         self.denoiser = denoiser
         self.descriptor = descriptor
@@ -189,6 +189,7 @@ class TaskAwareDenoiser(BaseNetDenoiser):
         self.train_split = train_split
         self.callbacks = callbacks
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint_dir = checkpoint_dir

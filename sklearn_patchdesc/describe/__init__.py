@@ -3,7 +3,9 @@ their triplet / contrastive losses, in-batch miners and batch samplers.
 
 Learned descriptors are skorch-based transformers: ``fit(X, y)`` on labelled
 patches, ``transform(X)`` -> ``(n, d)`` float32 unit vectors, ``score`` =
-the HPatches mean mAP.
+the HPatches mean mAP. Any other descriptor (a user's torch module or numpy
+function) becomes one with :class:`TorchModuleDescriptor` /
+:class:`FunctionDescriptor`.
 """
 from ._callbacks import HPatchesEpochScore, embed
 from ._augment import PatchAugmentation
@@ -23,11 +25,13 @@ from ._samplers import PKSampler, RandomTripletSampler
 from ._schedules import LinearDecayLR
 from ._stepped import SteppedBatchHard
 from ._weights import load_hardnet_weights
+from ._wrapped import FunctionDescriptor, TorchModuleDescriptor
 
 __all__ = [
     "BatchHardMiner",
     "CollapseMonitor",
     "ContrastiveLoss",
+    "FunctionDescriptor",
     "HPatchesEpochScore",
     "HardNetDescriptor",
     "HardNetLoss",
@@ -45,6 +49,7 @@ __all__ = [
     "SIFTPatchDescriptor",
     "SteppedBatchHard",
     "TFeat",
+    "TorchModuleDescriptor",
     "TripletMarginLoss",
     "embed",
     "list_pretrained",

@@ -34,7 +34,8 @@ def embed(net, X, batch_size=256):
     descriptors : ndarray of shape (n, d)
     """
     X4, _ = check_patches(X, keep_uint8=True)
-    return run_batched(net.module_, X4, batch_size=batch_size, device=net.device)
+    return run_batched(net.module_, X4, batch_size=batch_size, device=net.device,
+                       precision=net.precision)
 
 
 class _NetTransformer:

@@ -253,6 +253,12 @@ class L2NetDescriptor(BaseDescriptorNet):
         ``valid_loss`` without ``valid_scoring``); the best weights are kept.
     callbacks : list of (name, Callback), optional
     device : str, default="cpu"
+    precision : {"fp32", "bf16", "fp16", "auto"}, default="fp32"
+        Precision of the forward passes, in training and inference: ``"bf16"``
+        and ``"fp16"`` (CUDA only) run them under autocast with float32
+        weights, losses and outputs; ``"auto"`` picks bf16 where the device has
+        bf16 units, else float32. Refused where it would be slow. See the user
+        guide, "Precision, devices and threads".
     random_state : int, RandomState or None, default=None
         Seeds weights, triplets, batches, dropout and the validation split.
     verbose : int, default=0
@@ -305,6 +311,7 @@ class L2NetDescriptor(BaseDescriptorNet):
     def __init__(self, *, activations="relu", dropout=0.1, criterion=None, sampler=None,
                  max_epochs=10, batch_size=128, lr=0.1, optimizer="sgd", train_split=None,
                  valid_scoring=None, early_stopping=None, callbacks=None, device="cpu",
+                 precision="fp32",
                  random_state=None, verbose=0, checkpoint_dir=None, **kwargs):
         self.activations = activations
         self.dropout = dropout
@@ -319,6 +326,7 @@ class L2NetDescriptor(BaseDescriptorNet):
         self.early_stopping = early_stopping
         self.callbacks = callbacks
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint_dir = checkpoint_dir

@@ -137,6 +137,20 @@ class SIFTPatchDescriptor(_HandcraftedDescriptor):
     HPatches patches are already normalised for orientation.
     ``root=True`` gives RootSIFT (Arandjelovic & Zisserman 2012): L1
     normalisation then element-wise square root, which is unit L2 norm.
+    The 128 values are ordered cell by cell (rows, then columns), the
+    ``n_bins`` orientations of each cell together.
+
+    Compared with ``kornia.feature.SIFTDescriptor(32, 8, 4)`` on patches cut
+    from the real v_churchill sequence
+    (``tests/test_describe_sift_reference.py``): per-patch correlation about
+    0.97 (median; kornia orders the values orientation-major), HPatches mAP
+    never lower and at most 0.035 higher on every task, SIFT and RootSIFT
+    alike. The two differ in the Gaussian window (sigma = half the patch
+    side here, side / sqrt(2) in kornia), the gradients at the border and
+    the spatial pooling kernel. Kept in numpy on purpose: kornia is not a
+    runtime dependency of this package. Wrap kornia's with
+    ``TorchModuleDescriptor(kornia.feature.SIFTDescriptor(32, rootsift=False))``
+    to use it instead.
 
     Parameters
     ----------

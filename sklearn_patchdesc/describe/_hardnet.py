@@ -63,7 +63,7 @@ class HardNetDescriptor(BaseDescriptorNet):
         With ``"sgd"``, HardNet's momentum 0.9, dampening 0.9 and weight
         decay 1e-4 are the defaults of the ``optimizer__`` options.
     lr_schedule : {"linear", None}, default="linear"
-    train_split, valid_scoring, early_stopping, callbacks, device, random_state, verbose, checkpoint_dir
+    train_split, valid_scoring, early_stopping, callbacks, device, precision, random_state, verbose, checkpoint_dir
         As in :class:`L2NetDescriptor`.
     **kwargs
         skorch-prefixed options (``module__``, ``criterion__``,
@@ -101,7 +101,8 @@ class HardNetDescriptor(BaseDescriptorNet):
     def __init__(self, *, pretrained=None, dropout=0.3, trunk="l2net", criterion=None,
                  sampler=None, max_epochs=5, batch_size=128, lr=1.0, optimizer="sgd", lr_schedule="linear",
                  train_split=None, valid_scoring=None, early_stopping=None, callbacks=None,
-                 device="cpu", random_state=None, verbose=0, checkpoint_dir=None, **kwargs):
+                 device="cpu",
+                 precision="fp32", random_state=None, verbose=0, checkpoint_dir=None, **kwargs):
         self.pretrained = pretrained
         self.dropout = dropout
         self.trunk = trunk
@@ -117,6 +118,7 @@ class HardNetDescriptor(BaseDescriptorNet):
         self.early_stopping = early_stopping
         self.callbacks = callbacks
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint_dir = checkpoint_dir

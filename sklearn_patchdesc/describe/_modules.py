@@ -15,6 +15,7 @@ of L2-Net's forward cost, with the parameter names of
 """
 from __future__ import annotations
 
+import torch
 from torch import nn
 from torch.nn import functional as F
 
@@ -65,10 +66,15 @@ class PatchStandardize(nn.Module):
 
 
 class L2Normalize(nn.Module):
-    """Scale each row to unit Euclidean norm."""
+    """Scale each row to unit Euclidean norm, in float32 even under autocast.
+
+    A bf16 norm keeps about 3 significant digits, and the distances of unit
+    vectors (2 - 2 cos) lose what is left, so this step never runs in bf16.
+    """
 
     def forward(self, x):
-        return F.normalize(x, p=2.0, dim=1, eps=1e-10)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return F.normalize(x.float(), p=2.0, dim=1, eps=1e-10)
 
 
 def _orthogonal_init(module, gain=0.6):

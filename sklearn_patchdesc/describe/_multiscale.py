@@ -198,7 +198,7 @@ class MultiScaleDescriptor(BaseDescriptorNet):
         Triplets per batch with the default sampler (3x as many images).
     lr : float, default=1e-3
     optimizer : str or torch.optim.Optimizer class, default="adam"
-    train_split, valid_scoring, early_stopping, callbacks, device
+    train_split, valid_scoring, early_stopping, callbacks, device, precision
         As in :class:`L2NetDescriptor`.
     random_state, verbose, checkpoint_dir, **kwargs
         As in :class:`L2NetDescriptor`.
@@ -226,7 +226,7 @@ class MultiScaleDescriptor(BaseDescriptorNet):
                  shallow_channels=32, input_size=32, batchnorm=True, dropout=0.0, weights=None,
                  criterion=None, sampler=None, max_epochs=10, batch_size=64, lr=1e-3,
                  optimizer="adam", train_split=None, valid_scoring=None, early_stopping=None,
-                 callbacks=None, device="cpu", random_state=None, verbose=0,
+                 callbacks=None, device="cpu", precision="fp32", random_state=None, verbose=0,
                  checkpoint_dir=None, **kwargs):
         self.out_features = out_features
         self.depth = depth
@@ -248,6 +248,7 @@ class MultiScaleDescriptor(BaseDescriptorNet):
         self.early_stopping = early_stopping
         self.callbacks = callbacks
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint_dir = checkpoint_dir

@@ -33,7 +33,8 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from .._data import PatchDataset, run_batched
-from .._training import BasePatchNet, NetParams
+from .._precision import resolve_precision
+from .._training import BasePatchNet, NetParams, check_device
 from .._validation import check_patches, restore_patches, validate_patch_size
 from ._decompose import decompose, is_spatial, resolve_layer, resolve_network
 from ._modules import SHAPES, InversionStack, InversionModule, JointInversion, SumOfMSE
@@ -103,6 +104,7 @@ class _InversionNet(BasePatchNet):
 
     def __init__(self, *, module_class, module_kwargs, criterion, max_epochs=10, batch_size=64,
                  lr=1e-3, optimizer="adam", train_split=None, callbacks=None, device="cpu",
+                 precision="fp32",
                  random_state=None, verbose=0, checkpoint_dir=None, **kwargs):
         self.module_class = module_class
         self.module_kwargs = module_kwargs
@@ -114,6 +116,7 @@ class _InversionNet(BasePatchNet):
         self.train_split = train_split
         self.callbacks = callbacks
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint_dir = checkpoint_dir
@@ -176,6 +179,12 @@ class FeatureInverter(TransformerMixin, NetParams):
     callbacks : list of (name, skorch Callback), optional
         Added to every trained net.
     device : str, default="cpu"
+    precision : {"fp32", "bf16", "fp16", "auto"}, default="fp32"
+        Precision of the forward passes, in training and inference: ``"bf16"``
+        and ``"fp16"`` (CUDA only) run them under autocast with float32
+        weights, losses and outputs; ``"auto"`` picks bf16 where the device has
+        bf16 units, else float32. Refused where it would be slow. See the user
+        guide, "Precision, devices and threads".
     random_state : int, RandomState or None, default=None
         Seeds weights, batch order and validation split of every net.
     verbose : int, default=0
@@ -223,7 +232,7 @@ class FeatureInverter(TransformerMixin, NetParams):
 
     def __init__(self, network, layer, *, mode="stacked", module="conv_deconv", grouping="block",
                  normalize_targets=True, max_epochs=10, batch_size=64, lr=1e-3,
-                 optimizer="adam", train_split=0.1, callbacks=None, device="cpu",
+                 optimizer="adam", train_split=0.1, callbacks=None, device="cpu", precision="fp32",
                  random_state=None, verbose=0, checkpoint_dir=None, **kwargs):
         self.network = network
         self.layer = layer
@@ -238,6 +247,7 @@ class FeatureInverter(TransformerMixin, NetParams):
         self.train_split = train_split
         self.callbacks = callbacks
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint_dir = checkpoint_dir
@@ -312,7 +322,7 @@ class FeatureInverter(TransformerMixin, NetParams):
             max_epochs=self.max_epochs,
             batch_size=self.batch_size, lr=self.lr, optimizer=self.optimizer,
             train_split=self.train_split if callable(self.train_split) else None,
-            callbacks=callbacks or None, device=self.device,
+            callbacks=callbacks or None, device=self.device, precision=self.precision,
             random_state=seed, verbose=self.verbose, checkpoint_dir=checkpoint,
             **self._prefixed_params())
 
@@ -406,7 +416,8 @@ class FeatureInverter(TransformerMixin, NetParams):
         return validate_patch_size(self, X, reset=False)
 
     def _reconstruct(self, X4):
-        device = self.device
+        device = check_device(self.device)
+        precision = resolve_precision(self.precision, device)
         self.frozen_.to(device).eval()
         self.inverse_.to(device).eval()
         mean_in, std_in = (t.to(device).view(1, -1, 1, 1) for t in (self.means_[0], self.stds_[0]))
@@ -418,7 +429,8 @@ class FeatureInverter(TransformerMixin, NetParams):
                 z = block(z)
             return z * std_in + mean_in
 
-        return run_batched(reconstruct, X4, batch_size=max(self.batch_size, 256), device=device)
+        return run_batched(reconstruct, X4, batch_size=max(self.batch_size, 256), device=device,
+                           precision=precision)
 
     def transform(self, X):
         """Reconstruct ``X`` from its features at ``layer``.

@@ -20,6 +20,7 @@ import numpy as np
 
 from ._denoise import patch_psnr, patch_ssim
 from ._evaluate import hpatches_evaluate
+from ._fpr import phototour_fpr95_scorer
 
 __all__ = ["HPatchesScorer", "DenoiseScorer", "SCORERS",
            "hpatches_verification_scorer", "hpatches_matching_scorer",
@@ -119,4 +120,5 @@ SCORERS = {
     "hpatches_mean": hpatches_mean_scorer,
     "denoise_psnr": denoise_psnr_scorer,
     "denoise_ssim": denoise_ssim_scorer,
+    "phototour_fpr95": phototour_fpr95_scorer,  # minus the FPR95 (lower FPR is better)
 }

@@ -431,6 +431,53 @@ refit_time_, multimetric_, feature_names_in_
                 study.tell(trial, state=fail)
             run.new.append(trial.number)
 
+    def _check_some_score_finite(self, results, refit_metric, n_trials, X, y, params):
+        """ValueError when no trial has a finite mean test score.
+
+        Fits that succeed but score NaN on some split (the scorer failed and
+        ``error_score=np.nan`` stood in) leave every mean NaN; GridSearchCV
+        then picks the first candidate as "best" with only warnings to show.
+        Here the search fails instead, naming the test folds that hold a single
+        group (sequence), the usual cause with the HPatches scorers.
+        """
+        key = f"mean_test_{refit_metric}" if isinstance(refit_metric, str) else "mean_test_score"
+        if key not in results or np.isfinite(np.asarray(results[key], dtype=float)).any():
+            return
+        hint = ""
+        single = self._single_group_test_folds(X, y, params)
+        if single:
+            hint = (f" Test fold(s) {', '.join(str(i) for i, _ in single)} of cv hold a single "
+                    f"sequence or group ({', '.join(str(g) for _, g in single[:3])}): the "
+                    "HPatches scorers refuse such a fold (retrieval has no distractors, so any "
+                    "descriptor would score 1.0). Use a cv whose every test fold holds at "
+                    "least two sequences (e.g. fewer GroupKFold splits, or HPatchesSplit).")
+        raise ValueError(
+            f"Every one of the {n_trials} trials scored NaN ({key.replace('mean_test_', '')} "
+            "on at least one split): the fits ran but the scorer failed, so there is no best "
+            "candidate. The 'Scoring failed' warnings give the scorer's error; "
+            f"error_score='raise' stops at the first one.{hint}")
+
+    def _single_group_test_folds(self, X, y, params):
+        """``[(fold index, group)]`` of the cv's test folds that hold one group.
+
+        The group of a row is its ``groups`` entry, else ``y["sequence"]`` for
+        the loaders' record target; ``[]`` when neither is known.
+        """
+        routed = self._get_routed_params_for_fit(params).splitter.split
+        groups = routed.get("groups")
+        if groups is None and getattr(getattr(y, "dtype", None), "names", None) \
+                and "sequence" in y.dtype.names:
+            groups = y["sequence"]
+        if groups is None:
+            return []
+        groups = np.asarray(groups)
+        out = []
+        for i, (_, test) in enumerate(self._checked_cv_orig.split(X, y, **routed)):
+            uniq = np.unique(groups[test])
+            if len(uniq) == 1:
+                out.append((i, uniq[0]))
+        return out
+
     def _all_failed_outs(self, run, n_candidates, message):
         """Outputs for a round whose fits all failed (sklearn discarded them).
 
@@ -510,6 +557,7 @@ refit_time_, multimetric_, feature_names_in_
             self._check_refit_for_multimetric(first_test_score)
             refit_metric = self.refit
         results = self._format_results(candidate_params, self.n_splits_, out)
+        self._check_some_score_finite(results, refit_metric, len(trials), X, y, params)
 
         if self.refit or not self.multimetric_:
             self.best_index_ = self._select_best_index(self.refit, refit_metric, results)

@@ -27,6 +27,16 @@ def _tiny_feature_network():
     return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
 
 
+def _tiny_descriptor_network():
+    # any patch side, 1x1 included (adaptive pooling), to a 8-d descriptor
+    return nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(4, 8))
+
+
+def _row_means(batch):
+    """A numpy descriptor for the checks: the mean of every patch row."""
+    return batch[:, 0].mean(axis=2)
+
+
 #: small, fast settings given to every estimator that takes them
 _TINY = {"max_epochs": 1, "random_state": 0, "batch_size": 16}
 
@@ -49,6 +59,7 @@ def _table():
     return {
         "DnCNNDenoiser": {"depth": 3},
         "FeatureInverter": {"network": _tiny_feature_network(), "layer": -1},
+        "FunctionDescriptor": {"func": _row_means, "batch_size": 4},
         "JointDenoiseDescribe": {"batch_size": 8, "denoiser": ShallowUNetDenoiser(),
                                  "descriptor": L2NetDescriptor()},
         "HardNetDescriptor": {"batch_size": 4},
@@ -59,6 +70,7 @@ def _table():
         "TPESearchCV": {"estimator": Ridge(), "param_distributions": {"alpha": [0.1, 1.0]},
                         "n_trials": 2, "cv": 2, "error_score": "raise"},
         "TaskAwareDenoiser": {"denoiser": ShallowUNetDenoiser(), "consistency_weight": 0.0},
+        "TorchModuleDescriptor": {"module": _tiny_descriptor_network(), "batch_size": 4},
         "UNetDenoiser": {"depth": 1},
     }
 
