@@ -32,6 +32,7 @@ import torch
 from skorch.callbacks import Callback
 from skorch.history import History
 
+from ._errors import TrainingError
 from ._files import atomic_write
 
 __all__ = ["CHECKPOINT_FILE", "EpochCheckpoint", "load_checkpoint", "fit_fingerprint",
@@ -42,12 +43,6 @@ FORMAT = "sklearn_patchdesc-checkpoint-2"
 #: parameters a resumed fit may change: they do not alter the epochs already done
 RESUMABLE_PARAMS = frozenset({"max_epochs", "checkpoint_dir", "verbose", "device",
                               "callbacks"})
-
-
-def _training_error(msg):
-    from ._training import TrainingError
-
-    return TrainingError(msg)
 
 
 def _json_safe(obj):
@@ -200,9 +195,9 @@ def load_checkpoint(net, dirname, fingerprint=None):
         # weights_only: a checkpoint holds tensors and strings, never code
         state = torch.load(path, map_location=net.device, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure means an unusable file
-        raise _training_error(f"Cannot read the checkpoint {path}: {exc}") from exc
+        raise TrainingError(f"Cannot read the checkpoint {path}: {exc}") from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise _training_error(
+        raise TrainingError(
             f"{path} is not a sklearn_patchdesc checkpoint of this version (it carries no "
             "fingerprint of the fit it belongs to); delete it to start afresh.")
     if fingerprint is not None:
@@ -213,7 +208,7 @@ def load_checkpoint(net, dirname, fingerprint=None):
         new = json.loads(json.dumps(fingerprint, sort_keys=True))
         if old != new:
             what = _differences(old, new) if isinstance(old, dict) else ["unreadable"]
-            raise _training_error(
+            raise TrainingError(
                 f"The checkpoint {path} belongs to another fit and is not resumed "
                 f"(it differs in: {'; '.join(what[:6])}{' ...' if len(what) > 6 else ''}). "
                 "Use one checkpoint_dir per fit (for cross-validation: per fold), or "
@@ -231,7 +226,7 @@ def load_checkpoint(net, dirname, fingerprint=None):
         if "criterion" in state:
             net.criterion_.load_state_dict(state["criterion"])
     except (RuntimeError, ValueError, KeyError) as exc:
-        raise _training_error(
+        raise TrainingError(
             f"The checkpoint {path} does not match this estimator's network "
             f"(different architecture, optimizer or parameters): {exc!r}. Use another "
             "checkpoint_dir or delete the old checkpoint."

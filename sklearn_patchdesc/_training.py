@@ -11,7 +11,7 @@ scikit-learn estimators around a skorch :class:`PatchNeuralNet` built in
 - :class:`PatchNeuralNet`: a skorch ``NeuralNet`` fed by
   :class:`~sklearn_patchdesc._data.PatchLoader` (vectorised batches), with an
   optional channels-last memory layout (faster convolutions on CPU);
-- callbacks :class:`StopOnNonFiniteLoss` and :class:`EpochCheckpoint`.
+- callbacks :class:`StopOnDivergence` and :class:`EpochCheckpoint`.
 """
 from __future__ import annotations
 
@@ -32,26 +32,28 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
 from skorch.helper import predefined_split
 
-from ._checkpoint import (  # noqa: F401  (_json_safe: used by persistence)
+from ._checkpoint import (
     CHECKPOINT_FILE,
     EpochCheckpoint,
-    _json_safe,
     fit_fingerprint,
     load_checkpoint,
     prepare_checkpoint_dir,
 )
 from ._data import PatchDataset, PatchLoader, run_batched
+from ._device import check_device
+from ._errors import StopTraining, TrainingError
 from ._precision import PRECISIONS, autocast, full_precision, grad_scaler, resolve_precision
 from ._progress import BatchProgressBar, EpochLog
 from ._split import check_train_split, held_out_rows
 from ._threads import thread_policy
 from ._validation import validate_patch_size
+from .persistence import load as _load_model
+from .persistence import save as _save_model
 
 __all__ = [
     "TrainingError",
     "StopTraining",
     "StopOnDivergence",
-    "StopOnNonFiniteLoss",
     "EpochCheckpoint",
     "load_checkpoint",
     "PatchNeuralNet",
@@ -61,21 +63,6 @@ __all__ = [
 
 PREFIXES = ("module", "criterion", "optimizer", "iterator_train", "iterator_valid",
             "callbacks", "dataset")
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on: non-finite loss, collapsed descriptors, bad resume."""
-
-
-class StopTraining(KeyboardInterrupt):
-    """Raised by a callback to end a fit early on purpose (the fit then returns).
-
-    skorch ends its loop on any ``KeyboardInterrupt``; the library re-raises a
-    real Ctrl-C to the caller, so a deliberate stop must be told apart from
-    it. skorch's own ``EarlyStopping`` raises a plain ``KeyboardInterrupt``;
-    it is recognised by its ``misses_`` count (see
-    :meth:`PatchNeuralNet.fit_loop`).
-    """
 
 
 class StopOnDivergence(Callback):
@@ -182,10 +169,6 @@ class StopOnDivergence(Callback):
         if spread <= 1e-6 * scale or spread == 0.0:
             self._fail(net, "the network's output is the same for every patch "
                             f"(constant {float(out.flatten()[0]):.4g})")
-
-
-#: the name of the first version, which checked NaN / inf losses only
-StopOnNonFiniteLoss = StopOnDivergence
 
 
 def resolve_criterion(criterion, options):
@@ -356,26 +339,6 @@ def _float32(out):
     if isinstance(out, tuple):
         return tuple(_float32(o) for o in out)
     return out
-
-
-def check_device(device):
-    """Return ``device`` if torch knows it and it is present, else raise ValueError."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise ValueError(
-            f"device={device!r} is not a torch device; use 'cpu', 'cuda' or 'cuda:N'."
-        ) from None
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(
-            f"device={device!r} is not supported: the networks here run on 'cpu' and 'cuda' "
-            "('cuda:N') only.")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but no CUDA device is available.")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ValueError(f"device={device!r} but this machine has "
-                         f"{torch.cuda.device_count()} CUDA device(s).")
-    return device
 
 
 @contextlib.contextmanager
@@ -744,9 +707,7 @@ class BasePatchNet(NetParams):
         -------
         path : Path
         """
-        from .persistence import save
-
-        return save(self, path)
+        return _save_model(self, path)
 
     @classmethod
     def load(cls, path):
@@ -768,9 +729,7 @@ class BasePatchNet(NetParams):
         TypeError
             If the file holds another class of estimator.
         """
-        from .persistence import load
-
-        obj = load(path)
+        obj = _load_model(path)
         if not isinstance(obj, cls):
             raise TypeError(f"{path} holds a {type(obj).__name__}, not a {cls.__name__}; "
                             "use sklearn_patchdesc.persistence.load to load any model.")

@@ -90,6 +90,7 @@ from pathlib import Path, PurePath
 import numpy as np
 import torch
 
+from ._checkpoint import _json_safe
 from ._files import atomic_write
 from ._validation import check_fitted_patch_size
 
@@ -309,8 +310,6 @@ class _Encoder:
         return out
 
     def _net(self, net, where):
-        from ._training import _json_safe
-
         out = {"module": self.value(dict(net.module_.state_dict()), f"{where}.module_"),
                "optimizer": self.value(net.optimizer_.state_dict(), f"{where}.optimizer_"),
                "history": json.dumps(_json_safe(net.history.to_list()))}
@@ -611,7 +610,7 @@ def _runnable_here(cls, params, path):
     an unknown name) is refused.
     """
     from ._precision import resolve_precision
-    from ._training import check_device
+    from ._device import check_device
 
     params = dict(params)
     name = cls.__name__

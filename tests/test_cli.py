@@ -34,7 +34,7 @@ def _numbers(report_dict):
 
 @pytest.fixture(autouse=True)
 def _cache_in_tmp(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("SKLEARN_PATCHDESC_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("SKPD_CACHE", str(tmp_path_factory.mktemp("cache")))
 
 
 @pytest.fixture(scope="module")

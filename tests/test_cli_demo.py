@@ -9,7 +9,7 @@ from sklearn_patchdesc.__main__ import main
 
 @pytest.fixture(autouse=True)
 def _cache_in_tmp(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("SKLEARN_PATCHDESC_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("SKPD_CACHE", str(tmp_path_factory.mktemp("cache")))
 
 
 def _snapshot(root):

@@ -13,7 +13,7 @@ from sklearn_patchdesc.describe import SIFTPatchDescriptor, load_pretrained
 
 @pytest.fixture(autouse=True)
 def _cache_in_tmp(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("SKLEARN_PATCHDESC_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("SKPD_CACHE", str(tmp_path_factory.mktemp("cache")))
 
 
 @pytest.fixture(scope="module")

@@ -48,6 +48,7 @@ def test_retrieval_task_files_parse(tasks, split):
 
 
 def test_missing_splits_file_says_where_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("SKPD_SPLITS", raising=False)
     monkeypatch.delenv("SKLEARN_PATCHDESC_SPLITS", raising=False)
     with pytest.raises(FileNotFoundError, match="hpatches-benchmark.*tasks/splits.json"):
         load_hpatches_splits(root=tmp_path)

@@ -342,7 +342,7 @@ def test_ternausnet_rejects_missing_or_mismatched_weights(tmp_path):
         TernausNetDenoiser(encoder_weights=tmp_path / "nope.pth").fit(X)
     wrong = tmp_path / "vgg16.pth"
     torch.save(_torchvision_like_state("vgg16", base=8), wrong)
-    with pytest.raises(ValueError, match="does not match a vgg11 encoder"):
+    with pytest.raises(ValueError, match="no tensor 'features.*torchvision vgg11"):
         TernausNetDenoiser(encoder="vgg11", encoder_weights=wrong,
                            module__base_channels=8).fit(X)
     small = tmp_path / "small.pth"
@@ -351,6 +351,6 @@ def test_ternausnet_rejects_missing_or_mismatched_weights(tmp_path):
         TernausNetDenoiser(encoder="vgg11", encoder_weights=small).fit(X)
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a torch file")
-    with pytest.raises(ValueError, match="could not be read"):
+    with pytest.raises(ValueError, match="cannot read .*junk.pth"):
         TernausNetDenoiser(encoder_weights=junk).fit(X)
     assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())

@@ -14,6 +14,7 @@ from sklearn_patchdesc.utils._patch_checks import check_name
 from sklearn_patchdesc.utils.estimator_checks import (
     EXPECTED_FAILED_CHECKS,
     PORTED_CHECKS,
+    check_instance,
     check_instances,
     expected_failed_checks,
     replaced_by_port,
@@ -61,6 +62,34 @@ def test_every_public_estimator_is_checked_and_listed():
         for check, reason in checks.items():
             assert check.startswith("check_") and len(reason) > 20, (name, check)
             assert check not in PORTED_CHECKS, (name, check)  # the port covers those
+
+
+def test_a_new_public_estimator_is_checked_without_registering_it(monkeypatch):
+    """Adding a descriptor to a package's ``__all__`` is enough (issue 31, item 6)."""
+    from sklearn_patchdesc.describe import L2NetDescriptor
+    from sklearn_patchdesc.utils import estimator_checks
+
+    class BrandNewDescriptor(L2NetDescriptor):
+        pass
+
+    listed = all_estimators() + [("BrandNewDescriptor", BrandNewDescriptor)]
+    monkeypatch.setattr(estimator_checks, "all_estimators", lambda: listed)
+    new = check_instances()[-1]
+    assert type(new) is BrandNewDescriptor
+    assert (new.max_epochs, new.random_state, new.batch_size) == (1, 0, 16)
+
+
+def test_a_required_argument_without_a_setting_is_named():
+    from sklearn.base import BaseEstimator
+
+    class NeedsANetwork(BaseEstimator):
+        def __init__(self, network, max_epochs=10):
+            self.network, self.max_epochs = network, max_epochs
+
+    with pytest.raises(TypeError, match=r"NeedsANetwork needs \['network'\].*_table"):
+        check_instance(NeedsANetwork, table={})
+    est = check_instance(NeedsANetwork, table={"NeedsANetwork": {"network": "net"}})
+    assert (est.network, est.max_epochs) == ("net", 1)
 
 
 def test_all_estimators_filters():

@@ -1,5 +1,4 @@
 """Samplers, miners, losses and callbacks as parameter objects (issue 13, item 1)."""
-import warnings
 
 import numpy as np
 import pytest
@@ -131,15 +130,14 @@ def test_miner_object_of_the_criterion_is_copied_and_registered():
     assert "opms_lambda" in est.history_[-1]
 
 
-def test_one_miner_keyword_and_the_deprecated_alias():
-    with pytest.warns(FutureWarning, match="miner="):
-        loss = TripletMarginLoss(mining="batch_hard")
-    assert loss.miner == "batch_hard" and loss.mining == "deprecated"
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", FutureWarning)
-        clone(loss)  # the clone does not warn again
-    with pytest.warns(FutureWarning):
-        assert TripletMarginLoss().set_params(mining="batch_all").miner == "batch_all"
+def test_one_miner_keyword_and_no_alias():
+    """``mining=`` was a deprecated alias in a package never released: it is gone."""
+    loss = TripletMarginLoss(miner="batch_hard")
+    assert clone(loss).miner == "batch_hard" and "mining" not in loss.get_params()
+    with pytest.raises(TypeError, match="mining"):
+        TripletMarginLoss(mining="batch_hard")
+    with pytest.raises(ValueError, match="mining"):
+        TripletMarginLoss().set_params(mining="batch_all")
     with pytest.raises(ValueError, match="miner must be one of"):
         TripletMarginLoss(miner="hardest")
 

@@ -94,3 +94,41 @@ def test_vgg_layout_is_torchvisions(name, n_conv):
     # torchvision's vgg11 / vgg16 ``features``: 2 + 3 per pooling stage ... same length
     assert len(layers) == 2 * n_conv + 5
     assert [m.out_channels for m in convs] == [c for c in VGG_CONFIGS[name] if c != "M"]
+
+
+class _Evil:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch /tmp/skpd_pwned_by_vgg_pickle",))
+
+
+def test_one_weight_reader_for_every_network_that_takes_published_weights(tmp_path):
+    """HardNet, the VGG16 / AlexNet extractors and TernausNet read weights one way (issue 31)."""
+    import os
+    import pickle
+
+    from sklearn_patchdesc.denoise import TernausNetDenoiser
+    from sklearn_patchdesc.describe import L2Net, load_hardnet_weights
+    from sklearn_patchdesc.inversion import alexnet_features, vgg16_features
+
+    X = np.zeros((4, 32, 32), np.uint8)
+    loaders = {"HardNet": lambda p: load_hardnet_weights(L2Net(), p),
+               "VGG16": lambda p: vgg16_features(weights=p),
+               "AlexNet": lambda p: alexnet_features(weights=p),
+               "vgg11": lambda p: TernausNetDenoiser(encoder_weights=p).fit(X)}
+    evil = tmp_path / "evil.pth"
+    evil.write_bytes(pickle.dumps({"features.0.weight": _Evil()}))
+    missing = tmp_path / "missing.pth"
+    for name, load in loaders.items():
+        with pytest.raises(ValueError, match=rf"cannot read '{evil}' as {name} weights"):
+            load(evil)
+        with pytest.raises(FileNotFoundError, match=rf"the {name} weights file '{missing}' "
+                                                    "does not exist"):
+            load(missing)
+    assert not os.path.exists("/tmp/skpd_pwned_by_vgg_pickle")
+    # a state dict in memory is accepted by every one of them (it was a file only for VGG16)
+    torch.manual_seed(0)
+    src = vgg16_features()
+    got = vgg16_features(weights={f"module.features.{k}": v for k, v in src.state_dict().items()})
+    torch.testing.assert_close(got[28].weight, src[28].weight)

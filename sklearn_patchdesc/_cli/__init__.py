@@ -11,7 +11,8 @@ arguments, and what the library says about a file or folder the user gave,
 see :func:`._common.user_input`) and the operating system's file errors
 (missing, not a folder, not writable, a full or read-only disk). Any other
 exception is a bug, in the command or in the library, and shows its full
-traceback; ``--traceback`` shows it for user errors too.
+traceback; ``--traceback`` (or the environment variable ``SKPD_TRACEBACK=1``)
+shows it for user errors too.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import errno
 import os
 import sys
 
+from .._env import getenv
 from . import _demo, _evaluate, _export, _make_data
 from ._common import CLIError
 
@@ -48,7 +50,8 @@ def build_parser():
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--traceback", action="store_true",
-                        help="show the full Python traceback on errors (for bug reports)")
+                        help="show the full Python traceback on errors (for bug reports); "
+                             "SKPD_TRACEBACK=1 does the same")
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     for module in _COMMANDS:
         module.add_parser(sub)
@@ -83,7 +86,7 @@ def main(argv=None):
         parser.print_help(sys.stderr)
         return 2
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    show_tb = args.traceback or bool(os.environ.get("SKLEARN_PATCHDESC_TRACEBACK"))
+    show_tb = args.traceback or bool(getenv("TRACEBACK"))
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:

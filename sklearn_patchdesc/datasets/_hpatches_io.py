@@ -20,6 +20,7 @@ from joblib import Parallel, delayed
 from PIL import Image, UnidentifiedImageError
 from sklearn.utils import Bunch
 
+from .._env import getenv
 from .._files import atomic_write
 from ._common import (
     IMAGE_NAMES,
@@ -137,7 +138,7 @@ def _stat_key(files):
 
 def _cache_dir(root, cache):
     if cache is True:
-        base = os.environ.get("SKLEARN_PATCHDESC_CACHE")
+        base = getenv("CACHE")
         if base is None:
             base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / \
                 "sklearn_patchdesc"
@@ -311,7 +312,7 @@ def load_hpatches(root, split=None, subset="test", patch_size=32, splits_file=No
     cache : bool or path-like, default=True
         Cache decoded arrays as ``.npy`` files (one per sequence, written
         atomically, memory-mapped on reload). True uses
-        ``$SKLEARN_PATCHDESC_CACHE`` or ``~/.cache/sklearn_patchdesc``; a path
+        ``$SKPD_CACHE`` or ``~/.cache/sklearn_patchdesc``; a path
         uses that folder; False disables it. An entry is reused only while the
         size and mtime of every source PNG are unchanged.
     return_X_y : bool, default=False

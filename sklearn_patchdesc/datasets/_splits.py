@@ -1,14 +1,15 @@
 """Reader of the official HPatches train/test splits (``splits.json``)."""
 import json
-import os
 from pathlib import Path
+
+from .._env import getenv
 
 SPLITS_URL = "https://github.com/hpatches/hpatches-benchmark/blob/master/tasks/splits.json"
 SPLIT_NAMES = ("a", "b", "c", "full", "illum", "view")
 
 
 def _candidate_files(root):
-    env = os.environ.get("SKLEARN_PATCHDESC_SPLITS")
+    env = getenv("SPLITS")
     if env:
         yield Path(env)
     if root is not None:
@@ -36,7 +37,7 @@ def find_splits_file(splits_file=None, root=None):
         + (f" (looked in: {', '.join(tried)})" if tried else "")
         + ". It is not shipped with sklearn-patchdesc: get tasks/splits.json from the "
         f"hpatches-benchmark repository ({SPLITS_URL}) and pass splits_file=<path>, "
-        "put it next to the data root, or set SKLEARN_PATCHDESC_SPLITS."
+        "put it next to the data root, or set SKPD_SPLITS."
     )
 
 
@@ -48,7 +49,7 @@ def load_hpatches_splits(splits_file=None, root=None):
     splits_file : path-like, default=None
         The ``splits.json`` of the hpatches-benchmark repository
         (``tasks/splits.json``). When None, the file is looked for in the
-        ``SKLEARN_PATCHDESC_SPLITS`` environment variable, then as
+        ``SKPD_SPLITS`` environment variable, then as
         ``splits.json`` or ``tasks/splits.json`` in ``root`` and its parent.
     root : path-like, default=None
         The HPatches data root, used to look for the file.

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._vgg_layout import torchvision_state
 from ._base import _COMMON_ATTRS, _COMMON_PARAMS, _FROZEN_NOTE, BaseNetDenoiser
 from ._modules import (
     VGG_CONFIGS,
@@ -13,7 +14,6 @@ from ._modules import (
     TernausNet,
     UNet,
     _vgg_features,
-    load_vgg_features,
 )
 
 __all__ = [
@@ -242,8 +242,8 @@ class TernausNetDenoiser(BaseNetDenoiser):
         if self.encoder_weights is not None:
             base = getattr(self, "module__base_channels", 64)
             # fails early (before any training) on a missing or mismatched file
-            load_vgg_features(self.encoder_weights, self.encoder,
-                              _vgg_features(VGG_CONFIGS[self.encoder], int(base)))
+            torchvision_state(_vgg_features(VGG_CONFIGS[self.encoder], int(base)),
+                              self.encoder_weights, self.encoder)
 
     def _patch_checks(self):
         return {"multiple_of": 32}

@@ -17,13 +17,12 @@ Sources (see the estimators' docstrings for the full story):
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._vgg_layout import IMAGENET_MEAN, IMAGENET_STD, VGG_CONFIGS, vgg_layers
+from .._vgg_layout import (IMAGENET_MEAN, IMAGENET_STD, VGG_CONFIGS, torchvision_state,
+                           vgg_layers)
 
 __all__ = [
     "ShallowUNet",
@@ -32,7 +31,6 @@ __all__ = [
     "DnCNN",
     "ConvAutoencoder",
     "VGG_CONFIGS",
-    "load_vgg_features",
     "he_normal_",
     "xavier_positive_",
 ]
@@ -180,91 +178,6 @@ def _vgg_features(config, base_channels):
     return vgg_layers(config, in_channels=3, base_channels=base_channels)
 
 
-def load_vgg_features(weights, encoder, features):
-    """Read a torchvision-format VGG state dict and match it to ``features``.
-
-    Parameters
-    ----------
-    weights : str, Path or dict
-        File written by ``torch.save(vgg.state_dict(), path)`` (keys like
-        ``features.0.weight``; ``classifier.*`` keys are ignored, a
-        ``module.`` prefix is stripped) or such a dict. Files are read with
-        ``torch.load(weights_only=True)``: no code is ever executed.
-    encoder : str
-        ``"vgg11"`` or ``"vgg16"`` (used in error messages).
-    features : nn.Sequential
-        The encoder whose ``state_dict`` keys the weights must match.
-
-    Returns
-    -------
-    state : dict
-        ``features``' state dict filled from ``weights``.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the file does not exist.
-    ValueError
-        If the file cannot be read as a state dict or does not match the
-        architecture (missing keys, other shapes, batch-norm VGG).
-    """
-    if isinstance(weights, dict):
-        raw, where = weights, "the given state dict"
-    else:
-        path = Path(weights)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"encoder_weights file {str(path)!r} does not exist; pass the path of a "
-                f"torchvision-format {encoder} state dict (torch.save(model.state_dict(), "
-                "path)). No weights are ever downloaded."
-            )
-        try:
-            raw = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - any failure means an unusable file
-            raise ValueError(
-                f"encoder_weights file {str(path)!r} could not be read as a torch state "
-                f"dict: {exc}"
-            ) from exc
-        where = repr(str(path))
-    if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
-        raise ValueError(f"encoder_weights {where} is not a state dict (a dict of tensors).")
-    raw = {(k[7:] if k.startswith("module.") else k): v for k, v in raw.items()}
-    given = {k[len("features."):]: v for k, v in raw.items() if k.startswith("features.")}
-    if not given:
-        raise ValueError(
-            f"encoder_weights {where} has no 'features.*' keys; expected a torchvision "
-            f"{encoder} state dict (keys like 'features.0.weight')."
-        )
-    if any(k.endswith("running_mean") for k in given):
-        raise ValueError(
-            f"encoder_weights {where} is a batch-norm VGG (e.g. {encoder}_bn); only the "
-            f"plain {encoder} layout is supported."
-        )
-    expected = features.state_dict()
-    missing = sorted(set(expected) - set(given), key=_key_order)
-    extra = sorted(set(given) - set(expected), key=_key_order)
-    if missing or extra:
-        raise ValueError(
-            f"encoder_weights {where} does not match a {encoder} encoder: missing "
-            f"features.{{{', '.join(missing[:6])}}}, unexpected features."
-            f"{{{', '.join(extra[:6])}}}. Is it a state dict of another VGG variant?"
-        )
-    for key, value in expected.items():
-        got = given[key]
-        if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(value.shape):
-            shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
-            raise ValueError(
-                f"encoder_weights {where} does not match a {encoder} encoder: "
-                f"features.{key} has shape {shape}, expected {tuple(value.shape)}."
-            )
-    return {k: given[k].to(value.dtype) for k, value in expected.items()}
-
-
-def _key_order(key):
-    head = key.split(".")[0]
-    return (int(head) if head.isdigit() else 10**6, key)
-
-
 class TernausNet(nn.Module):
     """U-Net with a VGG encoder (seed 000, section 3.1.1; Iglovikov & Shvets).
 
@@ -281,7 +194,8 @@ class TernausNet(nn.Module):
     ----------
     encoder : {"vgg11", "vgg16"}, default="vgg11"
     encoder_weights : str, Path, dict or None
-        torchvision-format VGG state dict (see :func:`load_vgg_features`);
+        torchvision-format VGG state dict (see
+        :func:`sklearn_patchdesc._vgg_layout.torchvision_state`);
         ``None`` keeps a random He-normal encoder.
     freeze_encoder : bool, default=True
         Exclude the encoder's parameters from training.
@@ -300,8 +214,8 @@ class TernausNet(nn.Module):
         self.features = _vgg_features(VGG_CONFIGS[encoder], base)
         he_normal_(self.features)
         if encoder_weights is not None:
-            self.features.load_state_dict(load_vgg_features(encoder_weights, encoder,
-                                                            self.features))
+            self.features.load_state_dict(torchvision_state(self.features, encoder_weights,
+                                                            encoder))
         if freeze_encoder:
             for p in self.features.parameters():
                 p.requires_grad_(False)

@@ -32,6 +32,7 @@ import torch
 
 from .._composite import FrozenModule, frozen_descriptor_module, module_of, unwrap
 from .._shipped import resolve_shipped, shipped_card, shipped_names
+from .._state_dict import load_weights
 from .._validation import check_patches, restore_patches
 from ._base import _COMMON_ATTRS, _COMMON_PARAMS, BaseNetDenoiser, DenoiseNeuralNet
 from ._noise_level import NoiseLevelInput, ResidualDenoiser, sigma_grey_levels
@@ -232,18 +233,14 @@ class TaskAwareDenoiser(BaseNetDenoiser):
     def _initialize_weights(self, net):
         if self.pretrained is None:
             return
-        from ..describe._weights import read_state_dict
-
         path = resolve_shipped(PRETRAINED_DIR, self.pretrained, "denoiser")
-        state = read_state_dict(path)
+        name = type(self._denoiser()).__name__
+        layout = (f"this denoiser ({name}, noise_level={self.noise_level!r}, "
+                  f"residual={self.residual!r})")
         try:
-            net.module_.load_state_dict(state)
-        except RuntimeError as exc:
-            name = type(self._denoiser()).__name__
-            raise ValueError(
-                f"the weights in {path} do not fit this denoiser ({name}, noise_level="
-                f"{self.noise_level!r}, residual={self.residual!r}): "
-                f"{str(exc).splitlines()[0]}") from None
+            load_weights(net.module_, path, layout, "denoiser weights")
+        except ValueError as exc:
+            raise ValueError(f"the weights in {path} do not fit {layout}: {exc}") from None
 
     def _fit_without_training(self, patch_size=32):
         """Become a fitted denoiser holding the ``pretrained`` weights (no training)."""

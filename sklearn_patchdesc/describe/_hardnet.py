@@ -6,6 +6,7 @@ from ._hardnet_loss import HardNetLoss
 from ._modules import TRUNKS
 from ._samplers import PKSampler
 from ._schedules import LinearDecayLR
+from ._weights import load_hardnet_weights, resolve_weights
 
 __all__ = ["HardNetDescriptor"]
 
@@ -157,9 +158,6 @@ class HardNetDescriptor(BaseDescriptorNet):
     def _initialize_weights(self, net):
         if self.pretrained is None:
             return
-        from ._pretrained import resolve_weights
-        from ._weights import load_hardnet_weights
-
         load_hardnet_weights(net.module_, resolve_weights(self.pretrained))
 
     def _fit_without_training(self, patch_size=32):

@@ -17,7 +17,6 @@ keyword ``miner=``; distances are names (``"l2"``, ``"sqeuclidean"``,
 from __future__ import annotations
 
 import math
-import warnings
 
 import torch
 from pytorch_metric_learning import losses as pml_losses
@@ -34,7 +33,6 @@ __all__ = ["TripletMarginLoss", "ContrastiveLoss", "given_triplets"]
 _REDUCERS = {"mean": MeanReducer, "nonzero": AvgNonZeroReducer}
 _MINERS = ("given", "batch_all", "batch_hard")
 #: marks an unused deprecated argument
-DEPRECATED = "deprecated"
 
 
 def given_triplets(n, device=None):
@@ -105,8 +103,6 @@ class TripletMarginLoss(ParamsMixin, nn.Module):
         Scale of ``lossless`` (default ``upper``).
     eps : float, default=1e-8
         Keeps the logarithms of ``lossless`` finite.
-    mining : str or callable, optional
-        Deprecated alias of ``miner`` (FutureWarning); it will be removed.
 
     Attributes
     ----------
@@ -129,8 +125,7 @@ class TripletMarginLoss(ParamsMixin, nn.Module):
     """
 
     def __init__(self, margin=1.0, soft=False, distance="l2", miner="given",
-                 reducer="mean", lossless=False, upper=None, beta=None, eps=1e-8,
-                 mining=DEPRECATED):
+                 reducer="mean", lossless=False, upper=None, beta=None, eps=1e-8):
         super().__init__()
         self.margin = margin
         self.soft = soft
@@ -141,16 +136,9 @@ class TripletMarginLoss(ParamsMixin, nn.Module):
         self.upper = upper
         self.beta = beta
         self.eps = eps
-        self.mining = mining
         self._params_changed()
 
     def _params_changed(self):
-        if not (isinstance(self.mining, str) and self.mining == DEPRECATED):
-            warnings.warn(
-                "TripletMarginLoss(mining=...) is deprecated: every loss takes its miner "
-                "as miner= (criterion__miner=...); mining= will be removed.",
-                FutureWarning, stacklevel=3)
-            self.miner, self.mining = self.mining, DEPRECATED
         if self.reducer not in _REDUCERS:
             raise ValueError(f"reducer must be one of {sorted(_REDUCERS)}; got {self.reducer!r}.")
         self.distance_ = make_distance(self.distance)

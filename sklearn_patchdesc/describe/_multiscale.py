@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._vgg_layout import vgg16_features
 from ._estimators import BaseDescriptorNet
 from ._losses import ContrastiveLoss
 from ._modules import L2Normalize, PatchStandardize, resize_patches
@@ -65,7 +66,7 @@ class MultiScaleNet(nn.Module):
     weights : str or Path, optional
         torchvision-format VGG16 state-dict file; its first ``depth`` blocks'
         convolutions initialise the deep branch (grey input folded into the
-        first convolution, see :func:`sklearn_patchdesc.inversion._vgg.vgg16_features`).
+        first convolution, see :func:`sklearn_patchdesc.inversion.vgg16_features`).
     """
 
     def __init__(self, out_features=128, depth=3, channels=None, deep_features=256,
@@ -132,8 +133,6 @@ class MultiScaleNet(nn.Module):
         -------
         self
         """
-        from ..inversion._vgg import vgg16_features
-
         vgg = [m for m in vgg16_features(weights, in_channels=1) if isinstance(m, nn.Conv2d)]
         mine = [m for m in self.deep if isinstance(m, nn.Conv2d)]
         for i, (dst, src) in enumerate(zip(mine, vgg)):

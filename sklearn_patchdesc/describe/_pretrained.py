@@ -8,17 +8,14 @@ them is ``benchmarks/train_pretrained.py``.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from .._shipped import resolve_shipped, shipped_card, shipped_names
+from .._shipped import shipped_card, shipped_names
+from ._hardnet import HardNetDescriptor
+from ._weights import PRETRAINED_DIR, resolve_weights
 
 __all__ = ["list_pretrained", "load_pretrained", "pretrained_card", "resolve_weights",
            "evaluation_set", "BUILTIN_HELDOUT"]
-
-PRETRAINED_DIR = Path(__file__).parent / "pretrained"
-
 
 def list_pretrained():
     """Names of the descriptors shipped with the package (sorted).
@@ -45,11 +42,6 @@ def pretrained_card(name):
         per task, and the recipe of the fixed evaluation set.
     """
     return shipped_card(PRETRAINED_DIR, name, "descriptor")
-
-
-def resolve_weights(pretrained):
-    """Path of the weights file meant by ``pretrained`` (a shipped name or a path)."""
-    return resolve_shipped(PRETRAINED_DIR, pretrained, "descriptor")
 
 
 def load_pretrained(name="hardnet-hpatches-like", **params):
@@ -81,8 +73,6 @@ def load_pretrained(name="hardnet-hpatches-like", **params):
     >>> d.transform(np.zeros((2, 32, 32), np.uint8) + np.arange(32, dtype=np.uint8)).shape
     (2, 128)
     """
-    from ._hardnet import HardNetDescriptor
-
     resolve_weights(name)
     return HardNetDescriptor(pretrained=name, **params)._fit_without_training()
 

@@ -110,14 +110,6 @@ class InversionStack(nn.Module):
         self.blocks = nn.ModuleList(
             InversionModule(f, t, shape=shape, hidden_channels=hidden_channels) for f, t in shapes)
 
-    def forward_all(self, z):
-        """Reconstructions of every block input, input side first."""
-        outs = []
-        for block in reversed(self.blocks):
-            z = block(z)
-            outs.append(z)
-        return outs[::-1]
-
     def forward(self, z):
         for block in reversed(self.blocks):
             z = block(z)

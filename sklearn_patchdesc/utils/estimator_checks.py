@@ -1,7 +1,8 @@
 """Set-up of scikit-learn's estimator checks for every public estimator.
 
 :func:`check_instances` gives one small, fast instance per public estimator
-(:func:`~sklearn_patchdesc.utils.all_estimators`). scikit-learn's checks that
+(:func:`~sklearn_patchdesc.utils.all_estimators` finds them; a new estimator
+needs no registration here unless it has a required argument). scikit-learn's checks that
 feed tabular data (:data:`PORTED_CHECKS`) run as square-patch ports instead
 (:mod:`sklearn_patchdesc.utils._patch_checks`, on the instances of
 :func:`patch_check_instances`); :func:`replaced_by_port` says which checks an
@@ -12,9 +13,13 @@ place where checks that cannot pass are listed, each with its reason;
 """
 from __future__ import annotations
 
+import inspect
+
 from torch import nn
 
-__all__ = ["check_instances", "patch_check_instances", "expected_failed_checks",
+from . import all_estimators
+
+__all__ = ["check_instance", "check_instances", "patch_check_instances", "expected_failed_checks",
            "replaced_by_port", "EXPECTED_FAILED_CHECKS", "PORTED_CHECKS"]
 
 
@@ -32,59 +37,91 @@ def _row_means(batch):
     return batch[:, 0].mean(axis=2)
 
 
-def check_instances():
-    """One small instance per public estimator, for the estimator checks.
+#: small, fast settings given to every estimator that takes them
+_TINY = {"max_epochs": 1, "random_state": 0, "batch_size": 16}
 
-    Networks are tiny and train one epoch, so the whole check suite runs on
-    a CPU in minutes.
 
-    Returns
-    -------
-    estimators : list of estimators
-        In the order of :func:`~sklearn_patchdesc.utils.all_estimators`.
+def _table():
+    """Per-estimator settings on top of :data:`_TINY`: arguments an estimator cannot
+    do without (a network, an inner estimator) and sizes that keep the checks fast.
+
+    An estimator missing here is checked with :data:`_TINY` alone (the settings of
+    it that its ``__init__`` takes), so a new public estimator needs no entry
+    unless it has a required argument.
     """
     from sklearn.linear_model import Ridge
 
     from ..denoise import ShallowUNetDenoiser
     from ..describe import L2NetDescriptor
 
-    from . import all_estimators
-
     # no module__ widths here: prefixed options are stored as attributes by
     # __init__ (skorch style), which check_no_attributes_set_in_init reports.
-    tiny = {"max_epochs": 1, "random_state": 0, "batch_size": 16}
-    table = {
-        "ConvAutoencoderDenoiser": dict(tiny),
-        "DnCNNDenoiser": dict(tiny, depth=3),
-        "FeatureInverter": dict(tiny, network=_tiny_feature_network(), layer=-1),
-        "FunctionDescriptor": dict(func=_row_means, batch_size=4),
-        "GaussianDenoiser": {},
-        "JointDenoiseDescribe": dict(tiny, batch_size=8, denoiser=ShallowUNetDenoiser(),
-                                     descriptor=L2NetDescriptor()),
-        "HardNetDescriptor": dict(tiny, batch_size=4),
-        "L2NetDescriptor": dict(tiny, batch_size=8),
-        "MultiScaleDescriptor": dict(tiny, batch_size=8, out_features=16, depth=1,
-                                     deep_features=16, shallow_channels=4),
-        "NLMeansDenoiser": {},
-        "RawPatchDescriptor": {},
-        "SIFTPatchDescriptor": {},
-        "ShallowUNetDenoiser": dict(tiny),
+    return {
+        "DnCNNDenoiser": {"depth": 3},
+        "FeatureInverter": {"network": _tiny_feature_network(), "layer": -1},
+        "FunctionDescriptor": {"func": _row_means, "batch_size": 4},
+        "JointDenoiseDescribe": {"batch_size": 8, "denoiser": ShallowUNetDenoiser(),
+                                 "descriptor": L2NetDescriptor()},
+        "HardNetDescriptor": {"batch_size": 4},
+        "L2NetDescriptor": {"batch_size": 8},
+        "MultiScaleDescriptor": {"batch_size": 8, "out_features": 16, "depth": 1,
+                                 "deep_features": 16, "shallow_channels": 4},
         # error_score="raise": a failing fit must surface its own message
-        "TPESearchCV": dict(estimator=Ridge(), param_distributions={"alpha": [0.1, 1.0]},
-                            n_trials=2, cv=2, random_state=0, error_score="raise"),
-        "TaskAwareDenoiser": dict(tiny, denoiser=ShallowUNetDenoiser(), consistency_weight=0.0),
-        "TernausNetDenoiser": dict(tiny),
-        "TorchModuleDescriptor": dict(module=_tiny_descriptor_network(), batch_size=4),
-        "UNetDenoiser": dict(tiny, depth=1),
+        "TPESearchCV": {"estimator": Ridge(), "param_distributions": {"alpha": [0.1, 1.0]},
+                        "n_trials": 2, "cv": 2, "error_score": "raise"},
+        "TaskAwareDenoiser": {"denoiser": ShallowUNetDenoiser(), "consistency_weight": 0.0},
+        "TorchModuleDescriptor": {"module": _tiny_descriptor_network(), "batch_size": 4},
+        "UNetDenoiser": {"depth": 1},
     }
-    out = []
-    for name, cls in all_estimators():
-        if name not in table:
-            raise RuntimeError(
-                f"{name} is a public estimator without a check instance: add one to "
-                "sklearn_patchdesc.utils.estimator_checks.check_instances.")
-        out.append(cls(**table[name]))
-    return out
+
+
+def check_instance(cls, table=None):
+    """One small instance of the estimator class ``cls`` for the estimator checks.
+
+    Parameters
+    ----------
+    cls : estimator class
+    table : dict, optional
+        ``{class name: settings}``; default: the library's own.
+
+    Returns
+    -------
+    estimator : instance of ``cls``
+        With the settings of :data:`_TINY` that ``cls`` takes, then its own.
+
+    Raises
+    ------
+    TypeError
+        If ``cls`` has a required argument the table does not give, naming it.
+    """
+    table = _table() if table is None else table
+    params = inspect.signature(cls).parameters
+    kwargs = {k: v for k, v in _TINY.items() if k in params}
+    kwargs.update(table.get(cls.__name__, {}))
+    required = [name for name, p in params.items()
+                if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                and name not in kwargs]
+    if required:
+        raise TypeError(
+            f"{cls.__name__} needs {required} to be built for the estimator checks: give "
+            "them in sklearn_patchdesc.utils.estimator_checks._table.")
+    return cls(**kwargs)
+
+
+def check_instances():
+    """One small instance per public estimator, for the estimator checks.
+
+    Every public estimator (:func:`~sklearn_patchdesc.utils.all_estimators`)
+    is found and built by :func:`check_instance`; networks are tiny and train
+    one epoch, so the whole check suite runs on a CPU in minutes.
+
+    Returns
+    -------
+    estimators : list of estimators
+        In the order of :func:`~sklearn_patchdesc.utils.all_estimators`.
+    """
+    table = _table()
+    return [check_instance(cls, table) for _, cls in all_estimators()]
 
 
 #: narrower networks for the square-patch port (its checks fit many times);
@@ -145,8 +182,6 @@ def replaced_by_port(estimator):
     -------
     checks : frozenset of str
     """
-    from . import all_estimators
-
     searches = {name for name, _ in all_estimators("search")}
     return frozenset() if type(estimator).__name__ in searches else PORTED_CHECKS
 
