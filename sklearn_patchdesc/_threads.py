@@ -29,6 +29,8 @@ import time
 
 import torch
 
+from ._env import getenv
+
 __all__ = ["library_threads", "thread_policy", "busy_cores"]
 
 #: torch's thread count when the library was imported (its default, or the caller's)
@@ -59,7 +61,7 @@ def busy_cores(samples=3, interval=0.01):
 
 def library_threads():
     """The thread count the library's training and inference use now (see the module doc)."""
-    env = os.environ.get("SKPD_THREADS")
+    env = getenv("THREADS")
     if env:
         try:
             n = int(env)

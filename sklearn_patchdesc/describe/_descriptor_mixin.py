@@ -10,6 +10,9 @@ class DescriptorMixin:
     Put before the scikit-learn bases (``TransformerMixin``, ``BaseEstimator``).
     """
 
+    #: what the denoising scorers look for to refuse descriptors (read by metrics._scorers)
+    _patch_descriptor = True
+
     def score(self, X, y):
         """Mean of the three HPatches mAPs (the ``hpatches_mean`` scorer) on ``X``.
 
