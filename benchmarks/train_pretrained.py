@@ -83,6 +83,7 @@ from descriptor_data import (REAL_HELDOUT, real_heldout_set, task_scores,  # noq
                              training_set)
 
 import sklearn_patchdesc  # noqa: E402
+from sklearn_patchdesc._precision import resolve_precision  # noqa: E402
 from sklearn_patchdesc.datasets import add_patch_noise  # noqa: E402
 from sklearn_patchdesc.describe import (HardNetDescriptor, RawPatchDescriptor,  # noqa: E402
                                         SIFTPatchDescriptor)
@@ -107,7 +108,8 @@ RECIPES = {
 }
 #: options of one stage, with their defaults (a recipe stage sets some of them)
 STAGE_DEFAULTS = {"epochs": 6, "batch_size": 128, "lr": 1.0, "optimizer": "sgd", "seed": 0,
-                  "noisy_fraction": 0.5, "points_real": 500, "data_seed": 0, "threads": 2}
+                  "noisy_fraction": 0.5, "points_real": 500, "data_seed": 0, "threads": 2,
+                  "precision": "auto"}
 #: sizes that are not part of a recipe (the test shrinks them)
 SIZE_DEFAULTS = {"builtin_sequences": 24, "points_builtin": 300, "max_patches": None, "heldout_points": 300,
                  "eval_points": 100}
@@ -143,8 +145,9 @@ def git_commit():
 
 def provenance(args, cpu_seconds):
     """The card fields that say how a run was made: seed, CPU time, threads, commit, versions."""
+    precision = getattr(args, "precision", "fp32")
     return {"seed": args.seed, "cpu_seconds": round(cpu_seconds, 1), "threads": args.threads,
-            "git_commit": git_commit(),
+            "precision": resolve_precision(precision, "cpu"), "git_commit": git_commit(),
             "versions": {"sklearn_patchdesc": sklearn_patchdesc.__version__,
                          "torch": torch.__version__},
             "date": time.strftime("%Y-%m-%d")}
@@ -199,6 +202,9 @@ def build_parser():
                     help="random_state of the generator that cuts the training patches; a "
                          "later stage can train on new points of the same sequences")
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--precision", choices=("auto", "fp32", "bf16"),
+                    help="auto (default): bf16 where the CPU has bf16 units, else fp32; the "
+                         "card records which ran")
     ap.add_argument("--builtin-sequences", type=int,
                     help="built-in photo sequences generated, held-out photos then dropped "
                          "(default: 24)")
@@ -313,7 +319,8 @@ def train_stage(opts, sizes, init, init_cpu, ckpt, out, name, command, replay=No
     est = HardNetDescriptor(max_epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                             optimizer=args.optimizer,
                             pretrained=str(init) if init is not None else None,
-                            random_state=args.seed, verbose=1, checkpoint_dir=str(ckpt),
+                            precision=args.precision, random_state=args.seed, verbose=1,
+                            checkpoint_dir=str(ckpt),
                             callbacks=[("cpu_clock", CPUClock(ckpt))])
     est.fit(X, y)
     cpu = json.loads((ckpt / "cpu_seconds.json").read_text())[str(args.epochs)]
