@@ -5,16 +5,14 @@ use, string arrays were capped one by one, a dtype changed in the tensors member
 was cast silently, manifest fields were taken as given and a TernausNet file made
 ``load`` open its ``encoder_weights`` path.
 """
-import json
-import zipfile
-
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load as st_load
-from safetensors.torch import save as st_save
 
+from _model_files import members, rewrite
 from sklearn_patchdesc.denoise import ShallowUNetDenoiser, TernausNetDenoiser
+from sklearn_patchdesc import _state_dict, _vgg_layout
 from sklearn_patchdesc.denoise import _modules
 from sklearn_patchdesc.describe import RawPatchDescriptor
 from sklearn_patchdesc.persistence import PersistenceError, load, save
@@ -33,23 +31,9 @@ def unet(patches):
                                module__channels=(4, 4, 4)).fit(patches, patches)
 
 
-def _members(path):
-    with zipfile.ZipFile(path) as zf:
-        return json.loads(zf.read("manifest.json")), zf.read("tensors.safetensors")
-
-
-def _rewrite(path, manifest, tensors, name="altered.skpd"):
-    out = path.with_name(name)
-    with zipfile.ZipFile(out, "w") as zf:
-        zf.writestr("manifest.json", json.dumps(manifest))
-        zf.writestr("tensors.safetensors", tensors if isinstance(tensors, bytes)
-                    else st_save(tensors))
-    return out
-
-
 def _crafted(tmp_path, root, tensors=None, name="crafted.skpd"):
     manifest = {"format": "sklearn_patchdesc.model", "format_version": 1, "root": root}
-    return _rewrite(tmp_path / name, manifest, tensors or {}, name)
+    return rewrite(tmp_path / name, manifest, tensors or {}, name)
 
 
 def _raw_with(fitted):
@@ -82,13 +66,13 @@ def test_string_arrays_share_one_budget_for_the_file(tmp_path):
 
 def test_a_changed_tensor_dtype_is_refused(unet, tmp_path):
     path = save(unet, tmp_path / "unet.skpd")
-    manifest, blob = _members(path)
+    manifest, blob = members(path)
     tensors = st_load(blob)
     module = manifest["root"]["fitted"]["__dict__"]["net_"]["__net__"]["module"]["__dict__"]
     key = next(v["__tensor__"] for v in module.values() if tensors[v["__tensor__"]].ndim == 4)
     tensors[key] = tensors[key].view(torch.int32)  # the same bytes read as I32
     with pytest.raises(PersistenceError, match=r"stored as torch.int32 .* holds torch.float32"):
-        load(_rewrite(path, manifest, tensors))
+        load(rewrite(path, manifest, tensors))
     arr = _crafted(tmp_path, _raw_with({"w_": {"__ndarray__": "t0", "dtype": "<f4"}}),
                    {"t0": torch.arange(3, dtype=torch.int32)})
     with pytest.raises(PersistenceError, match="stored as int32 but the manifest says float32"):
@@ -102,10 +86,10 @@ def test_a_changed_tensor_dtype_is_refused(unet, tmp_path):
     ('[{"epoch": 1, "batches": [3]}]', "list of batch dicts"),
 ])
 def test_a_malformed_training_history_is_refused(unet, tmp_path, history, match):
-    manifest, blob = _members(save(unet, tmp_path / "unet.skpd"))
+    manifest, blob = members(save(unet, tmp_path / "unet.skpd"))
     manifest["root"]["fitted"]["__dict__"]["net_"]["__net__"]["history"] = history
     with pytest.raises(PersistenceError, match=match):
-        load(_rewrite(tmp_path / "unet.skpd", manifest, blob))
+        load(rewrite(tmp_path / "unet.skpd", manifest, blob))
 
 
 @pytest.mark.parametrize("fitted, match", [
@@ -124,10 +108,10 @@ def test_fitted_patch_size_fields_are_validated(tmp_path, fitted, match):
 
 
 def test_patch_size_breaking_the_estimator_rule_is_refused(unet, tmp_path):
-    manifest, blob = _members(save(unet, tmp_path / "unet.skpd"))
+    manifest, blob = members(save(unet, tmp_path / "unet.skpd"))
     fitted = manifest["root"]["fitted"]["__dict__"]
     assert fitted["patch_size_"] == 32
-    ok = load(_rewrite(tmp_path / "unet.skpd", manifest, blob))
+    ok = load(rewrite(tmp_path / "unet.skpd", manifest, blob))
     assert ok.patch_size_ == 32
     tern = {"__estimator__": "sklearn_patchdesc.denoise.TernausNetDenoiser",
             "params": {"__dict__": {}}, "fitted": {"__dict__": {"patch_size_": 40,
@@ -154,15 +138,17 @@ def test_ternausnet_loads_without_opening_its_encoder_weights_path(patches, tmp_
     def opened(*args, **kwargs):
         raise AssertionError("load() opened a path named in the file")
 
-    monkeypatch.setattr(_modules, "load_vgg_features", opened)
+    # every reader of a weights file (TernausNet's encoder goes through _vgg_layout)
+    monkeypatch.setattr(_vgg_layout, "read_state_dict", opened)
+    monkeypatch.setattr(_state_dict, "read_state_dict", opened)
     loaded = load(path)
     np.testing.assert_array_equal(loaded.transform(patches), want)
     assert loaded.encoder_weights == weights  # the parameter is kept as saved
     # a crafted path (existing or not) is never opened: both load alike
-    manifest, blob = _members(path)
+    manifest, blob = members(path)
     for target in ("/etc/hostname", str(tmp_path / "no-such-file")):
         manifest["root"]["params"]["__dict__"]["encoder_weights"] = target
-        again = load(_rewrite(path, manifest, blob))
+        again = load(rewrite(path, manifest, blob))
         np.testing.assert_array_equal(again.transform(patches), want)
 
 
@@ -174,7 +160,7 @@ def test_round_trip_still_identical(patches, unet, tmp_path):
 
 
 def test_altered_optimizer_state_is_refused(unet, tmp_path):
-    manifest, blob = _members(save(unet, tmp_path / "unet.skpd"))
+    manifest, blob = members(save(unet, tmp_path / "unet.skpd"))
     opt = manifest["root"]["fitted"]["__dict__"]["net_"]["__net__"]["optimizer"]
     slot = opt["__dict__"]["state"]["__items__"][0][1]["__dict__"]
     key = slot["exp_avg"]["__tensor__"]
@@ -185,7 +171,7 @@ def test_altered_optimizer_state_is_refused(unet, tmp_path):
                            (tensors[key].view(torch.int32), "'exp_avg'.*stored as torch.int32")]:
         altered = dict(tensors, **{key: changed})
         with pytest.raises(PersistenceError, match=match):
-            load(_rewrite(tmp_path / "unet.skpd", manifest, altered))
+            load(rewrite(tmp_path / "unet.skpd", manifest, altered))
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "hybrid", "sgd"])

@@ -4,14 +4,15 @@ bf16 is refused on CPUs without bf16 units (this project's CI machines), so
 the tests of the bf16 and fp16 paths pretend the hardware has them: the
 arithmetic is then emulated by torch -- slow, but the same numbers.
 """
+import json
 import warnings
-import zipfile
 
 import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
 
+from _model_files import members, rewrite
 from sklearn_patchdesc import _precision, _training
 from sklearn_patchdesc._precision import resolve_precision
 from sklearn_patchdesc._training import TrainingError, check_device
@@ -180,23 +181,19 @@ def test_transform_follows_set_params_device_not_the_device_of_fit():
     assert est.set_params(device="cpu").transform(X).shape == (len(X), 128)
 
 
-def _with_manifest_device(src, dst, device):
+def _with_manifest_device(src, device):
     """Copy of the model file ``src`` whose manifest names ``device``."""
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
-        for item in zin.infolist():
-            data = zin.read(item.filename)
-            if item.filename.endswith(".json"):
-                data = data.replace(b'"device": "cpu"', f'"device": "{device}"'.encode())
-                assert f'"device": "{device}"'.encode() in data
-            zout.writestr(item, data)
-    return dst
+    manifest, tensors = members(src)
+    text = json.dumps(manifest).replace('"device": "cpu"', f'"device": "{device}"')
+    assert f'"device": "{device}"' in text
+    return rewrite(src, json.loads(text), tensors, name=f"{device.replace(':', '')}.skpd")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is here: the file would load on it")
 def test_a_model_saved_on_cuda_loads_on_the_cpu_with_the_same_descriptors(tmp_path):
     X, y = pairs()
     est = small_hardnet().fit(X, y)
-    path = _with_manifest_device(save(est, tmp_path / "m.skpd"), tmp_path / "cuda.skpd", "cuda:0")
+    path = _with_manifest_device(save(est, tmp_path / "m.skpd"), "cuda:0")
     with pytest.warns(UserWarning, match=r"saved with device='cuda:0'.*loaded on the CPU"):
         back = load(path)
     assert back.device == "cpu"
@@ -205,7 +202,7 @@ def test_a_model_saved_on_cuda_loads_on_the_cpu_with_the_same_descriptors(tmp_pa
 
 def test_a_model_file_naming_a_device_never_used_here_is_refused(tmp_path):
     est = small_hardnet().fit(*pairs())
-    path = _with_manifest_device(save(est, tmp_path / "m.skpd"), tmp_path / "meta.skpd", "meta")
+    path = _with_manifest_device(save(est, tmp_path / "m.skpd"), "meta")
     with pytest.raises(PersistenceError, match="device='meta'"):
         load(path)
 
