@@ -35,7 +35,7 @@ def embed(net, X, batch_size=256):
     """
     X4, _ = check_patches(X, keep_uint8=True)
     return run_batched(net.module_, X4, batch_size=batch_size, device=net.device,
-                       precision=net.precision)
+                       precision=getattr(net, "precision", "fp32"))  # a plain skorch net: fp32
 
 
 class _NetTransformer:

@@ -19,7 +19,7 @@ __all__ = ["embed_dataset", "dataset_labels", "torch_seeded_rng", "pairwise_l2"]
 def embed_dataset(net, dataset, batch_size=512):
     """Descriptors of every row of ``dataset`` (in order) by ``net.module_`` in eval mode."""
     return run_batched(net.module_, dataset, batch_size=batch_size, device=net.device,
-                       precision=net.precision)
+                       precision=getattr(net, "precision", "fp32"))  # a plain skorch net: fp32
 
 
 def dataset_labels(dataset):
