@@ -1448,21 +1448,25 @@ for _label, _target in [("/etc/hostname", "/etc/hostname"), ("a missing path", "
 
 
 def _crafted_encoder_path(tmp, target):
-    from sklearn_patchdesc.denoise import _modules
+    from sklearn_patchdesc import _state_dict, _vgg_layout
     from sklearn_patchdesc.persistence import load
 
     path, est, noisy, _ = _ternausnet(tmp)
     manifest, blob = _members(path)
     manifest["root"]["params"]["__dict__"]["encoder_weights"] = (
         str(tmp / "missing.pth") if target == "MISSING" else target)
-    opened, real = [], _modules.load_vgg_features
-    _modules.load_vgg_features = lambda *a, **k: opened.append(a) or real(*a, **k)
+    # every reader of a weights file (TernausNet's encoder goes through _vgg_layout)
+    modules = (_vgg_layout, _state_dict)
+    opened, real = [], _state_dict.read_state_dict
+    for m in modules:
+        m.read_state_dict = lambda *a, **k: opened.append(a) or real(*a, **k)
     try:
         loaded = load(_rewritten(path, manifest, blob))
     except Exception as exc:  # noqa: BLE001 - the message may reveal the path's existence
         return f"raw: {type(exc).__name__}: {exc!s:.80}"
     finally:
-        _modules.load_vgg_features = real
+        for m in modules:
+            m.read_state_dict = real
     if opened:
         return f"silent: load opened {opened[0][0]!r}"
     same = np.array_equal(loaded.transform(noisy), est.transform(noisy))
