@@ -39,7 +39,8 @@ EPILOG = """\
 examples:
   python -m sklearn_patchdesc evaluate descriptors/sift
   python -m sklearn_patchdesc evaluate descriptors/sift --tasks hpatches-benchmark/tasks --split a
-  python -m sklearn_patchdesc evaluate descriptors/sift --json > sift.json"""
+  python -m sklearn_patchdesc evaluate descriptors/sift --json > sift.json
+  python -m sklearn_patchdesc evaluate liberty_sift.csv --phototour brown/liberty"""
 
 TASKS = ("verification", "matching", "retrieval")
 TASK_FILES = {"verification": ("verif_pos", "verif_neg_intra", "verif_neg_inter"),
@@ -75,6 +76,10 @@ def add_parser(sub):
                    help="parallel CSV readers (default: 1; -1 = all cores)")
     p.add_argument("--json", action="store_true",
                    help="print every number as JSON on stdout instead of the table")
+    p.add_argument("--phototour", metavar="FOLDER", default=None,
+                   help="score DESCRIPTOR_DIR, then one descriptor file (CSV or .npy, one row "
+                        "per patch in patch-id order), on this Brown / PhotoTour set folder: "
+                        "FPR at 95 %% recall on its m50_*_0.txt pairs")
     p.set_defaults(run=run)
     return p
 
@@ -277,6 +282,10 @@ def evaluate(X, target, *, tasks, sources, tasks_dir, split, distance, random_st
 
 def run(args):
     """Read, score and print; returns the exit status."""
+    if args.phototour is not None:
+        from ._evaluate_phototour import run_phototour
+
+        return run_phototour(args)
     root = existing_dir(args.descr_dir, "descriptor folder")
     tasks_dir = None
     if args.tasks_dir is not None:

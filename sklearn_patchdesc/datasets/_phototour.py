@@ -335,6 +335,25 @@ def load_phototour(root, name, *, patch_size=32, pairs="auto", source="auto",
     )
 
 
+def read_phototour_pairs(folder, pairs="auto"):
+    """``(n_patches, pairs (m, 2), is_match (m,), pairs_file)`` of a PhotoTour folder.
+
+    What scoring descriptors on the set needs, without decoding the bitmap
+    sheets: the patch count from ``info.txt`` and the pairs of ``pairs``
+    (see :func:`load_phototour`). The errors name the file and line, as
+    :func:`load_phototour`'s do.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"PhotoTour folder not found: {folder}")
+    labels = _read_info(folder / "info.txt")
+    path = _pairs_file(folder, pairs)
+    if path is None:
+        raise FileNotFoundError(f"no m50_<N>_<N>_0.txt pairs file in {folder}")
+    pair_rows, is_match = _read_pairs(path, labels)
+    return len(labels), pair_rows, is_match, path
+
+
 # --------------------------------------------------------------------- writing
 def _get(bunch, key):
     return bunch.get(key) if isinstance(bunch, dict) else getattr(bunch, key, None)
