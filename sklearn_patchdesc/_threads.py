@@ -73,10 +73,22 @@ def library_threads():
     current = torch.get_num_threads()
     if os.environ.get("OMP_NUM_THREADS") or current != _IMPORT_THREADS:
         return current  # the caller chose
-    busy = busy_cores()
+    busy = _recent_busy_cores()
     if busy is None:
         return current
     return max(1, min(current, _n_cpus() - busy))
+
+
+_LAST_BUSY = [None, -1.0]  # (count, time.monotonic() of the reading)
+
+
+def _recent_busy_cores(max_age=1.0):
+    """:func:`busy_cores`, reused for ``max_age`` seconds: many small transforms in a row
+    (a search, a scorer loop) pay the ~20 ms reading once."""
+    now = time.monotonic()
+    if now - _LAST_BUSY[1] > max_age:
+        _LAST_BUSY[:] = [busy_cores(), now]
+    return _LAST_BUSY[0]
 
 
 @contextlib.contextmanager

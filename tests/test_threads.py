@@ -18,6 +18,7 @@ def four_cores(monkeypatch):
     monkeypatch.setattr(_threads, "_n_cpus", lambda: 4)
     torch.set_num_threads(4)
     monkeypatch.setattr(_threads, "_IMPORT_THREADS", 4)
+    monkeypatch.setattr(_threads, "_LAST_BUSY", [None, -1.0])  # no reading from another test
     yield monkeypatch
     torch.set_num_threads(before)
 
@@ -80,3 +81,13 @@ def test_the_policy_restores_the_count_after_an_error(four_cores):
         assert n == 1 and torch.get_num_threads() == 1
         raise RuntimeError("boom")
     assert torch.get_num_threads() == 4
+
+
+def test_the_reading_is_reused_for_a_second(four_cores):
+    readings = []
+    four_cores.setattr(_threads, "busy_cores", lambda: readings.append(1) or 1)
+    assert [library_threads() for _ in range(5)] == [3] * 5
+    assert len(readings) == 1
+    four_cores.setattr(_threads, "_LAST_BUSY", [1, -10.0])  # an old reading is read again
+    library_threads()
+    assert len(readings) == 2
