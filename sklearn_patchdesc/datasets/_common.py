@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from .._files import aside_name, atomic_write, temp_dir
 
@@ -74,6 +75,23 @@ def grey8(img, path):
                 "be clipped. Save it as 8-bit grey (for 16-bit data: value // 257).")
         return arr.astype(np.uint8)
     return np.asarray(img if img.mode == "L" else img.convert("L"), dtype=np.uint8)
+
+
+def read_grey(path, what="image"):
+    """Read an image file as a 2-D uint8 grey array (ITU-R 601-2 luma, see :func:`grey8`).
+
+    ``what`` names the file in the errors: ``FileNotFoundError("missing <what>:
+    <path>")``, ``ValueError("cannot read <what> <path>: <reason>")``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"missing {what}: {path}")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return grey8(img, path)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"cannot read {what} {path}: {exc}") from exc
 
 
 def check_image_names(images):

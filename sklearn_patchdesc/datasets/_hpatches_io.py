@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from joblib import Parallel, delayed
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from sklearn.utils import Bunch
 
 from .._env import getenv
@@ -28,7 +28,7 @@ from ._common import (
     check_image_names,
     check_sequence_names,
     check_target,
-    grey8,
+    read_grey,
     group_rows,
     make_target,
     new_temp_dir,
@@ -45,14 +45,7 @@ _CACHE_VERSION = 1
 # --------------------------------------------------------------------- reading
 def _read_stack(path):
     """Decode one PNG stack to a 2-D uint8 array; clear errors for bad files."""
-    if not path.is_file():
-        raise FileNotFoundError(f"missing patch stack: {path}")
-    try:
-        with Image.open(path) as img:
-            img.load()
-            arr = grey8(img, path)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"cannot read patch stack {path}: {exc}") from exc
+    arr = read_grey(path, "patch stack")
     h, w = arr.shape
     if w == 0 or h == 0 or h % w:
         raise ValueError(

@@ -34,11 +34,11 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from sklearn.utils import Bunch, check_random_state
 
 from .._validation import check_labels
-from ._common import grey8, new_temp_dir, replace_dirs
+from ._common import new_temp_dir, read_grey, replace_dirs
 from ._hpatches_io import resize_patches
 
 __all__ = ["load_phototour", "write_phototour", "PHOTOTOUR_SIZES"]
@@ -167,12 +167,7 @@ def _sheet_paths(folder, n_patches, info_path):
 
 
 def _read_sheet(path, count, patch_size):
-    try:
-        with Image.open(path) as img:
-            img.load()
-            arr = grey8(img, path)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"cannot read PhotoTour sheet {path}: {exc}") from exc
+    arr = read_grey(path, "PhotoTour sheet")
     side = _SIDE * _PER_ROW
     if arr.shape != (side, side):
         raise ValueError(f"PhotoTour sheet {path} is {arr.shape[1]}x{arr.shape[0]}; sheets "

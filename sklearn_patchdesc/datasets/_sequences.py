@@ -13,10 +13,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 from sklearn.utils import Bunch
 
-from ._common import grey8
+from ._common import read_grey
 
 N_IMAGES = 6
 #: largest condition number accepted for a homography normalised to H[2, 2] == 1; the
@@ -46,19 +45,6 @@ def _image_path(folder, layout, k):
 
 def _h_path(folder, layout, k):
     return folder / (f"H_1_{k}" if layout == "hpatches" else f"H1to{k}p")
-
-
-def read_grey(path):
-    """Read an image file as a 2-D uint8 grey array (ITU-R 601-2 luma)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"missing image: {path}")
-    try:
-        with Image.open(path) as img:
-            img.load()
-            return grey8(img, path)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"cannot read image {path}: {exc}") from exc
 
 
 def read_homography(path):

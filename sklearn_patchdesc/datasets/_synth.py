@@ -13,7 +13,7 @@ from scipy import ndimage
 from skimage.transform import ProjectiveTransform, warp
 from sklearn.utils import Bunch
 
-from ._sequences import read_grey
+from ._common import read_grey
 
 #: Photos read from ``skimage.data`` (bundled files only), in the order used.
 BUILTIN_PHOTOS = (
