@@ -47,9 +47,23 @@ def test_real_sequences_the_shipped_model_was_trained_on_are_never_tested_on(ran
 
 
 def test_data_made_only_of_training_sequences_is_refused(trained):
-    with pytest.raises(CLIError, match=r"every sequence of the data \(v_bikes, v_trees\) is one "
-                                 r"the shipped models were trained on"):
-        split_by_sequence(_target(["v_bikes", "v_trees"]), 0, trained_on=trained)
+    with pytest.raises(CLIError, match=r"the data has 0 sequence\(s\) the shipped models were "
+                                 r"not trained on \(none; of v_bikes, v_churchill, v_trees\)"):
+        split_by_sequence(_target(["v_bikes", "v_trees", "v_churchill"]), 0, trained_on=trained)
+    with pytest.raises(CLIError, match=r"1 sequence\(s\) the shipped models were not trained on "
+                                 r"\(v_boat;"):
+        split_by_sequence(_target(["v_bikes", "v_trees", "v_boat"]), 0, trained_on=trained)
+
+
+@pytest.mark.parametrize("n", [3, 4, 5])
+def test_the_demo_always_tests_on_two_sequences_at_least(n):
+    """Retrieval needs distractors from another test sequence (one sequence scores 1.0)."""
+    names = ["i_a", "i_b", "v_c", "v_d", "v_e"][:n]
+    for seed in range(6):
+        mask, test = split_by_sequence(_target(names), seed)
+        assert 2 <= len(test) < n and mask.sum() == len(test) * 3 * 2
+    with pytest.raises(CLIError, match="at least 3 sequences"):
+        split_by_sequence(_target(names[:2]), 0)
 
 
 def test_without_training_sequences_the_split_is_unchanged(trained):

@@ -22,7 +22,9 @@ KF = pytest.importorskip("kornia.feature")
 
 @pytest.fixture(scope="module")
 def real32():
-    seqs = load_image_sequences(shared_data_path("real", "hpatches_sequences", "v_churchill"))
+    # two real sequences: retrieval needs distractors from another sequence
+    seqs = (load_image_sequences(shared_data_path("real", "hpatches_sequences", "v_churchill"))
+            + load_image_sequences(shared_data_path("real", "oxford_affine", "boat")))
     return make_hpatches_like(seqs, n_patches_per_sequence=40, random_state=0)
 
 

@@ -45,9 +45,11 @@ def test_wrapped_kornia_hardnet_equals_the_library_trunk(real32):
     ref = run_batched(trunk, X4, batch_size=100)  # the inference loop of every descriptor
     assert D.shape == (240, 128) and D.dtype == np.float32
     np.testing.assert_allclose(D, ref, atol=1e-5)
-    got = hpatches_evaluate(D, real32.target).scores
-    want = hpatches_evaluate(ref, real32.target).scores
-    assert set(got) == {"verification", "matching", "retrieval"}
+    # one sequence: retrieval has no distractors there (refused as uninformative)
+    tasks = ("verification", "matching")
+    got = hpatches_evaluate(D, real32.target, tasks=tasks).scores
+    want = hpatches_evaluate(ref, real32.target, tasks=tasks).scores
+    assert set(got) == set(tasks)
     for task in got:
         assert abs(got[task] - want[task]) <= 1e-6, (task, got[task], want[task])
     # the wrapper's copy runs; the user's module is left as it was (train mode, weights)

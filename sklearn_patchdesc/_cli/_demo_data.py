@@ -212,40 +212,50 @@ def get_data(data_path, plan, random_state, n_sequences=None):
                  source=f"image sequences {data_path} (make_hpatches_like(noise=True))")
 
 
+#: test sequences the demo needs: retrieval draws a query's distractors from other sequences
+MIN_TEST_SEQUENCES = 2
+
+
 def split_by_sequence(target, random_state, test_photos=None, trained_on=()):
-    """Boolean test mask and test names: about 35 % of the sequences, both kinds when possible.
+    """Boolean test mask and test names: about 35 % of the sequences, at least two.
 
     With ``test_photos`` (built-in data), the sequences of those photos are the
     test sequences instead (the shipped descriptor was never trained on them).
     A sequence named in ``trained_on`` (the shipped models' training sequences,
     from their model cards) is never a test sequence: scoring a model on what
-    it was trained on would overstate it. When no other sequence is left, a
-    CLIError says so.
+    it was trained on would overstate it. At least two sequences are tested
+    (patch retrieval draws distractors from the other test sequences; with one
+    it would score 1.0 whatever the descriptor) and one trains; data that
+    cannot give that is a CLIError naming why.
     """
     seq = np.asarray(target["sequence"]).astype(str)
     names = sorted(set(seq))
-    if len(names) < 2:
-        raise CLIError(f"the demo needs at least 2 sequences (one to train, one to test); "
-                       f"the data has {len(names)}")
+    if len(names) < MIN_TEST_SEQUENCES + 1:
+        raise CLIError(f"the demo needs at least {MIN_TEST_SEQUENCES + 1} sequences (two to "
+                       "test: patch retrieval takes its distractors from other sequences; one "
+                       f"to train); the data has {len(names)}")
     if test_photos is not None:
         test = [n for n in names if _photo(n) in test_photos and n not in trained_on]
-        if test and len(test) < len(names):
+        if MIN_TEST_SEQUENCES <= len(test) < len(names):
             return np.isin(seq, test), test
-    trained = [n for n in names if n in trained_on]
-    if not trained:
-        test = [str(s) for s in held_out_groups(names, TEST_FRACTION, random_state)]
-        return np.isin(seq, test), test
     candidates = [n for n in names if n not in trained_on]
-    if not candidates:
+    if len(candidates) < MIN_TEST_SEQUENCES:
         raise CLIError(
-            f"every sequence of the data ({', '.join(names)}) is one the shipped models were "
-            "trained on (their model cards list them: describe.pretrained_card(...)"
-            "['training_data']['sequences']); the demo does not score a model on its own "
-            "training data: give --data with other sequences as well")
+            f"the data has {len(candidates)} sequence(s) the shipped models were not trained "
+            f"on ({', '.join(candidates) or 'none'}; of {', '.join(names)}), and the demo tests "
+            f"on at least {MIN_TEST_SEQUENCES} of those: it does not score a model on its own "
+            "training data (the model cards list it: describe.pretrained_card(...)"
+            "['training_data']['sequences']): give --data with other sequences as well")
+    rng = np.random.default_rng(random_state)
+    if len(candidates) == len(names):
+        test = [str(s) for s in held_out_groups(names, TEST_FRACTION, random_state)]
+        more = [n for n in interleaved_order(names, rng) if n not in test]
+        test = sorted(test + more[:max(0, MIN_TEST_SEQUENCES - len(test))])
+        return np.isin(seq, test), test
+    trained = [n for n in names if n in trained_on]
     note(f"note: {', '.join(trained)} never go to the test set: the shipped models were "
          "trained on them (model cards)")
-    n_test = min(len(candidates), _n_held_out(TEST_FRACTION, len(names)))
-    rng = np.random.default_rng(random_state)
+    n_test = min(len(candidates), max(MIN_TEST_SEQUENCES, _n_held_out(TEST_FRACTION, len(names))))
     test = sorted(interleaved_order(candidates, rng)[:n_test])
     return np.isin(seq, test), test
 
