@@ -11,9 +11,9 @@ So while the library trains or infers it uses ``min(torch's default, cores
 not busy with other work)`` threads, and restores the caller's setting after.
 "Busy" is the number of runnable tasks the kernel reports right now
 (``/proc/loadavg``, sampled a few times over ~20 ms), minus this process's
-own. The caller stays in charge: with ``OMP_NUM_THREADS`` set, after
-``torch.set_num_threads`` changed torch's default, or with
-``SKPD_THREADS=<n>``, that number is used as given.
+own. The caller stays in charge: after ``torch.set_num_threads`` changed torch's
+count, with ``SKPD_THREADS=<n>``, or with ``OMP_NUM_THREADS`` set, that number
+is used as given (in this order).
 
 Fits at different thread counts differ in the last bits (a HardNet epoch:
 descriptors up to 0.014 apart), so a seeded fit repeats bit for bit only at
@@ -60,7 +60,17 @@ def busy_cores(samples=3, interval=0.01):
 
 
 def library_threads():
-    """The thread count the library's training and inference use now (see the module doc)."""
+    """The thread count the library's training and inference use now (see the module doc).
+
+    In order: a count the caller gave torch after importing the library
+    (``torch.set_num_threads``); ``SKPD_THREADS``; ``OMP_NUM_THREADS`` (torch's
+    count then is the caller's); otherwise the free cores, capped by torch's
+    count. The policy never raises the count above one the caller set: a
+    forked child that set 1 thread must not start an OpenMP pool of 2.
+    """
+    current = torch.get_num_threads()
+    if current != _IMPORT_THREADS:
+        return current  # the caller chose, through torch
     env = getenv("THREADS")
     if env:
         try:
@@ -70,9 +80,8 @@ def library_threads():
         if n < 1:
             raise ValueError(f"SKPD_THREADS={env!r}: give at least 1 thread.")
         return n
-    current = torch.get_num_threads()
-    if os.environ.get("OMP_NUM_THREADS") or current != _IMPORT_THREADS:
-        return current  # the caller chose
+    if os.environ.get("OMP_NUM_THREADS"):
+        return current  # the caller chose, through the environment
     busy = _recent_busy_cores()
     if busy is None:
         return current

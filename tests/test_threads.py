@@ -91,3 +91,12 @@ def test_the_reading_is_reused_for_a_second(four_cores):
     four_cores.setattr(_threads, "_LAST_BUSY", [1, -10.0])  # an old reading is read again
     library_threads()
     assert len(readings) == 2
+
+
+def test_a_count_the_caller_gave_torch_wins_over_skpd_threads(four_cores):
+    # e.g. a forked child that set 1 thread: the policy must not start a pool of 2 there
+    four_cores.setenv("SKPD_THREADS", "2")
+    torch.set_num_threads(1)
+    assert library_threads() == 1
+    with thread_policy() as n:
+        assert n == 1 and torch.get_num_threads() == 1
