@@ -41,7 +41,7 @@ data = make_hpatches_like(n_sequences=N_SEQ, n_patches_per_sequence=N_PTS, noise
                           random_state=0)
 X_noisy, X_clean, y = data.data, data.data_clean, data.target
 sequences = np.unique(y["sequence"])
-test = np.isin(y["sequence"], sequences[-max(1, N_SEQ // 4):])
+test = np.isin(y["sequence"], sequences[-max(2, N_SEQ // 4):])  # retrieval needs two
 print(f"{len(y)} patches, {len(sequences)} sequences; held out: {np.unique(y['sequence'][test])}")
 
 # %%

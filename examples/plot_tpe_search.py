@@ -41,7 +41,7 @@ QUICK = os.environ.get("SKPD_EXAMPLE_QUICK") == "1"
 OUT = os.environ.get("SKPD_EXAMPLE_OUT")
 # quick: 2 folds, 2 candidates per search and 64 triplets an epoch keep it
 # within the examples test's CPU budget
-N_SEQ, N_PTS, EPOCHS, BUDGET = (3, 6, 1, 2) if QUICK else (6, 24, 3, 8)
+N_SEQ, N_PTS, EPOCHS, BUDGET = (4, 6, 1, 2) if QUICK else (6, 24, 3, 8)  # 2+ per test fold
 
 data = make_hpatches_like(n_sequences=N_SEQ, n_patches_per_sequence=N_PTS, noise=True,
                           random_state=0)
