@@ -11,9 +11,10 @@ So while the library trains or infers it uses ``min(torch's default, cores
 not busy with other work)`` threads, and restores the caller's setting after.
 "Busy" is the number of runnable tasks the kernel reports right now
 (``/proc/loadavg``, sampled a few times over ~20 ms), minus this process's
-own. The caller stays in charge: after ``torch.set_num_threads`` changed torch's
-count, with ``SKPD_THREADS=<n>``, or with ``OMP_NUM_THREADS`` set, that number
-is used as given (in this order).
+own. The policy only ever lowers torch's count, never raises it. The caller stays
+in charge: ``SKPD_THREADS=<n>`` fixes the count (at most torch's); after
+``torch.set_num_threads`` changed torch's count, or with ``OMP_NUM_THREADS``
+set, torch's count is used as it is.
 
 Fits at different thread counts differ in the last bits (a HardNet epoch:
 descriptors up to 0.014 apart), so a seeded fit repeats bit for bit only at
@@ -62,15 +63,13 @@ def busy_cores(samples=3, interval=0.01):
 def library_threads():
     """The thread count the library's training and inference use now (see the module doc).
 
-    In order: a count the caller gave torch after importing the library
-    (``torch.set_num_threads``); ``SKPD_THREADS``; ``OMP_NUM_THREADS`` (torch's
-    count then is the caller's); otherwise the free cores, capped by torch's
-    count. The policy never raises the count above one the caller set: a
-    forked child that set 1 thread must not start an OpenMP pool of 2.
+    Never more than torch's current count (a forked child that set 1 thread
+    must not start an OpenMP pool of 2: GNU OpenMP hangs there). Within that:
+    ``SKPD_THREADS`` when set; torch's count when the caller chose it
+    (``torch.set_num_threads`` after importing the library, or
+    ``OMP_NUM_THREADS``); otherwise the cores not busy with other work.
     """
     current = torch.get_num_threads()
-    if current != _IMPORT_THREADS:
-        return current  # the caller chose, through torch
     env = getenv("THREADS")
     if env:
         try:
@@ -79,9 +78,9 @@ def library_threads():
             raise ValueError(f"SKPD_THREADS={env!r} is not a whole number of threads.") from None
         if n < 1:
             raise ValueError(f"SKPD_THREADS={env!r}: give at least 1 thread.")
-        return n
-    if os.environ.get("OMP_NUM_THREADS"):
-        return current  # the caller chose, through the environment
+        return min(n, current)
+    if os.environ.get("OMP_NUM_THREADS") or current != _IMPORT_THREADS:
+        return current  # the caller chose
     busy = _recent_busy_cores()
     if busy is None:
         return current

@@ -93,8 +93,8 @@ def test_the_reading_is_reused_for_a_second(four_cores):
     assert len(readings) == 2
 
 
-def test_a_count_the_caller_gave_torch_wins_over_skpd_threads(four_cores):
-    # e.g. a forked child that set 1 thread: the policy must not start a pool of 2 there
+def test_the_policy_never_raises_torchs_count(four_cores):
+    # e.g. a forked child that set 1 thread: a pool of 2 there hangs GNU OpenMP
     four_cores.setenv("SKPD_THREADS", "2")
     torch.set_num_threads(1)
     assert library_threads() == 1
