@@ -3,9 +3,16 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SHARED_DATA = SHARED / "data"
+
+# the library's thread policy at a fixed count for every fit of the session, module- and
+# session-scoped fixtures included: a count that followed the machine's load would make
+# seeded fits differ in the last bits from one test to the next
+os.environ["SKPD_THREADS"] = "2"
+torch.set_num_threads(2)  # and torch's count, before any fixture fits (see _few_threads)
 
 
 def shared_data_path(*parts):
@@ -36,11 +43,10 @@ def shared_data():
 def _few_threads(monkeypatch):
     """Keep torch on the two cores CI has, deterministic where possible.
 
-    ``SKPD_THREADS`` pins the library's thread policy too: fits at different
-    thread counts differ in the last bits, and a test must not depend on the
-    machine's load.
+    ``SKPD_THREADS`` (set for the whole session, below) pins the library's
+    thread policy too: fits at different thread counts differ in the last
+    bits, and a test must not depend on the machine's load.
     """
     import torch
 
     torch.set_num_threads(2)
-    monkeypatch.setenv("SKPD_THREADS", "2")
