@@ -94,6 +94,25 @@ def read_grey(path, what="image"):
         raise ValueError(f"cannot read {what} {path}: {exc}") from exc
 
 
+def bunch_field(bunch, key):
+    """``bunch[key]`` of a dict, else the attribute; None when absent (the writers' input)."""
+    if isinstance(bunch, dict):
+        return bunch.get(key)
+    return getattr(bunch, key, None)
+
+
+def check_uint8_patches(X, name):
+    """``X`` as uint8 square patches ``(n, H, H)`` for writing; ``(n, 1, H, H)`` is squeezed."""
+    X = np.asarray(X)
+    if X.dtype != np.uint8:
+        raise TypeError(f"{name} must be uint8 to be written losslessly, got {X.dtype}")
+    if X.ndim == 4 and X.shape[1] == 1:
+        X = X[:, 0]
+    if X.ndim != 3 or X.shape[1] != X.shape[2] or X.shape[1] == 0:
+        raise ValueError(f"{name} must be square patches (n, H, H), got shape {X.shape}")
+    return X
+
+
 def check_image_names(images):
     """Validate an ``images=`` argument; return a tuple of names in code order."""
     if images is None:

@@ -28,6 +28,8 @@ from ._common import (
     check_image_names,
     check_sequence_names,
     check_target,
+    bunch_field,
+    check_uint8_patches,
     read_grey,
     group_rows,
     make_target,
@@ -478,23 +480,6 @@ def load_hpatches(root, split=None, subset="test", patch_size=32, splits_file=No
 
 
 # --------------------------------------------------------------------- writing
-def _get(bunch, key):
-    if isinstance(bunch, dict):
-        return bunch.get(key)
-    return getattr(bunch, key, None)
-
-
-def _check_patches(X, name):
-    X = np.asarray(X)
-    if X.dtype != np.uint8:
-        raise TypeError(f"{name} must be uint8 to be written losslessly, got {X.dtype}")
-    if X.ndim == 4 and X.shape[1] == 1:
-        X = X[:, 0]
-    if X.ndim != 3 or X.shape[1] != X.shape[2] or X.shape[1] == 0:
-        raise ValueError(f"{name} must be square patches (n, H, H), got shape {X.shape}")
-    return X
-
-
 def write_hpatches(bunch, root, *, overwrite=False, compress_level=6):
     """Write patches in the HPatches release / N-HPatches folder layout.
 
@@ -529,13 +514,13 @@ def write_hpatches(bunch, root, *, overwrite=False, compress_level=6):
     labels are consecutive per sequence in sorted sequence order (as every
     loader and generator of this package produces).
     """
-    data = _check_patches(_get(bunch, "data"), "data")
-    clean = _get(bunch, "data_clean")
+    data = check_uint8_patches(bunch_field(bunch, "data"), "data")
+    clean = bunch_field(bunch, "data_clean")
     if clean is not None:
-        clean = _check_patches(clean, "data_clean")
+        clean = check_uint8_patches(clean, "data_clean")
         if clean.shape != data.shape:
             raise ValueError(f"data_clean shape {clean.shape} != data shape {data.shape}")
-    target = check_target(_get(bunch, "target"), n_rows=len(data))
+    target = check_target(bunch_field(bunch, "target"), n_rows=len(data))
     if len(data) == 0:
         raise ValueError("bunch holds no patches")
     groups = group_rows(target)

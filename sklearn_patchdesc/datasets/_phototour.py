@@ -38,7 +38,7 @@ from PIL import Image
 from sklearn.utils import Bunch, check_random_state
 
 from .._validation import check_labels
-from ._common import new_temp_dir, read_grey, replace_dirs
+from ._common import bunch_field, check_uint8_patches, new_temp_dir, read_grey, replace_dirs
 from ._hpatches_io import resize_patches
 
 __all__ = ["load_phototour", "write_phototour", "PHOTOTOUR_SIZES"]
@@ -350,10 +350,6 @@ def read_phototour_pairs(folder, pairs="auto"):
 
 
 # --------------------------------------------------------------------- writing
-def _get(bunch, key):
-    return bunch.get(key) if isinstance(bunch, dict) else getattr(bunch, key, None)
-
-
 def _balanced_pairs(labels, n_pairs, random_state):
     """``n_pairs`` pairs, half matching (two patches of one point), half not."""
     from ..metrics._verification import label_verification_pairs
@@ -411,14 +407,10 @@ def write_phototour(bunch, root, name, *, n_pairs=None, random_state=0, overwrit
     The folder is written under a temporary name inside ``root`` and renamed
     into place when complete, so a failure leaves nothing half-written.
     """
-    data = np.asarray(_get(bunch, "data"))
-    if data.dtype != np.uint8:
-        raise TypeError(f"data must be uint8 to be written losslessly, got {data.dtype}")
-    if data.ndim == 4 and data.shape[1] == 1:
-        data = data[:, 0]
-    if data.ndim != 3 or data.shape[1] != data.shape[2] or data.shape[0] == 0:
+    data = check_uint8_patches(bunch_field(bunch, "data"), "data")
+    if data.shape[0] == 0:
         raise ValueError(f"data must be square patches (n, H, H), got shape {data.shape}")
-    labels = check_labels(_get(bunch, "target"), len(data), name="target")
+    labels = check_labels(bunch_field(bunch, "target"), len(data), name="target")
     if not isinstance(name, str) or not name or Path(name).name != name or name.startswith("."):
         raise ValueError(f"name {name!r} is not a valid folder name")
     root = Path(root)
@@ -426,7 +418,7 @@ def write_phototour(bunch, root, name, *, n_pairs=None, random_state=0, overwrit
     if dest.exists() and not overwrite:
         raise FileExistsError(f"PhotoTour folder already exists: {dest}; pass overwrite=True "
                               "to replace it")
-    pairs, is_match = _get(bunch, "pairs"), _get(bunch, "is_match")
+    pairs, is_match = bunch_field(bunch, "pairs"), bunch_field(bunch, "is_match")
     if pairs is not None:
         pairs = np.asarray(pairs, dtype=np.int64)
         if pairs.ndim != 2 or pairs.shape[1] != 2 or is_match is None \
