@@ -91,7 +91,9 @@ import numpy as np
 import torch
 
 from ._checkpoint import _json_safe
+from ._device import check_device
 from ._files import atomic_write
+from ._precision import PRECISIONS, resolve_precision
 from ._validation import check_fitted_patch_size
 
 __all__ = ["save", "load", "PersistenceError", "FORMAT", "FORMAT_VERSION", "allowed_classes"]
@@ -609,9 +611,6 @@ def _runnable_here(cls, params, path):
     saved value; a device the library never runs on (``"meta"``, ``"mps"``,
     an unknown name) is refused.
     """
-    from ._precision import resolve_precision
-    from ._device import check_device
-
     params = dict(params)
     name = cls.__name__
     if "device" in params:
@@ -629,8 +628,6 @@ def _runnable_here(cls, params, path):
         try:
             resolve_precision(params["precision"], params.get("device", "cpu"))
         except ValueError as exc:
-            from ._precision import PRECISIONS
-
             if params["precision"] not in PRECISIONS:
                 raise PersistenceError(f"{path} sets {name}.precision="
                                        f"{params['precision']!r}: {exc}") from None
