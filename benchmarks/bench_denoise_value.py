@@ -85,7 +85,8 @@ def run_seed(seed, args, Xtr, Ctr, ytr, Xn, yt):
     out["task-aware/sift"] = aware.transform(Xn)
 
     t0 = time.process_time()
-    joint = JointDenoiseDescribe(pixel, load_pretrained(), lam=1.0, sampler=PKSampler(64, 2),
+    joint = JointDenoiseDescribe(pixel, load_pretrained(), lam=1.0,
+                                 sampler=PKSampler(n_per_label=2), batch_size=128,
                                  max_epochs=args.fine_tune_epochs, lr=1e-4,
                                  random_state=seed).fit(X, y)
     cpu["joint"] = time.process_time() - t0 + cpu["pixel"]

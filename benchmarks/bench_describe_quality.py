@@ -58,11 +58,11 @@ def main():
         "SIFT": SIFTPatchDescriptor(),
         "RootSIFT": SIFTPatchDescriptor(root=True),
         "L2-Net random triplets": L2NetDescriptor(
-            max_epochs=args.epochs, batch_size=64, optimizer="adam", lr=1e-3,
+            max_epochs=args.epochs, batch_size=192, optimizer="adam", lr=1e-3,
             sampler=RandomTripletSampler(per_epoch // 3), random_state=0),
         f"L2-Net batch-hard (S={S}, K={K})": L2NetDescriptor(
-            max_epochs=args.epochs, optimizer="adam", lr=1e-3,
-            sampler=PKSampler(S, K), criterion__miner="batch_hard", random_state=0),
+            max_epochs=args.epochs, optimizer="adam", lr=1e-3, batch_size=S * K,
+            sampler=PKSampler(n_per_label=K), criterion__miner="batch_hard", random_state=0),
     }
     rows = []
     for name, est in models.items():

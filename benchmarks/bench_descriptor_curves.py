@@ -63,7 +63,8 @@ def recipe(name, seed, n_train_patches):
         return L2NetDescriptor(max_epochs=1, random_state=seed,
                                sampler=RandomTripletSampler(n_train_patches // 3))
     if name == "batch-hard":
-        return L2NetDescriptor(max_epochs=1, random_state=seed, sampler=PKSampler(64, 2),
+        return L2NetDescriptor(max_epochs=1, random_state=seed, batch_size=128,
+                               sampler=PKSampler(n_per_label=2),
                                criterion__miner="batch_hard", optimizer="adam", lr=1e-3)
     if name.startswith("hardnet"):
         # "hardnet" = defaults; "hardnet:lr=10,batch_size=256" overrides

@@ -41,7 +41,7 @@ def _denoiser(epochs, seed):
 
 
 def _descriptor(epochs, seed):
-    return L2NetDescriptor(max_epochs=epochs, batch_size=64, optimizer="adam", lr=1e-3,
+    return L2NetDescriptor(max_epochs=epochs, batch_size=192, optimizer="adam", lr=1e-3,
                            random_state=seed)
 
 
@@ -89,7 +89,7 @@ def main(argv=None):
         t_half = time.perf_counter() - t
         for lam in args.lam:
             t = time.perf_counter()
-            joint = JointDenoiseDescribe(half[0], half[1], lam=lam, max_epochs=k, batch_size=64,
+            joint = JointDenoiseDescribe(half[0], half[1], lam=lam, max_epochs=k, batch_size=192,
                                          lr=1e-4, random_state=seed).fit(Xtr, ytr)
             rows.setdefault(f"joint lam={lam:g}", []).append(
                 (_scores(joint, Xte, yte, f"joint lam={lam:g}"), t_half + time.perf_counter() - t))

@@ -138,7 +138,7 @@ def main():
         assert isinstance(bunch.data, np.memmap) and isinstance(bunch.data_clean, np.memmap)
         check_cache_used(bunch, n)
         est = L2NetDescriptor(sampler=RandomTripletSampler(n_triplets=a.triplets),
-                              max_epochs=1, batch_size=128, random_state=0)
+                              max_epochs=1, batch_size=384, random_state=0)
         phase(f"fit L2NetDescriptor ({a.triplets} triplets)",
               lambda: est.fit(bunch.data, bunch.target))
         scores = {}

@@ -57,16 +57,16 @@ def strategies(n_train, stages):
     common = dict(optimizer="adam", lr=1e-3)
     hard = dict(criterion__miner="batch_hard", **common)
     return {
-        "random triplets": dict(sampler=RandomTripletSampler(per_epoch), batch_size=64,
+        "random triplets": dict(sampler=RandomTripletSampler(per_epoch), batch_size=192,
                                 **common),
         "hard positives": dict(sampler=HardPositiveMiner(warmup_epochs=1, n_triplets=per_epoch),
-                               batch_size=64, **common),
+                               batch_size=192, **common),
         "batch-hard 128": dict(sampler=SteppedBatchHard(stages=((128, 4),), warmup_epochs=1),
-                               batch_size=64, **hard),
+                               batch_size=192, **hard),
         f"stepped batch-hard <= {stages[-1][0]}": dict(
-            sampler=SteppedBatchHard(stages=stages, warmup_epochs=1), batch_size=64, **hard),
+            sampler=SteppedBatchHard(stages=stages, warmup_epochs=1), batch_size=192, **hard),
         f"soft stepped <= {stages[-1][0]}": dict(
-            sampler=SteppedBatchHard(stages=stages, warmup_epochs=1), batch_size=64,
+            sampler=SteppedBatchHard(stages=stages, warmup_epochs=1), batch_size=192,
             criterion__margin=0.0, criterion__soft=True, **hard),
     }
 
@@ -114,7 +114,7 @@ def main():
             fit_s = time.perf_counter() - t
             rep = hpatches_evaluate(est.transform(Xte), yte)
             hist = est.history_
-            last_b = hist[-1].get("stage_batch_size", 3 * kw["batch_size"])
+            last_b = hist[-1].get("stage_batch_size", kw["batch_size"])
             rows.append((name, "label" if aug else "-", rep.verification, rep.matching,
                          rep.retrieval, rep.mean, float(hist[-1, "train_loss"]), last_b, fit_s))
             print(f"  {name:28s} aug={'label' if aug else 'none':5s} mean mAP {rep.mean:.3f} "

@@ -31,7 +31,7 @@ from sklearn_patchdesc.describe import HardNetDescriptor
 
 
 def run(precision, seed, X, y, Xt, yt, args):
-    est = HardNetDescriptor(max_epochs=args.epochs, batch_size=args.batch, precision=precision,
+    est = HardNetDescriptor(max_epochs=args.epochs, batch_size=2 * args.batch, precision=precision,
                             random_state=seed)
     t0 = time.perf_counter()
     est.fit(X, y)
@@ -49,7 +49,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=128, help="anchor/positive pairs per step")
     ap.add_argument("--points", type=int, default=100,
                     help="points per built-in training sequence (real ones: 2x)")
     ap.add_argument("--heldout-points", type=int, default=300,

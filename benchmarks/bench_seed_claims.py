@@ -82,7 +82,7 @@ class Config:
     n_real_points: int = 150     # labels per held-out real sequence (x 16 patches)
     seeds: tuple = (0, 1, 2)
     desc_epochs: int = 2         # baseline / every descriptor side
-    desc_batch: int = 64
+    desc_batch: int = 192  # patches: 64 random triplets
     hp_epochs: int = 1           # after the warm start: hard positives or random triplets
     bh_epochs: int = 4           # big batch-hard from scratch and stepped
     big_batch: tuple = (1024, 8)
@@ -98,7 +98,7 @@ class Config:
 
 
 QUICK = Config(n_sequences=8, n_patches=4, n_real_points=4, seeds=(0, 1), desc_epochs=1,
-               desc_batch=32, hp_epochs=1, bh_epochs=1, big_batch=(32, 8),
+               desc_batch=96, hp_epochs=1, bh_epochs=1, big_batch=(32, 8),
                stages=((16, 2), (32, 8)), den_epochs=1, den_patches=128, unet_channels=8,
                inv_epochs=1, inv_patches=128, inv_layers=("relu1", "relu3"))
 
@@ -332,7 +332,8 @@ def run_stepped(lab, seed):
         return [("collapse", CollapseMonitor(action="stop"))]
 
     big, b = lab.describe(f"batch-hard {size} K={k} from scratch", seed, lambda: L2NetDescriptor(
-        sampler=PKSampler(size // k, k), callbacks=monitor(), **lab.common(seed, **hard)))
+        sampler=PKSampler(n_per_label=k), callbacks=monitor(),
+        **lab.common(seed, batch_size=size, **hard)))
     baseline, _ = lab.random_triplets(seed)
     st, a = lab.describe("stepped batch-hard from the baseline", seed, lambda: L2NetDescriptor(
         sampler=SteppedBatchHard(stages=c.stages, init_weights=baseline),

@@ -39,7 +39,7 @@ def sync():
 
 
 def hardnet_fit(X, y, batch, precision, epochs=1):
-    est = HardNetDescriptor(max_epochs=epochs, batch_size=batch, device="cuda",
+    est = HardNetDescriptor(max_epochs=epochs, batch_size=2 * batch, device="cuda",
                             precision=precision, random_state=0)
     torch.cuda.reset_peak_memory_stats()
     sync()

@@ -189,7 +189,9 @@ def build_parser():
                     help="replay every stage of this recipe, each in <out>/stages/<i>")
     ap.add_argument("--name", default="hardnet-hpatches-like")
     ap.add_argument("--epochs", type=int)
-    ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--batch-size", type=int,
+                    help="anchor/positive pairs per step (HardNet's unit, the one the recipes "
+                         "and the shipped cards use); the estimator gets twice as many patches")
     ap.add_argument("--lr", type=float)
     ap.add_argument("--optimizer", choices=("sgd", "adam"),
                     help="sgd: momentum 0.9, dampening 0.9, weight decay 1e-4 (HardNet's); "
@@ -316,7 +318,7 @@ def train_stage(opts, sizes, init, init_cpu, ckpt, out, name, command, replay=No
     print(f"training on {len(X)} patches of {len(sequences)} sequences "
           f"({noisy.mean():.0%} noisy)", flush=True)
 
-    est = HardNetDescriptor(max_epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+    est = HardNetDescriptor(max_epochs=args.epochs, batch_size=2 * args.batch_size, lr=args.lr,
                             optimizer=args.optimizer,
                             pretrained=str(init) if init is not None else None,
                             precision=args.precision, random_state=args.seed, verbose=1,
@@ -358,7 +360,8 @@ def train_stage(opts, sizes, init, init_cpu, ckpt, out, name, command, replay=No
             "real_sequences_held_out": list(REAL_HELDOUT),
         },
         "recipe": {"loss": "HardNetLoss(margin=1, anchor_swap=True)",
-                   "sampler": f"PKSampler({args.batch_size}, 2)",
+                   "sampler": f"PKSampler(n_per_label=2), {args.batch_size} pairs "
+                              f"({2 * args.batch_size} patches) per step",
                    "optimizer": ("SGD momentum 0.9 dampening 0.9 weight decay 1e-4"
                                  if args.optimizer == "sgd" else "Adam (torch defaults)"),
                    "lr": args.lr, "lr_schedule": "linear to 0", "epochs": args.epochs,

@@ -97,7 +97,8 @@ def label_stage(aware, args, X, y):
     folder = Path(args.checkpoint_dir) / "label"
     folder.mkdir(parents=True, exist_ok=True)
     joint = JointDenoiseDescribe(aware, load_pretrained(DESCRIPTOR), freeze_descriptor=True,
-                                 lam=args.label_lam, sampler=PKSampler(128, 2),
+                                 lam=args.label_lam, sampler=PKSampler(n_per_label=2),
+                                 batch_size=256,
                                  max_epochs=args.label_epochs, lr=args.label_lr,
                                  random_state=args.seed, verbose=1,
                                  checkpoint_dir=str(folder),
@@ -221,7 +222,8 @@ def main(argv=None):
                 {"name": "label", "loss": f"HardNetLoss of frozen {DESCRIPTOR} on the "
                                           f"denoised labelled noisy patches + "
                                           f"{args.label_lam} x Neighbor2Neighbor",
-                 "sampler": "PKSampler(128, 2)", "optimizer": "Adam", "lr": args.label_lr,
+                 "sampler": "PKSampler(n_per_label=2), 256 patches (128 pairs) per step",
+                 "optimizer": "Adam", "lr": args.label_lr,
                  "epochs": args.label_epochs, "from": "stage aware"}]
                 if args.label_epochs else []),
             "batch_size": args.batch_size,

@@ -56,7 +56,7 @@ def run(lr, batchnorm):
     est = MultiScaleDescriptor(
         depth=2, channels=(16, 32), deep_features=64, shallow_channels=16, input_size=16,
         batchnorm=batchnorm, criterion=TripletMarginLoss, criterion__miner="batch_hard",
-        sampler=PKSampler(16, 16), lr=lr, max_epochs=EPOCHS, random_state=0,
+        sampler=PKSampler(n_per_label=16), batch_size=256, lr=lr, max_epochs=EPOCHS, random_state=0,
         callbacks=[("collapse", monitor)])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

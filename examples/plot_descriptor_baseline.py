@@ -70,7 +70,7 @@ fig.tight_layout()
 table = {}
 for name, X in rows.items():
     desc = L2NetDescriptor(max_epochs=DESC_EPOCHS, sampler=RandomTripletSampler(N_TRIPLETS),
-                           batch_size=50, random_state=0)
+                           batch_size=150, random_state=0)
     desc.fit(X[~test], y[~test])
     table[name] = hpatches_evaluate(desc.transform(X[test]), y[test]).scores
 

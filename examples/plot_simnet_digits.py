@@ -57,7 +57,7 @@ print(f"{len(Xtr)} training / {len(Xte)} test digits of 8x8 pixels")
 def simnet(miner):
     return MultiScaleDescriptor(depth=2, channels=(16, 32), deep_features=64,
                                 shallow_channels=16, input_size=16, max_epochs=EPOCHS,
-                                batch_size=32, criterion__miner=miner, random_state=0)
+                                batch_size=96, criterion__miner=miner, random_state=0)
 
 
 runs = {

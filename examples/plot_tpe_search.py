@@ -51,7 +51,7 @@ cv = GroupKFold(2 if QUICK else 3)
 print(f"{len(X)} noisy patches from {N_SEQ} sequences; budget {BUDGET} candidates, "
       f"{EPOCHS} epoch(s) per fit")
 
-base = L2NetDescriptor(max_epochs=EPOCHS, batch_size=64, random_state=0,
+base = L2NetDescriptor(max_epochs=EPOCHS, batch_size=192, random_state=0,
                        sampler=RandomTripletSampler(64) if QUICK else None)
 
 # %%

@@ -60,7 +60,7 @@ print(f"{len(Xtr)} training patches, {len(Xte)} held-out ({sequences[-1]})")
 # %%
 # One estimator per strategy, same optimiser and budget
 # -----------------------------------------------------
-common = dict(max_epochs=EPOCHS, batch_size=64, optimizer="adam", lr=1e-3, random_state=0)
+common = dict(max_epochs=EPOCHS, batch_size=192, optimizer="adam", lr=1e-3, random_state=0)
 hard = dict(criterion__miner="batch_hard", **common)
 models = {
     "random triplets": L2NetDescriptor(sampler=RandomTripletSampler(per_epoch), **common),

@@ -43,6 +43,7 @@ from ._data import PatchDataset, PatchLoader, run_batched
 from ._device import check_device
 from ._errors import StopTraining, TrainingError
 from ._precision import PRECISIONS, autocast, full_precision, grad_scaler, resolve_precision
+from ._params import declared_init
 from ._progress import BatchProgressBar, EpochLog
 from ._split import check_train_split, held_out_rows
 from ._threads import thread_policy
@@ -407,6 +408,7 @@ class NetParams(BaseEstimator):
     _parameter_constraints: dict = {
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "inference_batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "train_split": [None, Interval(Real, 0, 1, closed="neither"), callable],
         "callbacks": [None, list, tuple],
@@ -417,8 +419,28 @@ class NetParams(BaseEstimator):
         "checkpoint_dir": [None, str, os.PathLike],
     }
 
+    #: the shared training parameters and their defaults, declared once: every
+    #: subclass's ``__init__`` is generated from these plus its own ``_init_params``
+    #: (:func:`~sklearn_patchdesc._params.declared_init`), which may change a default
+    _init_params: dict = {
+        "max_epochs": 10,
+        "batch_size": 64,
+        "inference_batch_size": 256,
+        "lr": 1e-3,
+        "optimizer": "adam",
+        "train_split": None,
+        "callbacks": None,
+        "device": "cpu",
+        "precision": "fp32",
+        "random_state": None,
+        "verbose": 0,
+        "checkpoint_dir": None,
+    }
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:  # a hand-written __init__ is kept as written
+            cls.__init__ = declared_init(cls)
         # every subclass's own fit validates the declared parameters first (scikit-learn's
         # _fit_context) and is transactional, without each one having to remember
         if "fit" in cls.__dict__ and not getattr(cls.__dict__["fit"], "_transactional", False):
@@ -513,17 +535,19 @@ class NetParams(BaseEstimator):
 class BasePatchNet(NetParams):
     """Base of every network estimator (not public API).
 
-    Subclasses declare their own ``__init__`` (storing every argument and
-    ``**kwargs`` through :meth:`_store_kwargs`), and build their module and
-    criterion in :meth:`_module_spec` / :meth:`_criterion_spec`. Everything
-    with a skorch prefix (``module__``, ``criterion__``, ``optimizer__``,
-    ``iterator_train__``, ``iterator_valid__``, ``callbacks__``,
-    ``dataset__``) is a parameter too and reaches the skorch net.
+    Subclasses declare their parameters as ``_init_params = {name: default}``
+    (their ``__init__`` is generated from it: see
+    :func:`~sklearn_patchdesc._params.declared_init`), and build their module and criterion in :meth:`_module_spec` /
+    :meth:`_criterion_spec`. Everything with a skorch prefix (``module__``,
+    ``criterion__``, ``optimizer__``, ``iterator_train__``, ``iterator_valid__``,
+    ``callbacks__``, ``dataset__``) is a parameter too and reaches the skorch net.
 
     Common parameters (subclasses document them): ``max_epochs``,
-    ``batch_size``, ``lr``, ``optimizer``, ``train_split``, ``callbacks``,
-    ``device``, ``precision``, ``random_state``, ``verbose``, ``checkpoint_dir``
-    (declared once, with their constraints, in ``NetParams._parameter_constraints``).
+    ``batch_size`` (patches per training step), ``inference_batch_size``,
+    ``lr``, ``optimizer``, ``train_split``, ``callbacks``, ``device``,
+    ``precision``, ``random_state``, ``verbose``, ``checkpoint_dir``
+    (declared once, with defaults in ``NetParams._init_params`` and constraints
+    in ``NetParams._parameter_constraints``).
     """
 
     #: net class built in fit; subclasses may use a PatchNeuralNet subclass
@@ -755,4 +779,4 @@ class BasePatchNet(NetParams):
             self.net_.module_.to(device)
             self.net_.device = device
         return run_batched(module or self.net_.module_, X4, device=device, precision=precision,
-                           batch_size=batch_size or max(self.batch_size, 256))
+                           batch_size=batch_size or self.inference_batch_size)

@@ -27,6 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._composite import module_of, unwrap
+from ._params import REQUIRED
 from ._training import PatchNeuralNet
 from ._validation import check_patches, restore_patches
 from .denoise._selfsupervised import neighbor2neighbor_loss
@@ -171,7 +172,14 @@ class JointDenoiseDescribe(BaseDescriptorNet):
         Batch formation (random triplets when None); see
         :class:`~sklearn_patchdesc.describe.L2NetDescriptor`.
     max_epochs : int, default=5
-    batch_size : int, default=64
+    batch_size : int, default=192
+        Noisy patches per training step (64 triplets with random triplets).
+        It counted triplets before version 0.1 (warns
+        :class:`~sklearn_patchdesc.describe.BatchSizeUnitWarning` for one
+        release when set).
+    inference_batch_size : int, default=256
+        Patches per forward pass in ``transform`` (memory only: the result
+        does not depend on it).
     lr : float, default=1e-4
         Fine-tuning learning rate (low: both nets usually start trained).
     optimizer : str or torch.optim.Optimizer class, default="adam"
@@ -199,40 +207,17 @@ class JointDenoiseDescribe(BaseDescriptorNet):
     >>> X = rng.integers(0, 256, (60, 32, 32), dtype=np.uint8)
     >>> y = np.repeat(np.arange(20), 3)
     >>> joint = JointDenoiseDescribe(ShallowUNetDenoiser(), L2NetDescriptor(), lam=0.5,
-    ...                              max_epochs=1, batch_size=20, random_state=0).fit(X, y)
+    ...                              max_epochs=1, batch_size=60, random_state=0).fit(X, y)
     >>> joint.transform(X).shape, joint.denoise(X).shape
     ((60, 128), (60, 32, 32))
     """
 
     _net_class = JointNeuralNet
 
-    def __init__(self, denoiser, descriptor, *, lam=1.0, n2n_gamma=1.0,
-                 freeze_descriptor=False, criterion=None, sampler=None, max_epochs=5,
-                 batch_size=64, lr=1e-4, optimizer="adam",
-                 train_split=None, valid_scoring=None, early_stopping=None, callbacks=None,
-                 device="cpu",
-                 precision="fp32", random_state=None, verbose=0, checkpoint_dir=None, **kwargs):
-        self.denoiser = denoiser
-        self.descriptor = descriptor
-        self.lam = lam
-        self.n2n_gamma = n2n_gamma
-        self.freeze_descriptor = freeze_descriptor
-        self.criterion = criterion
-        self.sampler = sampler
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.train_split = train_split
-        self.valid_scoring = valid_scoring
-        self.early_stopping = early_stopping
-        self.callbacks = callbacks
-        self.device = device
-        self.precision = precision
-        self.random_state = random_state
-        self.verbose = verbose
-        self.checkpoint_dir = checkpoint_dir
-        self._store_kwargs(kwargs)
+    _init_positional = ("denoiser", "descriptor")
+    _init_params = {"denoiser": REQUIRED, "descriptor": REQUIRED, "lam": 1.0,
+                    "n2n_gamma": 1.0, "freeze_descriptor": False, "max_epochs": 5, "lr": 1e-4,
+                    "batch_size": 192}
 
     def _check_parts(self):
         for name in ("denoiser", "descriptor"):

@@ -71,7 +71,7 @@ def test_hard_positive_miner_builds_triplets_with_the_farthest_positive():
     expect = np.where(a % 4 == 3, a - 3, (a // 4) * 4 + 3)
     np.testing.assert_array_equal(p, expect)
     assert np.all(np.abs(labels[n] - labels[a]) == 1)  # nearest other label
-    batch = next(miner.batches(labels, 4, 0))
+    batch = next(miner.batches(labels, 12, 0))
     assert len(batch) == 12
     with pytest.raises(ValueError, match="differ from the embedded"):
         miner.triplets(labels[:12], 0)
@@ -80,7 +80,7 @@ def test_hard_positive_miner_builds_triplets_with_the_farthest_positive():
 def test_hard_positive_miner_refreshes_after_warmup_in_a_fit():
     X, y = labelled_patches(8, 4)
     est = L2NetDescriptor(sampler=HardPositiveMiner(warmup_epochs=1, refresh_every=1),
-                          max_epochs=2, batch_size=16, random_state=0).fit(X, y)
+                          max_epochs=2, batch_size=48, random_state=0).fit(X, y)
     assert est.sampler_ is not est.sampler
     hist = est.history_
     assert "hard_positive_distance" not in hist[0] and hist[1, "hard_positive_distance"] > 0
@@ -92,7 +92,7 @@ def test_hard_positive_miner_refreshes_after_warmup_in_a_fit():
 class StubNet:
     """What SteppedBatchHard reads from a skorch net."""
 
-    def __init__(self, criterion, sampler, batch_size=8):
+    def __init__(self, criterion, sampler, batch_size=24):
         self.criterion_ = criterion
         self.iterator_train__sampler = sampler
         self.history = History()
@@ -132,7 +132,7 @@ def test_stepped_batch_hard_advances_only_below_the_collapse_point():
 
 def test_stepped_batch_hard_soft_margin_threshold_and_step_back():
     crit = TripletMarginLoss(margin=0.0, soft=True, miner="batch_hard")
-    pk = PKSampler(4, 2)
+    pk = PKSampler(n_per_label=2)
     cb = SteppedBatchHard(stages=STAGES, step_back=True, min_epochs=2).initialize()
     net = StubNet(crit, pk)
     cb.on_train_begin(net)
@@ -140,9 +140,9 @@ def test_stepped_batch_hard_soft_margin_threshold_and_step_back():
     net.epoch(cb, 0.5)  # below ln 2 but min_epochs=2
     assert cb.stage_ == 0
     net.epoch(cb, 0.5)
-    assert cb.stage_ == 1 and (pk.n_labels_per_batch, pk.n_per_label) == (8, 2)
+    assert cb.stage_ == 1 and (net.batch_size, pk.n_per_label) == (16, 2)
     net.epoch(cb, 0.70)  # above ln 2: back to stage 0
-    assert cb.stage_ == 0 and (pk.n_labels_per_batch, pk.n_per_label) == (4, 2)
+    assert cb.stage_ == 0 and (net.batch_size, pk.n_per_label) == (8, 2)
 
 
 def test_stepped_batch_hard_warmup_uses_given_triplets_then_batch_hard():
@@ -151,7 +151,7 @@ def test_stepped_batch_hard_warmup_uses_given_triplets_then_batch_hard():
     net = StubNet(crit, cb)
     cb.on_train_begin(net)
     assert cb.stage_ == -1 and net.criterion_.miner == "given"
-    assert len(next(cb.batches(np.repeat(np.arange(8), 4), 4, 0))) == 12  # [a; p; n]
+    assert len(next(cb.batches(np.repeat(np.arange(8), 4), 12, 0))) == 12  # [a; p; n]
     net.epoch(cb, 0.2)
     assert cb.stage_ == -1
     net.epoch(cb, 0.2)
@@ -170,7 +170,7 @@ def test_stepped_batch_hard_rejects_unusable_setups():
 
 def test_stepped_batch_hard_in_a_fit_with_warm_weights():
     X, y = labelled_patches(8, 4)
-    warm = L2NetDescriptor(max_epochs=1, batch_size=16, random_state=0).fit(X, y)
+    warm = L2NetDescriptor(max_epochs=1, batch_size=48, random_state=0).fit(X, y)
     est = L2NetDescriptor(sampler=SteppedBatchHard(stages=((8, 2), (16, 4)), init_weights=warm,
                                                    threshold=10.0),
                           criterion__miner="batch_hard", optimizer="adam", lr=2e-4,
@@ -187,7 +187,7 @@ def _collapse_setup(lr, batchnorm, action="rollback"):
     est = MultiScaleDescriptor(
         depth=2, channels=(8, 16), deep_features=32, shallow_channels=8, input_size=16,
         batchnorm=batchnorm, criterion=TripletMarginLoss, criterion__miner="batch_hard",
-        sampler=PKSampler(16, 16), lr=lr, max_epochs=3, random_state=0,
+        sampler=PKSampler(n_per_label=16), batch_size=256, lr=lr, max_epochs=3, random_state=0,
         callbacks=[("collapse", monitor)])
     return est, X, y
 
@@ -289,7 +289,7 @@ def test_augmentation_is_off_by_default_and_trains_when_on():
     est = L2NetDescriptor()
     assert not any(isinstance(c, PatchAugmentation) for _, c in (est.callbacks or []))
     X, y = labelled_patches(8, 2)
-    L2NetDescriptor(max_epochs=1, batch_size=16, random_state=0,
+    L2NetDescriptor(max_epochs=1, batch_size=48, random_state=0,
                     callbacks=[("augment", PatchAugmentation("label"))]).fit(X, y)
 
 
@@ -337,7 +337,8 @@ def test_opms_lambda_one_prefers_hard_negatives():
 def test_opms_in_a_contrastive_fit_records_lambda():
     X, y = labelled_patches(8, 4)
     est = L2NetDescriptor(criterion=ContrastiveLoss, criterion__miner=OnlinePairMiner(),
-                          sampler=PKSampler(4, 4), optimizer="adam", lr=1e-3, max_epochs=2,
+                          sampler=PKSampler(n_per_label=4), batch_size=16, optimizer="adam", lr=1e-3,
+                          max_epochs=2,
                           random_state=0).fit(X, y)
     assert [r["opms_lambda"] for r in est.history_] == [0.5, 1.0]
     assert est.history_[-1, "opms_positive_pairs"] > 0

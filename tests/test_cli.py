@@ -179,7 +179,7 @@ def test_export_of_a_saved_model_matches_its_transform(nhpatches, tmp_path, caps
     from sklearn_patchdesc.persistence import save
 
     data = load_hpatches(nhpatches, cache=False)
-    model = L2NetDescriptor(max_epochs=1, batch_size=32, random_state=0).fit(
+    model = L2NetDescriptor(max_epochs=1, batch_size=96, random_state=0).fit(
         data.data[:320], data.target[:320])
     path = save(model, tmp_path / "l2net.skpd")
     out = tmp_path / "descr"

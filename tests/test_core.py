@@ -120,21 +120,8 @@ class _Tiny(torch.nn.Module):
 
 
 class _TinyDenoiser(TransformerMixin, BasePatchNet):
-    def __init__(self, max_epochs=2, batch_size=16, lr=1e-2, optimizer="adam",
-                 train_split=None, callbacks=None, device="cpu", precision="fp32",
-                 random_state=None, verbose=0, checkpoint_dir=None, **kwargs):
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.train_split = train_split
-        self.callbacks = callbacks
-        self.device = device
-        self.precision = precision
-        self.random_state = random_state
-        self.verbose = verbose
-        self.checkpoint_dir = checkpoint_dir
-        self._store_kwargs(kwargs)
+    # a new network estimator declares only what differs from the shared parameters
+    _init_params = {"max_epochs": 2, "batch_size": 16, "lr": 1e-2}
 
     def _module_spec(self):
         return _Tiny, {}

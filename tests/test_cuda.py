@@ -26,7 +26,7 @@ def pairs(n_labels=64, seed=0):
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16", "auto"])
 def test_hardnet_trains_on_cuda_in_every_precision(precision):
     X, y = pairs()
-    est = HardNetDescriptor(max_epochs=2, batch_size=32, device="cuda", precision=precision,
+    est = HardNetDescriptor(max_epochs=2, batch_size=64, device="cuda", precision=precision,
                             random_state=0).fit(X, y)
     assert next(est.net_.module_.parameters()).device.type == "cuda"
     assert np.isfinite(est.history_[:, "train_loss"]).all()
@@ -39,7 +39,7 @@ def test_hardnet_trains_on_cuda_in_every_precision(precision):
 
 def test_a_cuda_model_gives_the_same_descriptors_on_the_cpu(tmp_path):
     X, y = pairs()
-    est = HardNetDescriptor(max_epochs=1, batch_size=32, device="cuda", random_state=0).fit(X, y)
+    est = HardNetDescriptor(max_epochs=1, batch_size=64, device="cuda", random_state=0).fit(X, y)
     on_gpu = est.transform(X)
     back = load(save(est, tmp_path / "m.skpd"))
     assert back.device == "cuda"
@@ -51,7 +51,7 @@ def test_a_cuda_model_gives_the_same_descriptors_on_the_cpu(tmp_path):
 
 def test_a_cpu_model_moves_to_cuda():
     X, y = pairs()
-    est = HardNetDescriptor(max_epochs=1, batch_size=32, random_state=0).fit(X, y)
+    est = HardNetDescriptor(max_epochs=1, batch_size=64, random_state=0).fit(X, y)
     np.testing.assert_allclose(est.set_params(device="cuda").transform(X),
                                est.set_params(device="cpu").transform(X), atol=1e-4)
 

@@ -187,7 +187,7 @@ def test_hardnet_trains_on_a_phototour_bunch(real64, tmp_path):
     write_phototour(sub, tmp_path, "churchill", n_pairs=64, random_state=0)
     b = load_phototour(tmp_path, "churchill")  # labels = 3-D point ids, 32x32 patches
     assert b.data.shape == (64, 32, 32) and set(np.unique(b.target)) == set(1000 + 37 * np.arange(8))
-    kw = dict(max_epochs=1, batch_size=8, random_state=0)
+    kw = dict(max_epochs=1, batch_size=16, random_state=0)
     trained = HardNetDescriptor(**kw).fit(b.data, b.target)
     untrained = HardNetDescriptor(lr=1e-12, **kw).fit(b.data, b.target)
     D, D0 = trained.transform(b.data), untrained.transform(b.data)

@@ -112,7 +112,7 @@ def test_weights_are_searchable_with_gridsearchcv(data, descriptor):
 
 def test_descriptor_of_another_patch_size_is_an_error_naming_both(data):
     X, X_clean, _ = data
-    small = L2NetDescriptor(max_epochs=1, batch_size=8, random_state=0)
+    small = L2NetDescriptor(max_epochs=1, batch_size=24, random_state=0)
     small.fit(X[:32, 8:24, 8:24], np.repeat(np.arange(8), 4))
     with pytest.raises(ValueError, match=r"16x16.*32x32"):
         TaskAwareDenoiser(ShallowUNetDenoiser(), small).fit(X, X_clean)

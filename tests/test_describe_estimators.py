@@ -23,7 +23,7 @@ def small():
 
 
 def _quick(**kw):
-    params = dict(max_epochs=1, batch_size=16, sampler=RandomTripletSampler(24), random_state=0)
+    params = dict(max_epochs=1, batch_size=48, sampler=RandomTripletSampler(24), random_state=0)
     params.update(kw)
     return L2NetDescriptor(**params)
 
@@ -133,7 +133,7 @@ def test_pk_batches_with_mined_losses(small, criterion_kw):
     X, y = small
     keep = y["label"] < 6  # 6 labels x 16 patches: 6 PK batches of 4 x 4
     X, y = X[keep], y[keep]
-    est = _quick(sampler=PKSampler(4, 4), optimizer="adam", lr=1e-3, **criterion_kw).fit(X, y)
+    est = _quick(sampler=PKSampler(n_per_label=4), batch_size=16, optimizer="adam", lr=1e-3, **criterion_kw).fit(X, y)
     assert np.isfinite(est.history_[:, "train_loss"]).all()
     assert est.net_.criterion_.last_n_triplets_ > 0
 
@@ -240,4 +240,4 @@ def test_labels_without_triplets_fail_fast(small, labels, match):
     with pytest.raises(ValueError, match=match):
         _quick(max_epochs=50).fit(X, labels(len(X)))
     with pytest.raises(ValueError, match=match):
-        _quick(sampler=PKSampler(4, 4), criterion__miner="batch_hard").fit(X, labels(len(X)))
+        _quick(sampler=PKSampler(n_per_label=4), batch_size=16, criterion__miner="batch_hard").fit(X, labels(len(X)))

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from sklearn_patchdesc.describe import (BatchHardMiner, ContrastiveLoss, PKSampler,
+from sklearn_patchdesc.describe import (BatchHardMiner, BatchSizeUnitWarning, ContrastiveLoss,
+                                        PKSampler,
                                         RandomTripletSampler, TripletMarginLoss)
 from sklearn_patchdesc.describe._samplers import check_triplet_labels
 
@@ -137,7 +138,7 @@ def _labels(seed=0):
 def test_random_triplet_sampler_valid_and_covering():
     labels = _labels()
     s = RandomTripletSampler()
-    batches = list(s.batches(labels, 64, np.random.default_rng(0)))
+    batches = list(s.batches(labels, 64, np.random.default_rng(0)))  # 64 patches: 21 triplets
     idx = np.concatenate(batches)
     a, p, n = s.triplets(labels, 0)
     assert (labels[a] == labels[p]).all() and (a != p).all() and (labels[a] != labels[n]).all()
@@ -145,6 +146,8 @@ def test_random_triplet_sampler_valid_and_covering():
     assert len(a) == (np.repeat(counts, counts) >= 2).sum()
     assert sorted(a) == sorted(np.flatnonzero(np.isin(labels, np.unique(labels)[counts >= 2])))
     assert all(len(b) % 3 == 0 for b in batches) and len(idx) == 3 * len(a)
+    assert [len(b) for b in batches[:-1]] == [63] * (len(batches) - 1)
+    assert len(batches) == s.n_batches(labels, 64) == -(-len(a) // 21)
     a2, _, _ = RandomTripletSampler(n_triplets=500).triplets(labels, 1)
     assert len(a2) == 500
 
@@ -160,9 +163,9 @@ def test_random_triplet_sampler_is_uniform_over_positives():
 @pytest.mark.parametrize("S, K", [(4, 2), (8, 4), (3, 6)])
 def test_pk_sampler_batches_have_triplets_and_cover(S, K):
     labels = _labels(S + K)
-    sampler = PKSampler(n_labels_per_batch=S, n_per_label=K)
-    for seed in range(3):
-        batches = list(sampler.batches(labels, None, np.random.default_rng(seed)))
+    sampler = PKSampler(n_per_label=K)
+    for seed in range(3):  # batch_size counts patches: S labels of K, rounded down to K
+        batches = list(sampler.batches(labels, S * K + K - 1, np.random.default_rng(seed)))
         counts = np.unique(labels, return_counts=True)
         coverable = np.flatnonzero(np.isin(labels, counts[0][counts[1] >= 2]))
         assert set(np.concatenate(batches)) == set(coverable)
@@ -177,7 +180,7 @@ def test_pk_sampler_batches_have_triplets_and_cover(S, K):
 
 def test_pk_sampler_dominant_label_still_valid():
     labels = np.array([5] * 60 + [9, 9])
-    for b in PKSampler(4, 4).index_batches(labels, 0):
+    for b in PKSampler(n_per_label=4).index_batches(labels, 16, 0):
         assert len(np.unique(labels[b])) == 2
 
 
@@ -190,11 +193,31 @@ def test_labels_without_triplets_raise(labels, match):
     with pytest.raises(ValueError, match=match):
         check_triplet_labels(labels)
     with pytest.raises(ValueError, match=match):
-        next(PKSampler(2, 2).batches(labels, 8, np.random.default_rng(0)))
+        next(PKSampler(n_per_label=2).batches(labels, 8, np.random.default_rng(0)))
     with pytest.raises(ValueError, match=match):
         next(RandomTripletSampler().batches(labels, 8, np.random.default_rng(0)))
 
 
 def test_pk_sampler_bad_params():
     with pytest.raises(ValueError, match="n_per_label"):
-        PKSampler(4, 1).index_batches(np.repeat(np.arange(4), 2), 0)
+        PKSampler(n_per_label=1).index_batches(np.repeat(np.arange(4), 2), 16, 0)
+
+
+def test_batch_size_counts_patches_for_every_sampler():
+    labels = np.repeat(np.arange(20), 4)
+    with pytest.raises(ValueError, match=r"batch_size=2 patches holds no triplet"):
+        next(RandomTripletSampler().batches(labels, 2, 0))
+    assert len(next(RandomTripletSampler().batches(labels, 3, 0))) == 3
+    with pytest.raises(ValueError, match=r"batch_size=7 patches holds 1 label\(s\) of "
+                                         r"n_per_label=4 patches.*batch_size >= 8"):
+        next(PKSampler(n_per_label=4).batches(labels, 7, 0))
+    assert {len(b) for b in PKSampler(n_per_label=4).batches(labels, 8, 0)} == {8}
+    assert PKSampler(n_per_label=4).n_batches(labels, 8) == 10
+
+
+def test_pk_sampler_explicit_labels_per_batch_keeps_the_old_meaning_and_warns():
+    labels = np.repeat(np.arange(20), 4)
+    with pytest.warns(BatchSizeUnitWarning, match=r"n_labels_per_batch=5\) is deprecated.*"
+                                                  r"batch_size=20 \(S x K\)"):
+        batches = list(PKSampler(5, 4).batches(labels, 999, 0))
+    assert {len(b) for b in batches} == {20}  # S x K, whatever the batch_size

@@ -35,7 +35,7 @@ def raw_scores(split):
 
 def test_l2net_beats_raw_pixels_on_all_tasks(split, raw_scores):
     Xtr, ytr, Xte, yte = split
-    est = L2NetDescriptor(max_epochs=2, batch_size=50, sampler=RandomTripletSampler(1000),
+    est = L2NetDescriptor(max_epochs=2, batch_size=150, sampler=RandomTripletSampler(1000),
                           optimizer="adam", lr=1e-3, random_state=0).fit(Xtr, ytr)
     D = est.transform(Xte)
     assert D.dtype == np.float32

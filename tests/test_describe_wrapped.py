@@ -37,7 +37,7 @@ def _random_kornia_hardnet(seed=0):
 
 def test_wrapped_kornia_hardnet_equals_the_library_trunk(real32):
     kornia_net = _random_kornia_hardnet()
-    wrapped = TorchModuleDescriptor(kornia_net, batch_size=100).fit(real32.data)
+    wrapped = TorchModuleDescriptor(kornia_net, inference_batch_size=100).fit(real32.data)
     D = wrapped.transform(real32.data)
     # the library's own L2-Net trunk with the same state dict (the keys are kornia's)
     trunk = load_hardnet_weights(L2Net(), kornia_net.state_dict())
@@ -94,12 +94,12 @@ def test_output_errors_name_shape_and_row():
                                          r"patches.*\(B, D\) = \(2, D\).*nn.Flatten"):
         est.set_params(module=_Flat4D()).fit(X)
     assert not hasattr(est, "n_descriptor_features_")
-    est = TorchModuleDescriptor(_NaNFrom(0.5), batch_size=4).fit(X[:2])
+    est = TorchModuleDescriptor(_NaNFrom(0.5), inference_batch_size=4).fit(X[:2])
     with pytest.raises(ValueError, match=r"NaN or infinity for 2 patch\(es\); the first is "
                                          r"row 4 of X"):
         est.transform(X)
     changing = FunctionDescriptor(lambda b: np.zeros((len(b), 3 if len(b) == 2 else 5)),
-                                  batch_size=4).fit(X[:2])
+                                  inference_batch_size=4).fit(X[:2])
     with pytest.raises(ValueError, match="returned 5 features per patch, but 3 when fitted"):
         changing.transform(X)
     with pytest.raises(ValueError, match=r"returned shape \(1, 3\) for a batch of 2"):
@@ -108,8 +108,8 @@ def test_output_errors_name_shape_and_row():
         TorchModuleDescriptor(nn.Linear(3, 3)).fit(X[:2])
     with pytest.raises(TypeError, match="FunctionDescriptor"):
         TorchModuleDescriptor(np.mean).fit(X)
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
-        TorchModuleDescriptor(nn.Flatten(), batch_size=0).fit(X)
+    with pytest.raises(ValueError, match="inference_batch_size must be a positive integer"):
+        TorchModuleDescriptor(nn.Flatten(), inference_batch_size=0).fit(X)
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA device"):
             TorchModuleDescriptor(nn.Flatten(), device="cuda").fit(X)
@@ -124,7 +124,7 @@ def test_function_descriptor_batches_in_order():
         calls.append(batch.shape)
         return batch.reshape(len(batch), -1) * 2
 
-    est = FunctionDescriptor(f, batch_size=4).fit(X)
+    est = FunctionDescriptor(f, inference_batch_size=4).fit(X)
     D = est.transform(X)
     np.testing.assert_allclose(D, X.reshape(11, -1) / 255.0 * 2, rtol=1e-6)
     assert calls[1:] == [(4, 1, 4, 4), (4, 1, 4, 4), (3, 1, 4, 4)]  # after fit's probe

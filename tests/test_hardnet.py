@@ -102,9 +102,10 @@ def small(generated):
 
 def test_estimator_defaults_are_hardnets_recipe(small):
     X, y = small
-    est = HardNetDescriptor(max_epochs=1, batch_size=16, random_state=0).fit(X, y)
+    est = HardNetDescriptor(max_epochs=1, batch_size=32, random_state=0).fit(X, y)
     assert isinstance(est.sampler_, PKSampler)
-    assert (est.sampler_.n_labels_per_batch, est.sampler_.n_per_label) == (16, 2)
+    assert (est.sampler_.n_labels_per_batch, est.sampler_.n_per_label) == (None, 2)
+    assert est.history_[0, "batches", 0, "train_batch_size"] == 32  # 16 pairs
     group = est.net_.optimizer_.param_groups[0]
     assert (group["momentum"], group["dampening"], group["weight_decay"]) == (0.9, 0.9, 1e-4)
     assert isinstance(est.net_.criterion_, HardNetLoss)
@@ -113,7 +114,7 @@ def test_estimator_defaults_are_hardnets_recipe(small):
     assert D.shape == (len(X), 128) and D.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(D, axis=1), 1.0, atol=1e-5)
     # Adam gets none of SGD's options
-    est = HardNetDescriptor(max_epochs=1, batch_size=16, optimizer="adam", lr=1e-3,
+    est = HardNetDescriptor(max_epochs=1, batch_size=32, optimizer="adam", lr=1e-3,
                             random_state=0).fit(X, y)
     assert "momentum" not in est.net_.optimizer_.param_groups[0]
 
@@ -132,7 +133,7 @@ def test_linear_decay_reaches_zero_over_the_fit(small, rate):
             if training:
                 lrs.append(net.optimizer_.param_groups[0]["lr"])
 
-    est = HardNetDescriptor(max_epochs=2, batch_size=32, random_state=0,
+    est = HardNetDescriptor(max_epochs=2, batch_size=64, random_state=0,
                             callbacks=[("rec", Record())], **rate).fit(X, y)
     total = est.net_.callbacks_[[n for n, _ in est.net_.callbacks_].index("lr_schedule")][1]
     T = total.total_steps_
@@ -145,8 +146,8 @@ def test_training_beats_random_weights_on_held_out_sequences(generated):
 
     b = generated
     test = np.isin(b.target["sequence"], np.unique(b.target["sequence"])[-1:])
-    est = HardNetDescriptor(max_epochs=3, batch_size=32, random_state=0)
-    untrained = HardNetDescriptor(max_epochs=1, lr=1e-12, batch_size=32, random_state=0)
+    est = HardNetDescriptor(max_epochs=3, batch_size=64, random_state=0)
+    untrained = HardNetDescriptor(max_epochs=1, lr=1e-12, batch_size=64, random_state=0)
     est.fit(b.data[~test], b.target[~test])
     untrained.fit(b.data[~test], b.target[~test])
     tasks = ("verification", "matching")  # one test sequence: no retrieval distractors
@@ -159,12 +160,12 @@ def test_training_beats_random_weights_on_held_out_sequences(generated):
 
 
 def test_clone_and_nested_params(small):
-    est = HardNetDescriptor(criterion__sos_weight=1.0, batch_size=8)
+    est = HardNetDescriptor(criterion__sos_weight=1.0, batch_size=16)
     c = clone(est)
     assert c.get_params()["criterion__sos_weight"] == 1.0
-    assert c.get_params()["batch_size"] == 8
+    assert c.get_params()["batch_size"] == 16
     # a criterion instance keeps its own arguments; nested names reach it
-    est = HardNetDescriptor(criterion=HardNetLoss(margin=0.5), max_epochs=1, batch_size=16)
+    est = HardNetDescriptor(criterion=HardNetLoss(margin=0.5), max_epochs=1, batch_size=32)
     est.set_params(criterion__anchor_swap=False)
     X, y = small
     crit = est.fit(X, y).net_.criterion_
@@ -210,7 +211,7 @@ def test_safetensors_weights_load_and_fit_fine_tunes_from_them(tmp_path, small):
     path = tmp_path / "hardnet.safetensors"
     save_file({n: t.contiguous() for n, t in k.state_dict().items()}, str(path))
     X, y = small
-    est = HardNetDescriptor(pretrained=str(path), max_epochs=1, lr=1e-9, batch_size=16,
+    est = HardNetDescriptor(pretrained=str(path), max_epochs=1, lr=1e-9, batch_size=32,
                             random_state=0).fit(X, y)
     w0 = k.state_dict()["features.0.weight"]
     np.testing.assert_allclose(est.net_.module_.features[0].weight.detach().numpy(),
@@ -294,7 +295,7 @@ def test_kornia_tfeat_state_dict_gives_the_same_descriptor_directions(tmp_path):
 
 def test_tfeat_trunk_trains_and_is_smaller_than_l2net(small):
     X, y = small
-    est = HardNetDescriptor(trunk="tfeat", max_epochs=2, batch_size=16, lr=0.1,
+    est = HardNetDescriptor(trunk="tfeat", max_epochs=2, batch_size=32, lr=0.1,
                             random_state=0).fit(X, y)
     assert isinstance(est.net_.module_, TFeat)
     assert est.transform(X).shape == (len(X), 128)

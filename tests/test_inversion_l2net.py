@@ -25,7 +25,7 @@ BUDGET = dict(max_epochs=6, batch_size=32, lr=3e-3, random_state=0, train_split=
 def fitted():
     data = make_hpatches_like(n_sequences=1, n_patches_per_sequence=16, random_state=0)
     X, y = data.data, data.target
-    descriptor = L2NetDescriptor(max_epochs=1, batch_size=32, random_state=0).fit(X, y)
+    descriptor = L2NetDescriptor(max_epochs=1, batch_size=96, random_state=0).fit(X, y)
     return X, descriptor
 
 

@@ -11,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn_patchdesc.describe import MultiScaleDescriptor, MultiScaleNet, OnlinePairMiner
 
 TINY = dict(depth=1, channels=(4,), deep_features=8, shallow_channels=4, out_features=8,
-            input_size=8, max_epochs=1, batch_size=32, random_state=0)
+            input_size=8, max_epochs=1, batch_size=96, random_state=0)
 
 
 def test_digits_pipeline_with_knn_beats_chance():
@@ -22,7 +22,7 @@ def test_digits_pipeline_with_knn_beats_chance():
                                           random_state=0, stratify=y)
     desc = MultiScaleDescriptor(depth=2, channels=(16, 32), deep_features=64,
                                 shallow_channels=16, input_size=16, max_epochs=2,
-                                batch_size=32, random_state=0)
+                                batch_size=96, random_state=0)
     pipe = make_pipeline(desc, KNeighborsClassifier())
     pipe.fit(Xtr, ytr)
     assert pipe.score(Xte, yte) > 0.6

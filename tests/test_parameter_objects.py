@@ -80,7 +80,7 @@ def _data(n_labels=12, per=3, size=16):
 
 def test_clone_of_a_fitted_estimator_with_a_collapse_monitor():
     X, y = _data()
-    est = L2NetDescriptor(max_epochs=1, batch_size=12, random_state=0,
+    est = L2NetDescriptor(max_epochs=1, batch_size=36, random_state=0,
                           callbacks=[("collapse", CollapseMonitor(n_probe=8))]).fit(X, y)
     copy = clone(est)  # was: TypeError ... unexpected keyword argument '_probe_ds'
     assert isinstance(copy.callbacks[0][1], CollapseMonitor)
@@ -95,7 +95,8 @@ def test_nested_sampler_params_in_set_params_and_grid_search():
         L2NetDescriptor().set_params(sampler__n_per_label=8)
     X, y = _data()
     grid = GridSearchCV(
-        L2NetDescriptor(sampler=PKSampler(4, 2), max_epochs=1, random_state=0,
+        L2NetDescriptor(sampler=PKSampler(n_per_label=2), batch_size=8, max_epochs=1,
+                        random_state=0,
                         criterion__miner="batch_hard"),
         {"sampler__n_per_label": [2, 3], "criterion__margin": [0.5]}, cv=2,
         scoring=lambda est, X, y: float(est.net_.criterion_.margin
@@ -108,7 +109,7 @@ def test_criterion_instance_keeps_its_arguments_with_criterion_options():
     X, y = _data()
     given = TripletMarginLoss(margin=0.3)
     est = L2NetDescriptor(criterion=given, criterion__reducer="nonzero", max_epochs=1,
-                          batch_size=12, random_state=0).fit(X, y)
+                          batch_size=36, random_state=0).fit(X, y)
     crit = est.net_.criterion_
     assert crit is not given and crit.margin == 0.3 and crit.reducer == "nonzero"
     assert given.reducer == "mean"  # the caller's instance is untouched
@@ -123,7 +124,7 @@ def test_miner_object_of_the_criterion_is_copied_and_registered():
     X, y = _data()
     miner = OnlinePairMiner()
     est = L2NetDescriptor(criterion=ContrastiveLoss(miner=miner), criterion__margin=0.8,
-                          max_epochs=2, batch_size=12, random_state=0).fit(X, y)
+                          max_epochs=2, batch_size=36, random_state=0).fit(X, y)
     registered = dict(est.net_.callbacks_)["miner"]
     assert registered is est.net_.criterion_.miner and registered is not miner
     assert est.net_.criterion_.margin == 0.8
@@ -161,7 +162,7 @@ def test_distances_as_names_or_pml_objects():
 
 def test_module_out_features_gives_as_many_feature_names():
     X, y = _data()
-    est = L2NetDescriptor(module__out_features=64, max_epochs=1, batch_size=12,
+    est = L2NetDescriptor(module__out_features=64, max_epochs=1, batch_size=36,
                           random_state=0).fit(X, y)
     assert est.transform(X).shape[1] == 64
     assert len(est.get_feature_names_out()) == 64

@@ -36,7 +36,7 @@ def fitted_pipe(data):
     return Pipeline([
         ("denoise", ShallowUNetDenoiser(max_epochs=1, batch_size=32, random_state=0,
                                         module__channels=(4, 8, 8))),
-        ("describe", L2NetDescriptor(max_epochs=1, batch_size=20, optimizer="adam", lr=1e-3,
+        ("describe", L2NetDescriptor(max_epochs=1, batch_size=60, optimizer="adam", lr=1e-3,
                                      criterion__margin=0.5, random_state=0)),
     ]).fit(X, y)
 
@@ -103,7 +103,7 @@ def test_frozen_estimator_inside_pipeline(fitted_pipe, data, tmp_path):
 
 
 def test_unfitted_and_allow_listed_values_round_trip(tmp_path):
-    est = L2NetDescriptor(optimizer=torch.optim.AdamW, sampler=PKSampler(4, 3),
+    est = L2NetDescriptor(optimizer=torch.optim.AdamW, sampler=PKSampler(n_per_label=3), batch_size=12,
                           criterion=TripletMarginLoss(margin=0.3, miner="batch_hard"),
                           activations=("relu",) * 6, checkpoint_dir=tmp_path / "ck",
                           random_state=np.random.RandomState(3), module__dropout=0.2)

@@ -27,7 +27,7 @@ def _denoiser(**kw):
 
 
 def _descriptor(**kw):
-    return L2NetDescriptor(**{"max_epochs": 1, "batch_size": 32, "optimizer": "adam",
+    return L2NetDescriptor(**{"max_epochs": 1, "batch_size": 96, "optimizer": "adam",
                               "lr": 1e-3, "random_state": 0, **kw})
 
 

@@ -22,7 +22,7 @@ def parts(data):
     X, y = data
     den = ShallowUNetDenoiser(max_epochs=1, batch_size=30, random_state=0,
                               module__channels=(4, 4, 4)).fit(X)
-    desc = L2NetDescriptor(max_epochs=1, batch_size=20, random_state=0,
+    desc = L2NetDescriptor(max_epochs=1, batch_size=60, random_state=0,
                            criterion__margin=0.5).fit(X, y)
     return den, desc
 
@@ -32,7 +32,7 @@ def test_joint_fine_tunes_both_from_fitted_weights(parts, data, tmp_path):
     den, desc = parts
     den_before = den.transform(X)
     joint = JointDenoiseDescribe(den, FrozenEstimator(desc), lam=0.5, max_epochs=2,
-                                 batch_size=20, random_state=0).fit(X, y)
+                                 batch_size=60, random_state=0).fit(X, y)
     assert isinstance(joint, BasePatchNet) and isinstance(joint.net_, JointNeuralNet)
     assert isinstance(joint.net_.module_, JointModule)
     np.testing.assert_array_equal(den.transform(X), den_before)  # inputs never modified
@@ -58,7 +58,7 @@ def test_joint_from_scratch_same_seed_same_model_and_lam_zero(data):
     X, y = data
     def make(lam):
         return JointDenoiseDescribe(ShallowUNetDenoiser(module__channels=(4, 4, 4)),
-                                    L2NetDescriptor(), lam=lam, max_epochs=1, batch_size=20,
+                                    L2NetDescriptor(), lam=lam, max_epochs=1, batch_size=60,
                                     random_state=0)
     a, b = make(1.0).fit(X, y), clone(make(1.0)).fit(X, y)
     np.testing.assert_allclose(a.transform(X), b.transform(X), atol=1e-6)
@@ -78,7 +78,7 @@ def test_frozen_descriptor_trains_only_the_denoiser_through_the_descriptor_loss(
     X, y = data
     den, desc = parts
     joint = JointDenoiseDescribe(den, desc, freeze_descriptor=True, lam=0.5, max_epochs=2,
-                                 batch_size=20, lr=1e-3, random_state=0).fit(X, y)
+                                 batch_size=60, lr=1e-3, random_state=0).fit(X, y)
     start = desc.net_.module_.state_dict()
     after = joint.net_.module_.descriptor.state_dict()
     for k in start:  # weights and batch-norm statistics unchanged

@@ -50,6 +50,6 @@ def test_plot_training_history_of_a_fitted_estimator():
     rng = np.random.default_rng(0)
     X = rng.random((24, 16, 16)).astype(np.float32)
     y = np.repeat(np.arange(8), 3)
-    est = L2NetDescriptor(max_epochs=1, batch_size=8, random_state=0).fit(X, y)
+    est = L2NetDescriptor(max_epochs=1, batch_size=24, random_state=0).fit(X, y)
     assert isinstance(plot_training_history(est), Figure)
     assert isinstance(plot_training_history(est.net_), Figure)

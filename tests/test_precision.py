@@ -40,7 +40,7 @@ def pairs(n_labels=16, size=32, seed=0):
 
 def small_hardnet(**kw):
     kw = {"max_epochs": 1, **kw}
-    return HardNetDescriptor(trunk="tfeat", batch_size=16, random_state=0, **kw)
+    return HardNetDescriptor(trunk="tfeat", batch_size=32, random_state=0, **kw)
 
 
 # ------------------------------------------------------------- the parameter

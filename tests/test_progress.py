@@ -30,8 +30,8 @@ def _stepped(stage):
 SAMPLERS = {
     "random": lambda: RandomTripletSampler(),
     "random-n": lambda: RandomTripletSampler(n_triplets=50),
-    "pk": lambda: PKSampler(4, 4),
-    "pk-wide": lambda: PKSampler(32, 3),
+    "pk": lambda: PKSampler(n_per_label=4),
+    "pk-wide": lambda: PKSampler(n_per_label=3),
     "stepped-warmup": lambda: _stepped(-1),
     "stepped-pk": lambda: _stepped(1),
     "hard-positive-warmup": lambda: HardPositiveMiner(n_triplets=37).initialize(),
@@ -48,7 +48,7 @@ def test_every_public_sampler_is_checked_here():
 
 
 @pytest.mark.parametrize("name", SAMPLERS)
-@pytest.mark.parametrize("batch_size", [1, 7, 64])
+@pytest.mark.parametrize("batch_size", [8, 21, 96])  # patches: PK needs 2 x K
 @pytest.mark.parametrize("subset", [False, True])
 def test_loader_len_is_the_number_of_batches_each_sampler_yields(name, batch_size, subset):
     for seed in range(3):
@@ -104,13 +104,13 @@ def patches():
 @pytest.mark.parametrize("sampler,train_split,kw", [
     (RandomTripletSampler(20), 0.34, {}),  # fewer batches than len(dataset) / batch_size
     (RandomTripletSampler(), None, {}),  # every patch an anchor: 3x the patches per batch
-    (PKSampler(3, 4), 0.34, {"criterion__miner": "batch_hard"}),  # batch_size ignored
+    (PKSampler(n_per_label=4), 0.34, {"criterion__miner": "batch_hard"}),  # 24 labels x 4
 ], ids=["random-20", "random-all", "pk"])
 def test_progress_total_equals_batches_run_in_a_descriptor_fit(patches, sampler, train_split,
                                                                kw):
     X, y = patches
     rec = _RecordTotals()
-    L2NetDescriptor(max_epochs=1, batch_size=32, sampler=sampler, train_split=train_split,
+    L2NetDescriptor(max_epochs=1, batch_size=96, sampler=sampler, train_split=train_split,
                     callbacks=[("rec", rec)], random_state=0, **kw).fit(X, y)
     assert rec.totals == rec.ran and len(rec.ran) == 1
 

@@ -1,6 +1,5 @@
 """Offline HPatches-like patch sets (``make_hpatches_like``)."""
 import os
-from pathlib import Path
 
 import numpy as np
 from joblib import Parallel, delayed

@@ -109,6 +109,10 @@ _COMMON_PARAMS = """
     max_epochs : int, default=10
         Training epochs (seed 000 trained its baseline for 50, table 1 used 30).
     batch_size : int, default=64
+        Patches per training step.
+    inference_batch_size : int, default=256
+        Patches per forward pass in ``transform`` (memory only: the result
+        does not depend on it).
     lr : float
         Learning rate of ``optimizer``.
     optimizer : str or torch.optim.Optimizer class
@@ -176,12 +180,15 @@ _COMMON_ATTRS = """
 class BaseNetDenoiser(TransformerMixin, BasePatchNet):
     """Base class of the network denoisers (not public API).
 
-    Subclasses declare ``__init__`` (the common parameters plus their own),
-    ``_module_spec`` and ``_criterion_spec``; they may override
-    :meth:`_patch_checks` (size constraints) and :meth:`_check_params`.
+    Subclasses declare their own parameters (``_init_params``; the shared
+    ones and this family's come from the bases), ``_module_spec`` and
+    ``_criterion_spec``; they may override :meth:`_patch_checks` (size
+    constraints) and :meth:`_check_params`.
     """
 
     _net_class = DenoiseNeuralNet
+    #: the denoisers' own training options, after each subclass's and before the shared ones
+    _init_params = {"flip_augment": False, "n2n_gamma": 1.0}
 
     # ------------------------------------------------------------- hooks
     def _patch_checks(self):

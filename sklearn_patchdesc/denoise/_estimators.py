@@ -75,26 +75,6 @@ class ShallowUNetDenoiser(BaseNetDenoiser):
     >>> den.fit(X_noisy, X_clean).transform(X_noisy)  # doctest: +SKIP
     """
 
-    def __init__(self, *, max_epochs=10, batch_size=64, lr=1e-3, optimizer="adam",
-                 train_split=None, callbacks=None, device="cpu",
-                 precision="fp32", random_state=None,
-                 verbose=0, checkpoint_dir=None, flip_augment=False, n2n_gamma=1.0,
-                 **kwargs):
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.train_split = train_split
-        self.callbacks = callbacks
-        self.device = device
-        self.precision = precision
-        self.random_state = random_state
-        self.verbose = verbose
-        self.checkpoint_dir = checkpoint_dir
-        self.flip_augment = flip_augment
-        self.n2n_gamma = n2n_gamma
-        self._store_kwargs(kwargs)
-
     def _module_spec(self):
         return ShallowUNet, {}
 
@@ -129,26 +109,7 @@ class UNetDenoiser(BaseNetDenoiser):
 {frozen}
     """
 
-    def __init__(self, *, depth=3, max_epochs=10, batch_size=64, lr=1e-3, optimizer="adam",
-                 train_split=None, callbacks=None, device="cpu",
-                 precision="fp32", random_state=None,
-                 verbose=0, checkpoint_dir=None, flip_augment=False, n2n_gamma=1.0,
-                 **kwargs):
-        self.depth = depth
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.train_split = train_split
-        self.callbacks = callbacks
-        self.device = device
-        self.precision = precision
-        self.random_state = random_state
-        self.verbose = verbose
-        self.checkpoint_dir = checkpoint_dir
-        self.flip_augment = flip_augment
-        self.n2n_gamma = n2n_gamma
-        self._store_kwargs(kwargs)
+    _init_params = {"depth": 3}
 
     def _check_params(self):
         _check_int("depth", self.depth, 1)
@@ -210,29 +171,7 @@ class TernausNetDenoiser(BaseNetDenoiser):
     #: come from the model file
     _build_reads_files = ("encoder_weights",)
 
-    def __init__(self, *, encoder="vgg11", encoder_weights=None, freeze_encoder=True,
-                 max_epochs=10, batch_size=64, lr=1e-3, optimizer="adam",
-                 train_split=None, callbacks=None, device="cpu",
-                 precision="fp32", random_state=None,
-                 verbose=0, checkpoint_dir=None, flip_augment=False, n2n_gamma=1.0,
-                 **kwargs):
-        self.encoder = encoder
-        self.encoder_weights = encoder_weights
-        self.freeze_encoder = freeze_encoder
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.train_split = train_split
-        self.callbacks = callbacks
-        self.device = device
-        self.precision = precision
-        self.random_state = random_state
-        self.verbose = verbose
-        self.checkpoint_dir = checkpoint_dir
-        self.flip_augment = flip_augment
-        self.n2n_gamma = n2n_gamma
-        self._store_kwargs(kwargs)
+    _init_params = {"encoder": "vgg11", "encoder_weights": None, "freeze_encoder": True}
 
     def _check_params(self):
         if self.encoder not in VGG_CONFIGS:
@@ -280,26 +219,7 @@ class DnCNNDenoiser(BaseNetDenoiser):
 {frozen}
     """
 
-    def __init__(self, *, depth=17, max_epochs=10, batch_size=64, lr=1e-3, optimizer="adam",
-                 train_split=None, callbacks=None, device="cpu",
-                 precision="fp32", random_state=None,
-                 verbose=0, checkpoint_dir=None, flip_augment=False, n2n_gamma=1.0,
-                 **kwargs):
-        self.depth = depth
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.train_split = train_split
-        self.callbacks = callbacks
-        self.device = device
-        self.precision = precision
-        self.random_state = random_state
-        self.verbose = verbose
-        self.checkpoint_dir = checkpoint_dir
-        self.flip_augment = flip_augment
-        self.n2n_gamma = n2n_gamma
-        self._store_kwargs(kwargs)
+    _init_params = {"depth": 17}
 
     def _check_params(self):
         _check_int("depth", self.depth, 2)
@@ -362,27 +282,7 @@ class ConvAutoencoderDenoiser(BaseNetDenoiser):
 {frozen}
     """
 
-    def __init__(self, *, init="default", momentum=0.9, max_epochs=10, batch_size=64,
-                 lr=0.05, optimizer="hybrid", train_split=None, callbacks=None, device="cpu",
-                 precision="fp32",
-                 random_state=None, verbose=0, checkpoint_dir=None, flip_augment=False,
-                 n2n_gamma=1.0, **kwargs):
-        self.init = init
-        self.momentum = momentum
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.train_split = train_split
-        self.callbacks = callbacks
-        self.device = device
-        self.precision = precision
-        self.random_state = random_state
-        self.verbose = verbose
-        self.checkpoint_dir = checkpoint_dir
-        self.flip_augment = flip_augment
-        self.n2n_gamma = n2n_gamma
-        self._store_kwargs(kwargs)
+    _init_params = {"init": "default", "momentum": 0.9, "lr": 0.05, "optimizer": "hybrid"}
 
     def _check_params(self):
         if self.init not in ("xavier_positive", "xavier", "default"):

@@ -170,32 +170,10 @@ class TaskAwareDenoiser(BaseNetDenoiser):
 
     _net_class = TaskAwareNeuralNet
 
-    def __init__(self, denoiser=None, descriptor=None, *, pixel_weight=1.0,
-                 consistency_weight=1.0, noise_level="blind", residual=True, pretrained=None,
-                 max_epochs=10, batch_size=64, lr=1e-3, optimizer="adam", train_split=None,
-                 callbacks=None, device="cpu", precision="fp32", random_state=None, verbose=0,
-                 checkpoint_dir=None, flip_augment=False, n2n_gamma=1.0, **kwargs):
-        self.denoiser = denoiser
-        self.descriptor = descriptor
-        self.pixel_weight = pixel_weight
-        self.consistency_weight = consistency_weight
-        self.noise_level = noise_level
-        self.residual = residual
-        self.pretrained = pretrained
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.train_split = train_split
-        self.callbacks = callbacks
-        self.device = device
-        self.precision = precision
-        self.random_state = random_state
-        self.verbose = verbose
-        self.checkpoint_dir = checkpoint_dir
-        self.flip_augment = flip_augment
-        self.n2n_gamma = n2n_gamma
-        self._store_kwargs(kwargs)
+    _init_positional = ("denoiser", "descriptor")
+    _init_params = {"denoiser": None, "descriptor": None, "pixel_weight": 1.0,
+                    "consistency_weight": 1.0, "noise_level": "blind", "residual": True,
+                    "pretrained": None}
 
     # ------------------------------------------------------------- parts
     def _denoiser(self):

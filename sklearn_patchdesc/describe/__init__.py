@@ -21,7 +21,7 @@ from ._modules import L2Net, TFeat
 from ._multiscale import MultiScaleDescriptor, MultiScaleNet
 from ._opms import OnlinePairMiner
 from ._pretrained import list_pretrained, load_pretrained, pretrained_card
-from ._samplers import PKSampler, RandomTripletSampler
+from ._samplers import BatchSizeUnitWarning, PKSampler, RandomTripletSampler
 from ._schedules import LinearDecayLR
 from ._stepped import SteppedBatchHard
 from ._weights import load_hardnet_weights
@@ -43,6 +43,7 @@ __all__ = [
     "MultiScaleNet",
     "OnlinePairMiner",
     "PKSampler",
+    "BatchSizeUnitWarning",
     "PatchAugmentation",
     "RandomTripletSampler",
     "RawPatchDescriptor",

@@ -13,7 +13,6 @@ import copy
 import warnings
 
 import numpy as np
-import torch
 from skorch.callbacks import Callback
 
 from .._data import PatchDataset

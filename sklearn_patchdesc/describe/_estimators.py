@@ -28,14 +28,15 @@ How the pieces plug in during ``fit``:
 from __future__ import annotations
 
 import copy
+import warnings
 
 import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback, EarlyStopping
-from torch import nn
 
 from .._data import PatchDataset
+from .._params import declared_params
 from .._split import train_split_groups
 from .._training import BasePatchNet
 from .._validation import check_labels, is_record_target
@@ -44,7 +45,7 @@ from ._callbacks import HPatchesEpochScore
 from ._descriptor_mixin import DescriptorMixin
 from ._losses import TripletMarginLoss
 from ._modules import L2Net
-from ._samplers import RandomTripletSampler, check_triplet_labels
+from ._samplers import BatchSizeUnitWarning, RandomTripletSampler, check_triplet_labels
 
 __all__ = ["BaseDescriptorNet", "L2NetDescriptor"]
 
@@ -55,6 +56,11 @@ class BaseDescriptorNet(DescriptorMixin, ClassNamePrefixFeaturesOutMixin, Transf
 
     #: descriptor length when the module does not say (``out_features``)
     _default_out_features = 128
+    #: what ``batch_size`` counted before it counted patches (:class:`BatchSizeUnitWarning`)
+    _old_batch_unit = ("triplets", 3)
+    #: the learned descriptors' own parameters, after each subclass's and before the shared ones
+    _init_params = {"criterion": None, "sampler": None, "valid_scoring": None,
+                    "early_stopping": None}
 
     # ------------------------------------------------------------ plumbing
     def _criterion_spec(self):
@@ -78,6 +84,20 @@ class BaseDescriptorNet(DescriptorMixin, ClassNamePrefixFeaturesOutMixin, Transf
         if isinstance(self.sampler_, Callback):
             return [("sampler", self.sampler_)]
         return []
+
+    def _warn_batch_size_unit(self):
+        """Warn (one release) where ``batch_size`` is set: its meaning changed to patches."""
+        default = declared_params(type(self))["batch_size"]
+        if self.batch_size == default:
+            return
+        unit, per = self._old_batch_unit
+        warnings.warn(
+            f"{type(self).__name__}(batch_size={self.batch_size}) trains {self.batch_size} "
+            f"patches per step: batch_size now counts patches for every estimator. Before "
+            f"version 0.1 it counted {unit} with the default sampler ({self.batch_size} "
+            f"{unit} = {per * self.batch_size} patches); for that, pass "
+            f"batch_size={per * self.batch_size}. This warning will be removed in the next "
+            f"release.", BatchSizeUnitWarning, stacklevel=4)
 
     # ----------------------------------------------------------- validation
     def _validation(self, X4, labels, y):
@@ -150,6 +170,7 @@ class BaseDescriptorNet(DescriptorMixin, ClassNamePrefixFeaturesOutMixin, Transf
                          else self._default_sampler())
         self.valid_groups_ = None
         self._check_common_params()
+        self._warn_batch_size_unit()
         train, valid, callbacks = self._validation(X4, labels, y)
         if train is not None:
             X4, labels = X4[train], labels[train]
@@ -229,10 +250,14 @@ class L2NetDescriptor(BaseDescriptorNet):
         :class:`PKSampler`, or anything with ``batches(labels, batch_size,
         rng)``). Deep-copied to ``sampler_`` in fit.
     max_epochs : int, default=10
-    batch_size : int, default=128
-        Triplets per batch for :class:`RandomTripletSampler` (3x as many
-        patches); ignored by :class:`PKSampler` (S x K patches). Also the
-        inference batch size (at least 256).
+    batch_size : int, default=384
+        Patches per training step (the sampler makes them into triplets:
+        384 patches are seed 000's 128 triplets; or S = 384 // K labels of K
+        patches for :class:`PKSampler`). It counted triplets before version
+        0.1; setting it warns :class:`BatchSizeUnitWarning` for one release.
+    inference_batch_size : int, default=256
+        Patches per forward pass in ``transform`` (memory only: the result
+        does not depend on it).
     lr : float, default=0.1
         Learning rate (seed 000 baseline: SGD 0.1).
     optimizer : str or torch.optim.Optimizer class, default="sgd"
@@ -293,7 +318,7 @@ class L2NetDescriptor(BaseDescriptorNet):
     >>> rng = np.random.default_rng(0)
     >>> X = rng.integers(0, 256, (60, 32, 32), dtype=np.uint8)
     >>> y = np.repeat(np.arange(20), 3)
-    >>> d = L2NetDescriptor(max_epochs=1, batch_size=20, random_state=0).fit(X, y)
+    >>> d = L2NetDescriptor(max_epochs=1, batch_size=60, random_state=0).fit(X, y)
     >>> d.transform(X).shape
     (60, 128)
     """
@@ -308,29 +333,8 @@ class L2NetDescriptor(BaseDescriptorNet):
     #: seed 000 sec. 2.1: the course's baseline (the defaults)
     BASELINE_PARAMS = {"dropout": 0.1, "activations": "relu", "optimizer": "sgd", "lr": 0.1}
 
-    def __init__(self, *, activations="relu", dropout=0.1, criterion=None, sampler=None,
-                 max_epochs=10, batch_size=128, lr=0.1, optimizer="sgd", train_split=None,
-                 valid_scoring=None, early_stopping=None, callbacks=None, device="cpu",
-                 precision="fp32",
-                 random_state=None, verbose=0, checkpoint_dir=None, **kwargs):
-        self.activations = activations
-        self.dropout = dropout
-        self.criterion = criterion
-        self.sampler = sampler
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.train_split = train_split
-        self.valid_scoring = valid_scoring
-        self.early_stopping = early_stopping
-        self.callbacks = callbacks
-        self.device = device
-        self.precision = precision
-        self.random_state = random_state
-        self.verbose = verbose
-        self.checkpoint_dir = checkpoint_dir
-        self._store_kwargs(kwargs)
+    _init_params = {"activations": "relu", "dropout": 0.1, "batch_size": 384, "lr": 0.1,
+                    "optimizer": "sgd"}
 
     def _module_spec(self):
         acts = self.activations

@@ -12,7 +12,12 @@ from skorch.callbacks import Callback
 
 from .._params import ParamsMixin
 from ._embedding import embed_dataset, pairwise_l2
-from ._samplers import RandomTripletSampler, check_triplet_labels, label_groups
+from ._samplers import (
+    RandomTripletSampler,
+    check_triplet_labels,
+    label_groups,
+    triplets_per_batch,
+)
 
 __all__ = ["HardPositiveMiner", "farthest_positives", "nearest_negatives"]
 
@@ -233,9 +238,10 @@ class HardPositiveMiner(ParamsMixin, Callback):
         return a, p, n
 
     def batches(self, labels, batch_size, rng):
+        t = triplets_per_batch(batch_size)
         a, p, n = self.triplets(labels, rng)
-        for start in range(0, len(a), batch_size):
-            sl = slice(start, start + batch_size)
+        for start in range(0, len(a), t):
+            sl = slice(start, start + t)
             yield np.concatenate([a[sl], p[sl], n[sl]])
 
     def n_batches(self, labels, batch_size):

@@ -16,7 +16,7 @@ class HardNetDescriptor(BaseDescriptorNet):
 
     The recipe of HardNet (Mishchuk, Mishkin, Radenovic & Matas, "Working hard
     to know your neighbor's margins", NIPS 2017, and its code in
-    DagnyT/hardnet): batches of ``batch_size`` anchor/positive pairs of
+    DagnyT/hardnet): batches of ``batch_size // 2`` anchor/positive pairs of
     different 3-D points (:class:`PKSampler` with ``K = 2``), for each pair
     the hardest negative in the batch with anchor swap (:class:`HardNetLoss`,
     margin 1), SGD with momentum 0.9, dampening 0.9 and weight decay 1e-4, a
@@ -28,7 +28,7 @@ class HardNetDescriptor(BaseDescriptorNet):
 
     Learning rate and batch size are scaled to a CPU: HardNet trained on
     millions of pairs with 1,024 pairs per batch and learning rate 10; here
-    the defaults (``batch_size=128``, ``lr=1.0``) reach SIFT's HPatches mAP
+    the defaults (``batch_size=256`` patches, 128 pairs; ``lr=1.0``) reach SIFT's HPatches mAP
     within CPU-minutes on the built-in data (see the learning-curve
     benchmark in the user guide).
 
@@ -52,10 +52,16 @@ class HardNetDescriptor(BaseDescriptorNet):
         None means :class:`HardNetLoss` (margin 1, anchor swap); e.g.
         ``criterion__sos_weight=1.0`` adds SOSNet's regulariser.
     sampler : object, default=None
-        None means ``PKSampler(n_labels_per_batch=batch_size, n_per_label=2)``.
+        None means ``PKSampler(n_per_label=2)``: ``batch_size // 2``
+        anchor/positive pairs of different points per step.
     max_epochs : int, default=5
-    batch_size : int, default=128
-        Anchor/positive pairs per batch (``2 * batch_size`` patches).
+    batch_size : int, default=256
+        Patches per training step: 256 are HardNet's 128 anchor/positive
+        pairs. It counted pairs before version 0.1; setting it warns
+        :class:`BatchSizeUnitWarning` for one release.
+    inference_batch_size : int, default=256
+        Patches per forward pass in ``transform`` (memory only: the result
+        does not depend on it).
     lr : float, default=1.0
         Initial learning rate (decayed linearly to 0 when
         ``lr_schedule="linear"``).
@@ -90,7 +96,7 @@ class HardNetDescriptor(BaseDescriptorNet):
     >>> rng = np.random.default_rng(0)
     >>> X = rng.integers(0, 256, (64, 32, 32), dtype=np.uint8)
     >>> y = np.repeat(np.arange(16), 4)
-    >>> d = HardNetDescriptor(max_epochs=1, batch_size=8, random_state=0).fit(X, y)
+    >>> d = HardNetDescriptor(max_epochs=1, batch_size=16, random_state=0).fit(X, y)
     >>> d.transform(X).shape
     (64, 128)
     """
@@ -98,31 +104,9 @@ class HardNetDescriptor(BaseDescriptorNet):
     #: HardNet's SGD options (DagnyT/hardnet ``create_optimizer``)
     SGD_OPTIONS = {"momentum": 0.9, "dampening": 0.9, "weight_decay": 1e-4}
 
-    def __init__(self, *, pretrained=None, dropout=0.3, trunk="l2net", criterion=None,
-                 sampler=None, max_epochs=5, batch_size=128, lr=1.0, optimizer="sgd", lr_schedule="linear",
-                 train_split=None, valid_scoring=None, early_stopping=None, callbacks=None,
-                 device="cpu",
-                 precision="fp32", random_state=None, verbose=0, checkpoint_dir=None, **kwargs):
-        self.pretrained = pretrained
-        self.dropout = dropout
-        self.trunk = trunk
-        self.criterion = criterion
-        self.sampler = sampler
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.lr_schedule = lr_schedule
-        self.train_split = train_split
-        self.valid_scoring = valid_scoring
-        self.early_stopping = early_stopping
-        self.callbacks = callbacks
-        self.device = device
-        self.precision = precision
-        self.random_state = random_state
-        self.verbose = verbose
-        self.checkpoint_dir = checkpoint_dir
-        self._store_kwargs(kwargs)
+    _old_batch_unit = ("anchor/positive pairs", 2)
+    _init_params = {"pretrained": None, "dropout": 0.3, "trunk": "l2net", "max_epochs": 5,
+                    "batch_size": 256, "lr": 1.0, "optimizer": "sgd", "lr_schedule": "linear"}
 
     # ------------------------------------------------------------ plumbing
     def _module_spec(self):
@@ -139,7 +123,7 @@ class HardNetDescriptor(BaseDescriptorNet):
         return super()._criterion_spec()
 
     def _default_sampler(self):
-        return PKSampler(n_labels_per_batch=int(self.batch_size), n_per_label=2)
+        return PKSampler(n_per_label=2)
 
     def _net_kwargs(self):
         kwargs = super()._net_kwargs()

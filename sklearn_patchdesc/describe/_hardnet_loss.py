@@ -127,7 +127,7 @@ class HardNetLoss(ParamsMixin, nn.Module):
             raise ValueError(
                 f"HardNetLoss needs at least two anchor/positive pairs of different labels "
                 f"per batch; this batch of {labels.numel()} rows has {a.numel()}. Use "
-                "PKSampler(n_labels_per_batch=S, n_per_label=2) batches.")
+                "PKSampler(n_per_label=2) batches of at least 4 patches.")
         anchors, positives = embeddings[a], embeddings[p]
         dist = _pairwise_l2(anchors, positives)
         positive = dist.diagonal()

@@ -194,8 +194,13 @@ class MultiScaleDescriptor(BaseDescriptorNet):
     sampler : object, optional
         Default :class:`RandomTripletSampler`.
     max_epochs : int, default=10
-    batch_size : int, default=64
-        Triplets per batch with the default sampler (3x as many images).
+    batch_size : int, default=192
+        Patches (images) per training step: 64 triplets with the default
+        sampler. It counted triplets before version 0.1 (warns
+        :class:`BatchSizeUnitWarning` for one release when set).
+    inference_batch_size : int, default=256
+        Patches per forward pass in ``transform`` (memory only: the result
+        does not depend on it).
     lr : float, default=1e-3
     optimizer : str or torch.optim.Optimizer class, default="adam"
     train_split, valid_scoring, early_stopping, callbacks, device, precision
@@ -222,37 +227,9 @@ class MultiScaleDescriptor(BaseDescriptorNet):
     True
     """
 
-    def __init__(self, *, out_features=128, depth=3, channels=None, deep_features=256,
-                 shallow_channels=32, input_size=32, batchnorm=True, dropout=0.0, weights=None,
-                 criterion=None, sampler=None, max_epochs=10, batch_size=64, lr=1e-3,
-                 optimizer="adam", train_split=None, valid_scoring=None, early_stopping=None,
-                 callbacks=None, device="cpu", precision="fp32", random_state=None, verbose=0,
-                 checkpoint_dir=None, **kwargs):
-        self.out_features = out_features
-        self.depth = depth
-        self.channels = channels
-        self.deep_features = deep_features
-        self.shallow_channels = shallow_channels
-        self.input_size = input_size
-        self.batchnorm = batchnorm
-        self.dropout = dropout
-        self.weights = weights
-        self.criterion = criterion
-        self.sampler = sampler
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.train_split = train_split
-        self.valid_scoring = valid_scoring
-        self.early_stopping = early_stopping
-        self.callbacks = callbacks
-        self.device = device
-        self.precision = precision
-        self.random_state = random_state
-        self.verbose = verbose
-        self.checkpoint_dir = checkpoint_dir
-        self._store_kwargs(kwargs)
+    _init_params = {"out_features": 128, "depth": 3, "channels": None, "deep_features": 256,
+                    "shallow_channels": 32, "input_size": 32, "batchnorm": True,
+                    "dropout": 0.0, "weights": None, "batch_size": 192}
 
     def _module_spec(self):
         channels = None if self.channels is None else tuple(self.channels)

@@ -4,7 +4,9 @@ Sampler protocol (read by :class:`~sklearn_patchdesc._data.PatchLoader`
 once per epoch): ``batches(labels, batch_size, rng)`` yields integer index
 arrays into the training set; ``n_batches(labels, batch_size)`` returns
 exactly how many (the loader's ``len``, what progress bars count); it must
-not depend on the random draw.
+not depend on the random draw. ``batch_size`` counts patches per training
+step, whatever the sampler makes of them (triplets, S labels x K patches):
+the estimators' ``batch_size`` has this one meaning.
 Attributes are read at the start of each epoch, so a callback may change them
 between epochs (e.g. growing PK batches). A sampler that is also a skorch
 ``Callback`` is registered by the descriptor estimators, so it can look at the
@@ -12,11 +14,42 @@ network (e.g. to mine hard positives) before each epoch.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .._params import ParamsMixin
 
-__all__ = ["RandomTripletSampler", "PKSampler", "check_triplet_labels", "label_groups"]
+__all__ = ["RandomTripletSampler", "PKSampler", "BatchSizeUnitWarning", "check_triplet_labels",
+           "label_groups", "triplets_per_batch"]
+
+
+class BatchSizeUnitWarning(FutureWarning):
+    """``batch_size`` now counts patches per step, where it counted triplets or pairs.
+
+    Raised, for one release, where a descriptor's ``batch_size`` is set away
+    from its default (its meaning changed: ``L2NetDescriptor(batch_size=128)``
+    was 128 triplets, 384 patches, and is now 42 triplets, 126 patches) and
+    where :class:`PKSampler` is given ``n_labels_per_batch`` (deprecated: it
+    overrides ``batch_size``). Silence it with
+    ``warnings.filterwarnings("ignore", category=BatchSizeUnitWarning)``.
+    """
+
+
+def triplets_per_batch(batch_size):
+    """Triplets a batch of ``batch_size`` patches holds (3 patches each).
+
+    Raises
+    ------
+    ValueError
+        If ``batch_size`` holds no triplet.
+    """
+    n = int(batch_size) // 3
+    if n < 1:
+        raise ValueError(f"batch_size={batch_size} patches holds no triplet (anchor, positive "
+                         "and negative: 3 patches); batch_size counts patches per step, so "
+                         "use at least 3.")
+    return n
 
 
 def label_groups(labels):
@@ -72,8 +105,8 @@ class RandomTripletSampler(ParamsMixin):
     Each anchor gets a positive drawn uniformly among the other patches with
     its label and a negative drawn uniformly among the patches with another
     label. Batches are laid out ``[anchors; positives; negatives]``, the layout
-    of ``TripletMarginLoss(miner="given")``; ``batch_size`` counts triplets,
-    so ``3 * batch_size`` patches go through the network per batch.
+    of ``TripletMarginLoss(miner="given")``; a batch of ``batch_size`` patches
+    holds ``batch_size // 3`` triplets.
 
     Parameters
     ----------
@@ -128,9 +161,10 @@ class RandomTripletSampler(ParamsMixin):
         return anchors, positives, negatives
 
     def batches(self, labels, batch_size, rng):
+        t = triplets_per_batch(batch_size)
         a, p, n = self.triplets(labels, rng)
-        for start in range(0, len(a), batch_size):
-            sl = slice(start, start + batch_size)
+        for start in range(0, len(a), t):
+            sl = slice(start, start + t)
             yield np.concatenate([a[sl], p[sl], n[sl]])
 
     def n_triplets_per_epoch(self, labels):
@@ -152,7 +186,7 @@ class RandomTripletSampler(ParamsMixin):
         return int(np.count_nonzero(counts[inverse] >= 2))
 
     def n_batches(self, labels, batch_size):
-        return -(-self.n_triplets_per_epoch(labels) // batch_size)
+        return -(-self.n_triplets_per_epoch(labels) // triplets_per_batch(batch_size))
 
 
 class PKSampler(ParamsMixin):
@@ -167,36 +201,56 @@ class PKSampler(ParamsMixin):
     every batch contains ``K^2 (K-1) (S-1)`` valid triplets (when its S
     labels differ) and every patch whose label occurs twice or more is in at
     least one batch per epoch. Patches of labels seen once are skipped (they
-    cannot be anchors nor positives). Batches have exactly ``S * K`` rows
-    (a few chunks are repeated to fill the last ones); the loader's
-    ``batch_size`` is ignored.
+    cannot be anchors nor positives). S is ``batch_size // K``, so batches
+    have exactly ``S * K`` rows, ``batch_size`` rounded down to a multiple of
+    K (a few chunks are repeated to fill the last ones).
 
     Parameters
     ----------
-    n_labels_per_batch : int, default=32
-        S (>= 2).
+    n_labels_per_batch : int, optional
+        Deprecated: S given directly, overriding ``batch_size`` (the meaning
+        before ``batch_size`` counted patches); warns
+        :class:`BatchSizeUnitWarning`. Leave it None and set the estimator's
+        ``batch_size`` to ``S * K`` instead.
     n_per_label : int, default=4
         K (>= 2).
     """
 
-    def __init__(self, n_labels_per_batch=32, n_per_label=4):
+    def __init__(self, n_labels_per_batch=None, n_per_label=4):
         self.n_labels_per_batch = n_labels_per_batch
         self.n_per_label = n_per_label
 
-    def _check(self):
+    def _check(self, batch_size, warn=True):
+        """``(S, K)`` for batches of ``batch_size`` patches."""
         S, K = self.n_labels_per_batch, self.n_per_label
-        for name, v in (("n_labels_per_batch", S), ("n_per_label", K)):
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 2:
-                raise ValueError(f"{name} must be an integer >= 2; got {v!r}.")
+        if not isinstance(K, (int, np.integer)) or isinstance(K, bool) or K < 2:
+            raise ValueError(f"n_per_label must be an integer >= 2; got {K!r}.")
+        if S is None:
+            S = int(batch_size) // int(K)
+            if S < 2:
+                raise ValueError(
+                    f"batch_size={batch_size} patches holds {S} label(s) of n_per_label={K} "
+                    f"patches; PK batches need at least 2 labels, so batch_size >= {2 * K}.")
+            return S, int(K)
+        if not isinstance(S, (int, np.integer)) or isinstance(S, bool) or S < 2:
+            raise ValueError(f"n_labels_per_batch must be an integer >= 2; got {S!r}.")
+        if warn:
+            warnings.warn(
+                f"PKSampler(n_labels_per_batch={S}) is deprecated and overrides batch_size; "
+                f"batch_size now counts patches per step: leave n_labels_per_batch unset and "
+                f"set the estimator's batch_size={S * K} (S x K) instead.",
+                BatchSizeUnitWarning, stacklevel=3)
         return int(S), int(K)
 
-    def index_batches(self, labels, rng):
+    def index_batches(self, labels, batch_size, rng):
         """Return the epoch's batches as an ``(n_batches, S * K)`` index array.
 
         Parameters
         ----------
         labels : array-like of shape (n,)
             Point labels of the training patches (singletons are left out).
+        batch_size : int
+            Patches per batch; S is ``batch_size // K``.
         rng : numpy.random.Generator, int or None
             Shuffles the label order and each label's patches.
 
@@ -205,7 +259,7 @@ class PKSampler(ParamsMixin):
         batches : ndarray of shape (n_batches, S * K)
             Indices into the training patches, one row per batch.
         """
-        S, K = self._check()
+        S, K = self._check(batch_size)
         check_triplet_labels(labels)
         rng = np.random.default_rng(rng)
         inverse, counts = label_groups(labels)
@@ -243,10 +297,10 @@ class PKSampler(ParamsMixin):
         return batches[rng.permutation(n_batches)]
 
     def batches(self, labels, batch_size, rng):
-        yield from self.index_batches(labels, rng)
+        yield from self.index_batches(labels, batch_size, rng)
 
     def n_batches(self, labels, batch_size):
-        S, K = self._check()
+        S, K = self._check(batch_size, warn=False)
         check_triplet_labels(labels)
         _, counts = label_groups(labels)
         n_chunks = int((-(-counts[counts >= 2] // K)).sum())

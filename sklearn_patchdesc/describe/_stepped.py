@@ -66,8 +66,9 @@ class SteppedBatchHard(ParamsMixin, Callback):
                         criterion__miner="batch_hard", optimizer="adam", lr=2e-4)
 
     (it is a skorch callback too; the estimator registers it). It can also
-    be added to ``callbacks`` next to a :class:`PKSampler` sampler, whose
-    ``n_labels_per_batch`` / ``n_per_label`` it then sets.
+    be added to ``callbacks`` next to a :class:`PKSampler` sampler; it then
+    sets the sampler's ``n_per_label`` and the net's ``batch_size`` to the
+    stage's.
 
     Schedule. Optional warm-up: the first ``warmup_epochs`` epochs use random
     triplets (:class:`RandomTripletSampler` batches, the same loss on the
@@ -149,30 +150,27 @@ class SteppedBatchHard(ParamsMixin, Callback):
         self.stage_ = -1 if self.warmup_epochs else 0
         self.transitions_ = []
         self.epochs_in_stage_ = 0
-        self.pk_sampler_ = PKSampler(*self._pk_args(max(self.stage_, 0)))
+        self.pk_sampler_ = PKSampler(n_per_label=self.stages_[max(self.stage_, 0)][1])
         self.random_sampler_ = RandomTripletSampler()
         self.target_sampler_ = None
         self.batch_criterion_ = None
         return self
 
-    def _pk_args(self, stage):
-        b, k = self.stages_[stage]
-        return b // k, k
-
     # ------------------------------------------------------------ sampler
     def batches(self, labels, batch_size, rng):
+        """The estimator's ``batch_size`` in warm-up; then the stage's own (b, K)."""
         if self.stage_ < 0:
             yield from self.random_sampler_.batches(labels, batch_size, rng)
             return
-        self.pk_sampler_.n_labels_per_batch, self.pk_sampler_.n_per_label = self._pk_args(self.stage_)
-        yield from self.pk_sampler_.batches(labels, batch_size, rng)
+        b, self.pk_sampler_.n_per_label = self.stages_[self.stage_]
+        yield from self.pk_sampler_.batches(labels, b, rng)
 
     def n_batches(self, labels, batch_size):
         stage = getattr(self, "stage_", 0)
         if stage < 0:
             return RandomTripletSampler().n_batches(labels, batch_size)
         b, k = self._checked_stages()[stage]
-        return PKSampler(b // k, k).n_batches(labels, batch_size)
+        return PKSampler(n_per_label=k).n_batches(labels, b)
 
     # ----------------------------------------------------------- callback
     def threshold_for(self, net):
@@ -240,8 +238,9 @@ class SteppedBatchHard(ParamsMixin, Callback):
             net.criterion_ = self._warmup_criterion(self.batch_criterion_)
             return
         net.criterion_ = self.batch_criterion_
-        if self.target_sampler_ is not None:
-            self.target_sampler_.n_labels_per_batch, self.target_sampler_.n_per_label = self._pk_args(self.stage_)
+        if self.target_sampler_ is not None:  # the net's batch_size is the stage's from now on
+            net.batch_size, self.target_sampler_.n_per_label = self.stages_[self.stage_]
+            self.target_sampler_.n_labels_per_batch = None
 
     def on_epoch_end(self, net, **kwargs):
         threshold = self.threshold_for(net)
@@ -250,7 +249,7 @@ class SteppedBatchHard(ParamsMixin, Callback):
         if stage >= 0:
             b, k = self.stages_[stage]
         else:
-            b, k = 3 * net.batch_size, 0
+            b, k = 3 * (net.batch_size // 3), 0
         net.history.record("stage", stage)
         net.history.record("stage_batch_size", b)
         net.history.record("stage_k", k)

@@ -39,9 +39,9 @@ class _BaseWrapped(DescriptorMixin, ClassNamePrefixFeaturesOutMixin, Transformer
         return "fp32"
 
     def _check_batch_size(self):
-        bs = self.batch_size
+        bs = self.inference_batch_size
         if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1:
-            raise ValueError(f"batch_size must be a positive integer; got {bs!r}.")
+            raise ValueError(f"inference_batch_size must be a positive integer; got {bs!r}.")
 
     def _checked_output(self, out, n_in, n_features):
         """The batch output as a float tensor, or ValueError naming its shape."""
@@ -67,7 +67,7 @@ class _BaseWrapped(DescriptorMixin, ClassNamePrefixFeaturesOutMixin, Transformer
             first[0] = out.shape[1]
             return out
 
-        D = run_batched(call, X4, batch_size=int(self.batch_size), device=self._device(),
+        D = run_batched(call, X4, batch_size=int(self.inference_batch_size), device=self._device(),
                         precision=self._precision())
         if D.dtype.kind != "f":
             D = D.astype(np.float32)
@@ -164,7 +164,7 @@ class TorchModuleDescriptor(_BaseWrapped):
         (``load_state_dict``), ``kornia.feature.SOSNet``, ``HyNet``,
         ``TFeat``, or the user's own network. Patches must have the side it
         takes (kornia's HardNet: 32).
-    batch_size : int, default=256
+    inference_batch_size : int, default=256
         Patches per forward pass.
     device : str, default="cpu"
         Where the copy runs (``"cuda"``, ``"cuda:1"`` ...); results come
@@ -209,9 +209,9 @@ class TorchModuleDescriptor(_BaseWrapped):
     _what = "module"
     _required_parameters = ["module"]
 
-    def __init__(self, module, *, batch_size=256, device="cpu", precision="fp32"):
+    def __init__(self, module, *, inference_batch_size=256, device="cpu", precision="fp32"):
         self.module = module
-        self.batch_size = batch_size
+        self.inference_batch_size = inference_batch_size
         self.device = device
         self.precision = precision
 
@@ -257,7 +257,7 @@ class FunctionDescriptor(_BaseWrapped):
     func : callable
         The descriptor function (picklable, e.g. a module-level function, if
         the estimator is to be cloned into joblib workers).
-    batch_size : int, default=256
+    inference_batch_size : int, default=256
         Patches per call.
 
     Attributes
@@ -282,9 +282,9 @@ class FunctionDescriptor(_BaseWrapped):
     _what = "function"
     _required_parameters = ["func"]
 
-    def __init__(self, func, *, batch_size=256):
+    def __init__(self, func, *, inference_batch_size=256):
         self.func = func
-        self.batch_size = batch_size
+        self.inference_batch_size = inference_batch_size
 
     def _prepare(self):
         if not callable(self.func) or isinstance(self.func, torch.nn.Module):

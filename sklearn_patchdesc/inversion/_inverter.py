@@ -34,6 +34,7 @@ from torch import nn
 
 from .._data import PatchDataset, run_batched
 from .._precision import resolve_precision
+from .._params import REQUIRED
 from .._training import BasePatchNet, NetParams, check_device
 from .._validation import check_patches, restore_patches, validate_patch_size
 from ._decompose import decompose, is_spatial, resolve_layer, resolve_network
@@ -102,25 +103,7 @@ class _PerModuleLoss(Callback):
 class _InversionNet(BasePatchNet):
     """Internal estimator: one torch module trained by the shared training path."""
 
-    def __init__(self, *, module_class, module_kwargs, criterion, max_epochs=10, batch_size=64,
-                 lr=1e-3, optimizer="adam", train_split=None, callbacks=None, device="cpu",
-                 precision="fp32",
-                 random_state=None, verbose=0, checkpoint_dir=None, **kwargs):
-        self.module_class = module_class
-        self.module_kwargs = module_kwargs
-        self.criterion = criterion
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.train_split = train_split
-        self.callbacks = callbacks
-        self.device = device
-        self.precision = precision
-        self.random_state = random_state
-        self.verbose = verbose
-        self.checkpoint_dir = checkpoint_dir
-        self._store_kwargs(kwargs)
+    _init_params = {"module_class": REQUIRED, "module_kwargs": REQUIRED, "criterion": REQUIRED}
 
     def _module_spec(self):
         return self.module_class, dict(self.module_kwargs)
@@ -168,6 +151,10 @@ class FeatureInverter(TransformerMixin, NetParams):
     max_epochs : int, default=10
         Epochs per trained net (per module in ``stacked`` mode).
     batch_size : int, default=64
+        Patches per training step.
+    inference_batch_size : int, default=256
+        Patches per forward pass in ``transform`` / ``reconstruct`` (memory
+        only: the result does not depend on it).
     lr : float, default=1e-3
     optimizer : str or torch.optim.Optimizer class, default="adam"
     train_split : None, float or callable, default=0.1
@@ -230,28 +217,10 @@ class FeatureInverter(TransformerMixin, NetParams):
     (64, 16, 16)
     """
 
-    def __init__(self, network, layer, *, mode="stacked", module="conv_deconv", grouping="block",
-                 normalize_targets=True, max_epochs=10, batch_size=64, lr=1e-3,
-                 optimizer="adam", train_split=0.1, callbacks=None, device="cpu", precision="fp32",
-                 random_state=None, verbose=0, checkpoint_dir=None, **kwargs):
-        self.network = network
-        self.layer = layer
-        self.mode = mode
-        self.module = module
-        self.grouping = grouping
-        self.normalize_targets = normalize_targets
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.train_split = train_split
-        self.callbacks = callbacks
-        self.device = device
-        self.precision = precision
-        self.random_state = random_state
-        self.verbose = verbose
-        self.checkpoint_dir = checkpoint_dir
-        self._store_kwargs(kwargs)
+    _init_positional = ("network", "layer")
+    _init_params = {"network": REQUIRED, "layer": REQUIRED, "mode": "stacked",
+                    "module": "conv_deconv", "grouping": "block", "normalize_targets": True,
+                    "train_split": 0.1}
 
     # ---------------------------------------------------------------- checks
     def _check_params(self):
@@ -320,7 +289,8 @@ class FeatureInverter(TransformerMixin, NetParams):
         return _InversionNet(
             module_class=module_class, module_kwargs=module_kwargs, criterion=criterion,
             max_epochs=self.max_epochs,
-            batch_size=self.batch_size, lr=self.lr, optimizer=self.optimizer,
+            batch_size=self.batch_size, inference_batch_size=self.inference_batch_size,
+            lr=self.lr, optimizer=self.optimizer,
             train_split=self.train_split if callable(self.train_split) else None,
             callbacks=callbacks or None, device=self.device, precision=self.precision,
             random_state=seed, verbose=self.verbose, checkpoint_dir=checkpoint,
@@ -429,7 +399,7 @@ class FeatureInverter(TransformerMixin, NetParams):
                 z = block(z)
             return z * std_in + mean_in
 
-        return run_batched(reconstruct, X4, batch_size=max(self.batch_size, 256), device=device,
+        return run_batched(reconstruct, X4, batch_size=self.inference_batch_size, device=device,
                            precision=precision)
 
     def transform(self, X):

@@ -59,18 +59,19 @@ def _table():
     return {
         "DnCNNDenoiser": {"depth": 3},
         "FeatureInverter": {"network": _tiny_feature_network(), "layer": -1},
-        "FunctionDescriptor": {"func": _row_means, "batch_size": 4},
-        "JointDenoiseDescribe": {"batch_size": 8, "denoiser": ShallowUNetDenoiser(),
+        "FunctionDescriptor": {"func": _row_means, "inference_batch_size": 4},
+        "JointDenoiseDescribe": {"batch_size": 24, "denoiser": ShallowUNetDenoiser(),
                                  "descriptor": L2NetDescriptor()},
-        "HardNetDescriptor": {"batch_size": 4},
-        "L2NetDescriptor": {"batch_size": 8},
-        "MultiScaleDescriptor": {"batch_size": 8, "out_features": 16, "depth": 1,
+        "HardNetDescriptor": {"batch_size": 8},
+        "L2NetDescriptor": {"batch_size": 24},
+        "MultiScaleDescriptor": {"batch_size": 24, "out_features": 16, "depth": 1,
                                  "deep_features": 16, "shallow_channels": 4},
         # error_score="raise": a failing fit must surface its own message
         "TPESearchCV": {"estimator": Ridge(), "param_distributions": {"alpha": [0.1, 1.0]},
                         "n_trials": 2, "cv": 2, "error_score": "raise"},
         "TaskAwareDenoiser": {"denoiser": ShallowUNetDenoiser(), "consistency_weight": 0.0},
-        "TorchModuleDescriptor": {"module": _tiny_descriptor_network(), "batch_size": 4},
+        "TorchModuleDescriptor": {"module": _tiny_descriptor_network(),
+                                  "inference_batch_size": 4},
         "UNetDenoiser": {"depth": 1},
     }
 
