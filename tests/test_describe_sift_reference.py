@@ -61,6 +61,8 @@ def test_parameters_map_onto_kornia(real32):
 
 def test_patch_side_kornia_cannot_pool():
     X = np.zeros((2, 7, 7), np.uint8)
+    est = SIFTPatchDescriptor()
     with pytest.raises(ValueError, match=r"cannot pool 7x7 patches into n_cells=4 .*\[6, 8\]"):
-        SIFTPatchDescriptor().fit(X)
+        est.fit(X)
+    assert not hasattr(est, "patch_size_")  # a refused fit leaves it unfitted
     assert SIFTPatchDescriptor(n_cells=1).fit(X).transform(X).shape == (2, 8)

@@ -204,7 +204,12 @@ class SIFTPatchDescriptor(_HandcraftedDescriptor):
         self
         """
         super().fit(X, y)
-        self._sift_module(self.patch_size_)
+        try:
+            self._sift_module(self.patch_size_)
+        except ValueError:
+            for name in ("patch_size_", "n_features_in_"):  # not fitted after all
+                self.__dict__.pop(name, None)
+            raise
         return self
 
     @property
