@@ -290,10 +290,10 @@ def load_phototour(root, name, *, patch_size=32, pairs="auto", source="auto",
         ``pairs`` int64 ``(m, 2)`` patch ids (rows of ``data``) and
         ``is_match`` bool ``(m,)`` (None when no pairs were read: pass them
         to :func:`~sklearn_patchdesc.metrics.phototour_fpr95`); ``image_ids``
-        int64 ``(n,)``, the reference image id of each patch from
-        ``interest.txt`` (None when the folder has none, and for a ``.pt``:
-        the groups of :func:`~sklearn_patchdesc.metrics.phototour_revisited_map`);
-        ``name``;
+        int64 ``(n,)``: the reference image id of each patch, from
+        ``interest.txt``, the groups of
+        :func:`~sklearn_patchdesc.metrics.phototour_revisited_map` (None for a
+        folder without ``interest.txt`` and for a ``.pt``); ``name``;
         ``source`` (the folder or file read); ``pairs_file``; ``DESCR``.
     (data, target) : tuple if ``return_X_y`` is True
 
