@@ -9,6 +9,9 @@ Brown, Hua & Winder, PAMI 2011):
   sheet is filled up with blank patches;
 - ``info.txt``: one line per patch, in patch order; its first column is the
   id of the 3-D point the patch shows (the second column is not used);
+- ``interest.txt`` (optional here): one line per patch, ``reference image id,
+  x, y, orientation, scale``; only the image id is read, the groups of
+  :func:`~sklearn_patchdesc.metrics.phototour_revisited_map`;
 - ``m50_<N>_<N>_0.txt``: evaluation pairs, one per line, six columns
   ``patch_id1 point_id1 unused patch_id2 point_id2 unused``; a pair matches
   when the two point ids are equal. ``m50_100000_100000_0.txt`` holds the
@@ -101,6 +104,19 @@ def _read_info(path):
     return _int_columns(path, lines, 1)[:, 0]
 
 
+def _read_interest(path, n):
+    """Image id (first column) of every patch, from ``interest.txt``; None when absent."""
+    if not path.is_file():
+        return None
+    lines = _text_lines(path)
+    if len(lines) != n:
+        where = (f"line {len(lines) + 1} and on are missing" if len(lines) < n
+                 else f"line {n + 1} and on name no patch")
+        raise ValueError(f"{path} has {len(lines)} lines for the {n} patches of info.txt "
+                         f"({where}); it needs one line per patch, the image id first")
+    return _int_columns(path, lines, 1)[:, 0]
+
+
 def _pairs_file(folder, pairs):
     if pairs is None or pairs is False:
         return None
@@ -185,9 +201,10 @@ def _load_folder(folder, patch_size, pairs):
     for i, path in enumerate(sheets):
         lo = i * _PER_SHEET
         data[lo:lo + _PER_SHEET] = _read_sheet(path, min(_PER_SHEET, n - lo), patch_size)
+    image_ids = _read_interest(folder / "interest.txt", n)
     path = _pairs_file(folder, pairs)
     pair_rows, is_match = _read_pairs(path, labels) if path is not None else (None, None)
-    return data, labels, pair_rows, is_match, path
+    return data, labels, image_ids, pair_rows, is_match, path
 
 
 def _load_pt(path, patch_size, pairs):
@@ -272,7 +289,11 @@ def load_phototour(root, name, *, patch_size=32, pairs="auto", source="auto",
         label every descriptor estimator trains on; same id = same point);
         ``pairs`` int64 ``(m, 2)`` patch ids (rows of ``data``) and
         ``is_match`` bool ``(m,)`` (None when no pairs were read: pass them
-        to :func:`~sklearn_patchdesc.metrics.phototour_fpr95`); ``name``;
+        to :func:`~sklearn_patchdesc.metrics.phototour_fpr95`); ``image_ids``
+        int64 ``(n,)``: the reference image id of each patch, from
+        ``interest.txt``, the groups of
+        :func:`~sklearn_patchdesc.metrics.phototour_revisited_map` (None for a
+        folder without ``interest.txt`` and for a ``.pt``); ``name``;
         ``source`` (the folder or file read); ``pairs_file``; ``DESCR``.
     (data, target) : tuple if ``return_X_y`` is True
 
@@ -283,7 +304,9 @@ def load_phototour(root, name, *, patch_size=32, pairs="auto", source="auto",
         ``info.txt`` needs; a missing ``info.txt`` or named pairs file.
     ValueError
         An ``info.txt`` shorter than the patches of the sheets, or with a
-        line that is not an integer; a pairs file with a short or
+        line that is not an integer; an ``interest.txt`` whose line count
+        differs from ``info.txt``'s or with a first column that is not an
+        integer; a pairs file with a short or
         non-integer line or naming a patch that does not exist (messages name
         the file and line); a sheet that is not 1024x1024; a ``.pt`` that is
         not torchvision's tuple of three tensors, or holds other objects
@@ -308,7 +331,8 @@ def load_phototour(root, name, *, patch_size=32, pairs="auto", source="auto",
     if source == "folder" or (source == "auto" and folder.is_dir()):
         if not folder.is_dir():
             raise FileNotFoundError(f"PhotoTour folder not found: {folder}")
-        data, labels, pair_rows, is_match, pairs_path = _load_folder(folder, patch_size, pairs)
+        data, labels, image_ids, pair_rows, is_match, pairs_path = _load_folder(
+            folder, patch_size, pairs)
         read = folder
     else:
         if not pt.is_file():
@@ -316,12 +340,13 @@ def load_phototour(root, name, *, patch_size=32, pairs="auto", source="auto",
                 f"no PhotoTour set {name!r} in {root}: neither the folder {folder} nor "
                 f"torchvision's cache {pt} exists")
         data, labels, pair_rows, is_match = _load_pt(pt, patch_size, pairs)
-        pairs_path, read = (pt if pair_rows is not None else None), pt
+        pairs_path, read, image_ids = (pt if pair_rows is not None else None), pt, None
     if return_X_y:
         return data, labels
     n_pairs = 0 if pair_rows is None else len(pair_rows)
     return Bunch(
-        data=data, target=labels, pairs=pair_rows, is_match=is_match, name=name,
+        data=data, target=labels, pairs=pair_rows, is_match=is_match, image_ids=image_ids,
+        name=name,
         source=read, pairs_file=pairs_path,
         DESCR=(f"PhotoTour set {name!r} from {read}: {len(data)} patches of "
                f"{patch_size}x{patch_size}, {len(np.unique(labels))} 3-D points, "
@@ -381,6 +406,8 @@ def write_phototour(bunch, root, name, *, n_pairs=None, random_state=0, overwrit
         1-D point labels or the loaders' record array (its ``label``).
         ``pairs`` ``(m, 2)`` and ``is_match`` ``(m,)``, when present, are
         written as they are; otherwise pairs are drawn (below).
+        ``image_ids`` ``(n,)`` integers, when present, are written to
+        ``interest.txt``.
     root : path-like
         Output folder (created if needed).
     name : str
@@ -400,7 +427,9 @@ def write_phototour(bunch, root, name, *, n_pairs=None, random_state=0, overwrit
     path : pathlib.Path
         The folder written: ``patchNNNN.bmp`` sheets (the last one filled up
         with black patches), ``info.txt`` (``<point id> 0`` per patch) and
-        ``m50_<m>_<m>_0.txt`` (``id1 point1 0 id2 point2 0`` per pair).
+        ``m50_<m>_<m>_0.txt`` (``id1 point1 0 id2 point2 0`` per pair);
+        ``interest.txt`` (``<image id> 0 0 0 0`` per patch: the keypoint
+        columns are unknown here) when the bunch has ``image_ids``.
 
     Notes
     -----
@@ -435,6 +464,12 @@ def write_phototour(bunch, root, name, *, n_pairs=None, random_state=0, overwrit
         if n < 2:
             raise ValueError(f"n_pairs must be at least 2, got {n}")
         pairs, is_match = _balanced_pairs(labels, n, random_state)
+    image_ids = bunch_field(bunch, "image_ids")
+    if image_ids is not None:
+        image_ids = np.asarray(image_ids)
+        if image_ids.shape != (len(data),) or image_ids.dtype.kind not in "iu":
+            raise ValueError(f"bunch image_ids must be integers, one per patch ({len(data)}); "
+                             f"got {image_ids.dtype} {image_ids.shape}")
     patches = resize_patches(data, _SIDE)
     root.mkdir(parents=True, exist_ok=True)
     tmp_root = new_temp_dir(root, "write_phototour")
@@ -451,6 +486,9 @@ def write_phototour(bunch, root, name, *, n_pairs=None, random_state=0, overwrit
             Image.fromarray(np.ascontiguousarray(sheet.reshape(side, side))).save(
                 out / f"patch{s:04d}.bmp", format="BMP")
         (out / "info.txt").write_text("".join(f"{v} 0\n" for v in labels.tolist()))
+        if image_ids is not None:
+            (out / "interest.txt").write_text(
+                "".join(f"{v} 0 0 0 0\n" for v in image_ids.tolist()))
         m, lab = len(pairs), labels.tolist()
         (out / f"m50_{m}_{m}_0.txt").write_text("".join(
             f"{a} {lab[a]} 0 {b} {lab[b]} 0\n" for a, b in pairs.tolist()))

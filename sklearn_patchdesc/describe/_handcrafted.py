@@ -2,7 +2,8 @@
 
 Both are stateless transformers (``fit`` only records the patch size) with
 the interface of the learned descriptors, computed for all patches at once
-with numpy (chunks of patches bound the memory, never a loop per patch).
+(chunks of patches bound the memory, never a loop per patch): raw pixels
+with numpy, SIFT by ``kornia.feature.SIFTDescriptor``.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
-from .._data import release_pages
+from .._data import release_pages, run_batched
 from .._validation import check_labels, validate_patch_size
 from ._descriptor_mixin import DescriptorMixin
 
@@ -58,6 +59,9 @@ class _HandcraftedDescriptor(DescriptorMixin, ClassNamePrefixFeaturesOutMixin, T
         """
         X4, _ = validate_patch_size(self, X, reset=False, min_size=self._min_size,
                                     keep_uint8=True)
+        return self._describe_all(X4)
+
+    def _describe_all(self, X4):
         out = None
         for i in range(0, X4.shape[0], _CHUNK):  # filled in place: no second full-size copy
             d = self._describe(X4[i:i + _CHUNK, 0].astype(np.float32))
@@ -119,45 +123,57 @@ class RawPatchDescriptor(_HandcraftedDescriptor):
         return _standardize(P).reshape(len(P), -1)
 
 
-def _cell_weights(size, n_cells):
-    """Bilinear weights ``(size, n_cells)`` of pixel centres into cell centres."""
-    u = (np.arange(size) + 0.5) * n_cells / size - 0.5  # pixel centre in cell units
-    return np.maximum(0.0, 1.0 - np.abs(u[:, None] - np.arange(n_cells)[None, :]))
-
-
 class SIFTPatchDescriptor(_HandcraftedDescriptor):
-    """SIFT computed over the whole patch as one keypoint region (upright).
+    """SIFT computed over the whole patch as one keypoint region (upright), by kornia.
 
-    Following Lowe 2004 sec. 6.1: image gradients (central differences)
-    weighted by a Gaussian of sigma = half the patch width; each gradient's
-    magnitude is shared trilinearly between the ``n_cells x n_cells`` spatial
-    cells (bilinear in position) and the ``n_bins`` orientation bins (linear
-    in angle); the ``n_cells^2 * n_bins`` vector is L2-normalised, clipped
-    at ``clip`` (0.2) and renormalised. No dominant orientation is assigned:
-    HPatches patches are already normalised for orientation.
-    ``root=True`` gives RootSIFT (Arandjelovic & Zisserman 2012): L1
-    normalisation then element-wise square root, which is unit L2 norm.
-    The 128 values are ordered cell by cell (rows, then columns), the
-    ``n_bins`` orientations of each cell together.
+    The descriptor is ``kornia.feature.SIFTDescriptor`` (Lowe 2004 sec. 6.1,
+    kornia >= 0.9), run on the patches in batches through the library's
+    inference loop (its thread policy, memory-mapped input released as it
+    goes); this class adds the library's input checks and the scikit-learn
+    interface. The parameters map onto kornia's arguments:
 
-    Compared with ``kornia.feature.SIFTDescriptor(32, 8, 4)`` on patches cut
-    from the real v_churchill sequence
-    (``tests/test_describe_sift_reference.py``): per-patch correlation about
-    0.97 (median; kornia orders the values orientation-major), HPatches mAP
-    never lower and at most 0.035 higher on every task, SIFT and RootSIFT
-    alike. The two differ in the Gaussian window (sigma = half the patch
-    side here, side / sqrt(2) in kornia), the gradients at the border and
-    the spatial pooling kernel. Kept in numpy on purpose: kornia is not a
-    runtime dependency of this package. Wrap kornia's with
-    ``TorchModuleDescriptor(kornia.feature.SIFTDescriptor(32, rootsift=False))``
-    to use it instead.
+    ========== ==================================
+    here       ``kornia.feature.SIFTDescriptor``
+    ========== ==================================
+    patch side ``patch_size`` (recorded by ``fit``)
+    n_cells    ``num_spatial_bins``
+    n_bins     ``num_ang_bins``
+    clip       ``clipval``
+    root       ``rootsift``
+    ========== ==================================
+
+    What kornia computes: image gradients (central differences, borders
+    replicated) weighted by a Gaussian of sigma = side / sqrt(2) centred on
+    the patch; each gradient's magnitude is shared linearly between the two
+    nearest of ``n_bins`` orientation bins (bin 0 along +x, angles towards
+    +y, i.e. down the rows) and pooled into ``n_cells x n_cells`` cells
+    ``side // n_cells`` pixels apart by a triangular kernel; the vector is
+    L2-normalised, clipped at ``clip`` and renormalised. ``root=True`` gives
+    RootSIFT (Arandjelovic & Zisserman 2012): L1 normalisation then
+    element-wise square root (kornia adds 1e-10 under the root, so a flat
+    patch gives 1e-5 in every entry, and 0 without ``root``). No dominant
+    orientation is assigned: HPatches patches are already normalised for
+    orientation.
+
+    The only difference from kornia's output is the order of the values:
+    kornia's is orientation-major, this one stays cell-major as before
+    (cells row by row, the ``n_bins`` orientations of each cell together), so
+    ``ours[:, c * n_bins + a] == kornia[:, a * n_cells**2 + c]``.
+    ``tests/test_describe_sift_reference.py`` checks the two agree on patches
+    cut from real sequences. The side must be one kornia can pool into
+    ``n_cells`` cells (at least ``n_cells``; 4 cells take any side from 8
+    up, 32 included); ``fit`` says so otherwise.
 
     Parameters
     ----------
     n_cells : int, default=4
+        Spatial cells per side (kornia's ``num_spatial_bins``).
     n_bins : int, default=8
+        Orientation bins per cell (kornia's ``num_ang_bins``).
     clip : float, default=0.2
+        Clipping value of the normalised histogram (kornia's ``clipval``).
     root : bool, default=False
+        RootSIFT (kornia's ``rootsift``; kornia's own default is True).
     """
 
     def __init__(self, *, n_cells=4, n_bins=8, clip=0.2, root=False):
@@ -174,43 +190,60 @@ class SIFTPatchDescriptor(_HandcraftedDescriptor):
         if not (0 < float(self.clip) <= 1):
             raise ValueError(f"clip must be in (0, 1]; got {self.clip!r}.")
 
+    def fit(self, X, y=None):
+        """Record the patch size and check kornia can pool it into ``n_cells`` cells.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, H, W), (n, 1, H, W) or (n, H*W)
+        y : ignored
+            Accepted (labels or record array) for pipelines.
+
+        Returns
+        -------
+        self
+        """
+        super().fit(X, y)
+        try:
+            self._sift_module(self.patch_size_)
+        except ValueError:
+            for name in ("patch_size_", "n_features_in_"):  # not fitted after all
+                self.__dict__.pop(name, None)
+            raise
+        return self
+
     @property
     def _n_features_out(self):
         return self.n_cells * self.n_cells * self.n_bins
 
-    def _describe(self, P):
-        n, size = P.shape[0], P.shape[-1]
-        if size > 1:
-            gy, gx = np.gradient(P, axis=(1, 2))
-        else:  # a single pixel has no gradient: the descriptor is all zeros
-            gy = gx = np.zeros_like(P)
-        mag = np.hypot(gx, gy)
-        theta = np.mod(np.arctan2(gy, gx), 2 * np.pi)
-        # Gaussian window, sigma = half the window width (Lowe 2004)
-        c = np.arange(size) + 0.5 - size / 2.0
-        g = np.exp(-(c[:, None] ** 2 + c[None, :] ** 2) / (2 * (size / 2.0) ** 2))
-        mag = mag * g
-        # orientation: linear interpolation between the two nearest bins
-        o = theta * self.n_bins / (2 * np.pi)  # bin k centred at angle k * 2 pi / n_bins
-        o0 = np.floor(o).astype(np.int64)
-        f = o - o0
-        o0 %= self.n_bins
-        o1 = (o0 + 1) % self.n_bins
-        hist = np.zeros((n, size * size, self.n_bins), np.float32)
-        m = mag.reshape(n, -1, 1)
-        o0, o1, f = o0.reshape(n, -1, 1), o1.reshape(n, -1, 1), f.reshape(n, -1, 1)
-        np.put_along_axis(hist, o0, m * (1 - f), axis=2)
-        np.put_along_axis(hist, o1, np.take_along_axis(hist, o1, axis=2) + m * f, axis=2)
-        # space: bilinear weights of every pixel into every cell (separable)
-        w = _cell_weights(size, self.n_cells)
-        spatial = np.einsum("yi,xj->yxij", w, w).reshape(size * size, -1)
-        desc = np.einsum("pc,npo->nco", spatial.astype(np.float32), hist).reshape(n, -1)
-        desc = _l2(desc)
-        desc = _l2(np.minimum(desc, self.clip))
-        if self.root:
-            desc = np.sqrt(desc / np.maximum(desc.sum(axis=1, keepdims=True), 1e-12))
-        return desc
+    def _sift_module(self, size):
+        from kornia.feature import SIFTDescriptor
+
+        n_cells = int(self.n_cells)
+        if not _poolable(size, n_cells):
+            below = [s for s in range(size - 1, n_cells - 1, -1) if _poolable(s, n_cells)][:1]
+            above = [s for s in range(size + 1, 2 * size + n_cells) if _poolable(s, n_cells)][:1]
+            raise ValueError(
+                f"kornia's SIFTDescriptor cannot pool {size}x{size} patches into "
+                f"n_cells={n_cells} cells per side (a centred grid of cells {size // n_cells} "
+                f"px apart); the nearest sides it can: {below + above}. Resize the patches "
+                "or change n_cells.")
+        return SIFTDescriptor(size, num_ang_bins=int(self.n_bins), num_spatial_bins=n_cells,
+                              rootsift=bool(self.root), clipval=float(self.clip))
+
+    def _describe_all(self, X4):
+        size, cells, bins = X4.shape[-1], int(self.n_cells) ** 2, int(self.n_bins)
+        D = run_batched(self._sift_module(size), X4, batch_size=_CHUNK)
+        # kornia's orientation-major layout -> cell-major (see the class doc)
+        cell_major = (np.arange(bins)[None, :] * cells + np.arange(cells)[:, None]).ravel()
+        return np.ascontiguousarray(D[:, cell_major], dtype=np.float32)
 
 
-def _l2(D):
-    return D / np.maximum(np.linalg.norm(D, axis=1, keepdims=True), 1e-12)
+def _poolable(size, n_cells):
+    from kornia.feature.siftdesc import get_sift_bin_ksize_stride_pad
+
+    try:
+        get_sift_bin_ksize_stride_pad(size, n_cells)
+    except ValueError:
+        return False
+    return True

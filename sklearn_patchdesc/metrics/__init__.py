@@ -15,6 +15,7 @@ from ._fpr import PhotoTourScorer, fpr_at_recall, phototour_fpr95, phototour_fpr
 from ._registry import register_scorers
 from ._report import HPatchesReport
 from ._retrieval import POOL_SIZES
+from ._revisited import phototour_revisited_map
 from ._scorers import (SCORERS, DenoiseScorer, HPatchesScorer, denoise_psnr_scorer,
                        denoise_ssim_scorer, hpatches_matching_scorer, hpatches_mean_scorer,
                        hpatches_retrieval_scorer, hpatches_verification_scorer)
@@ -26,7 +27,7 @@ __all__ = [
     "hpatches_retrieval_scorer", "hpatches_mean_scorer", "denoise_psnr_scorer",
     "denoise_ssim_scorer", "register_scorers", "DISTANCES", "POOL_SIZES",
     "fpr_at_recall", "phototour_fpr95", "PhotoTourScorer", "phototour_fpr95_scorer",
-    "UninformativeTaskError",
+    "phototour_revisited_map", "UninformativeTaskError",
 ]
 
 register_scorers(SCORERS)

@@ -191,6 +191,10 @@ def replaced_by_port(estimator):
 _MULTIPLE_OF_32 = ("TernausNet's VGG encoder needs patch sides that are a multiple of 32; "
                    "the check's 2x2 patches are refused with a ValueError")
 
+_SIFT_CELLS = ("kornia's SIFTDescriptor pools the patch into 4x4 cells by default, which "
+               "needs a side of at least 4; the check's {} patches are refused with a "
+               "ValueError that names the sides it can pool")
+
 #: ``{estimator class name: {check name: reason}}`` -- the only list of checks
 #: that are expected to fail, for every public estimator.
 EXPECTED_FAILED_CHECKS = {
@@ -204,6 +208,11 @@ EXPECTED_FAILED_CHECKS = {
         "check_fit2d_1feature": "1x1 patches cannot go through the inverted network (its "
                                 "pooling empties them); the ValueError says so, not in "
                                 "scikit-learn's '1 feature(s)' wording",
+    },
+    "SIFTPatchDescriptor": {
+        "check_fit2d_1feature": _SIFT_CELLS.format("1x1"),
+        "check_n_features_in_after_fitting": _SIFT_CELLS.format("2x2"),
+        "check_positive_only_tag_during_fit": _SIFT_CELLS.format("2x2"),
     },
     "TPESearchCV": {
         "check_supervised_y_2d": "DataConversionWarning not caught (the same expected failure "
