@@ -99,9 +99,9 @@ def test_score_is_hpatches_mean(small, fitted):
 def test_clone_and_prefixed_params_reach_the_net(small):
     X, y = small
     est = _quick(module__out_features=128, optimizer__momentum=0.9,
-                 iterator_train__batch_size=7, criterion__margin=0.5)
+                 iterator_train__batch_size=21, criterion__margin=0.5)
     params = est.get_params()
-    assert params["optimizer__momentum"] == 0.9 and params["iterator_train__batch_size"] == 7
+    assert params["optimizer__momentum"] == 0.9 and params["iterator_train__batch_size"] == 21
     c = clone(est).set_params(module__dropout=0.3, optimizer__momentum=0.5)
     assert c.get_params()["module__dropout"] == 0.3 and est.get_params()["optimizer__momentum"] == 0.9
     c.fit(X, y)
@@ -109,7 +109,7 @@ def test_clone_and_prefixed_params_reach_the_net(small):
     assert c.net_.criterion_.margin == 0.5
     dropouts = [m for m in c.net_.module_.modules() if isinstance(m, torch.nn.Dropout)]
     assert dropouts[0].p == 0.3
-    assert len(c.history_[-1, "batches"]) == -(-24 // 7)  # 24 triplets, 7 per batch
+    assert len(c.history_[-1, "batches"]) == -(-24 // 7)  # 24 triplets, 21 patches = 7 a batch
 
 
 def test_tpe_params_reachable_by_set_params(small):
