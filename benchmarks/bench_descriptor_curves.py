@@ -171,6 +171,10 @@ def main():
     ap.add_argument("--add", action="store_true",
                     help="add these recipes' curves to the JSON already in --out (same "
                          "points and held-out set) instead of replacing it")
+    ap.add_argument("--lines-only", action="store_true",
+                    help="rescore only the untrained lines (SIFT, RootSIFT, raw pixels) on the "
+                         "same held-out set and replace them in the JSON in --out, keeping its "
+                         "curves (after a change to a handcrafted descriptor)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     points = args.points or sorted({p for p in (30, 60, 120, 180) if p < args.budget}
@@ -180,6 +184,8 @@ def main():
     t0 = time.time()
     if args.quick:
         Xtr, ytr = training_set(n_builtin=4, n_points=40, n_points_real=40)
+    elif args.lines_only:  # nothing trains
+        Xtr, ytr = np.empty((0, 32, 32), np.uint8), None
     else:
         Xtr, ytr = training_set()
     Xte, yte = real_heldout_set(n_points=40 if args.quick else args.heldout_points)
@@ -192,6 +198,8 @@ def main():
                        ("raw pixels", RawPatchDescriptor())):
         lines[label] = task_scores(est.fit(Xte).transform(Xte), yte)
         print(f"{label:>12}: " + " / ".join(f"{lines[label][t]:.3f}" for t in TASKS), flush=True)
+    if args.lines_only:
+        return _replace_lines(Path(args.out), lines, len(Xte))
 
     curves = {}
     for name in args.recipes:
@@ -219,6 +227,22 @@ def main():
         (out / "descriptor_curves.json").write_text(json.dumps(result, indent=1))
         _figure(result, out / "descriptor_curves.png")
         print(f"wrote {out / 'descriptor_curves.png'} and descriptor_curves.json")
+
+
+def _replace_lines(out, lines, n_heldout):
+    """Put freshly scored untrained ``lines`` into the JSON in ``out``; redraw the figure."""
+    prev = json.loads((out / "descriptor_curves.json").read_text())
+    if prev["n_heldout"] != n_heldout:
+        raise SystemExit(f"--lines-only: the JSON was scored on {prev['n_heldout']} held-out "
+                         f"patches, this run on {n_heldout}; pass its --heldout-points")
+    result = dict(prev, lines=lines, command=f"{prev['command']} ; {' '.join(sys.argv)}",
+                  date=f"{prev['date']} ; {time.strftime('%Y-%m-%d')}")
+    points = prev["points"]
+    curves = {n: {int(s): c for s, c in v.items()} for n, v in prev["curves"].items()}
+    print(_table(curves, lines, points))
+    (out / "descriptor_curves.json").write_text(json.dumps(result, indent=1))
+    _figure(result, out / "descriptor_curves.png")
+    print(f"wrote {out / 'descriptor_curves.png'} and descriptor_curves.json")
 
 
 def _added(prev, new):
