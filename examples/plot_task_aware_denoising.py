@@ -111,16 +111,16 @@ for dname, desc in (("HardNet", hardnet), ("SIFT", sift)):
 print(f"\n{'descriptor':10s} {'input':15s} " + " ".join(f"{t:>12s}" for t in TASKS))
 for (dname, name), s in scores.items():
     print(f"{dname:10s} {name:15s} " + " ".join(f"{v:12.4f}" for v in s))
-print("\ndenoised minus noisy input, mAP (in brackets: the share of the noisy-to-clean gap "
-      "it closes, where that gap is at least 0.01):")
+print("\ndenoised - noisy input, mAP (share of the clean - noisy gap, where it is >= 0.01)")
+print(f"{'descriptor':10s} {'input':15s} " + " ".join(f"{t:>16s}" for t in TASKS))
 for dname in ("HardNet", "SIFT"):
     gap = scores[dname, "clean"] - scores[dname, "noisy"]
-    print(f"{dname:10s} {'clean - noisy':15s} " + " ".join(f"{g:+12.4f}" for g in gap))
+    print(f"{dname:10s} {'clean - noisy':15s} " + " ".join(f"{g:+16.4f}" for g in gap))
     for name in ("pixel-denoised", "task-aware"):
         diff = scores[dname, name] - scores[dname, "noisy"]
         cells = [f"{d:+.4f}" + (f" ({100 * d / g:.0f} %)" if g >= 0.01 else "")
                  for d, g in zip(diff, gap)]
-        print(f"{dname:10s} {name:15s} " + " ".join(f"{c:>12s}" for c in cells))
+        print(f"{dname:10s} {name:15s} " + " ".join(f"{c:>16s}" for c in cells))
 
 # %%
 # What the numbers say
