@@ -156,8 +156,9 @@ for dname in ("HardNet", "SIFT"):
 # -----------------------
 # A few tough-level patches (the noisiest images, t1..t5) through both
 # denoisers, and the mAP of each descriptor on each input. The task-aware
-# output keeps much of the noise by design: its loss asks for HardNet's
-# descriptor of the clean patch, not for clean pixels.
+# output keeps much of the noise: besides a (half-weighted) pixel loss, its
+# training asked for HardNet's descriptor of the clean patch and for
+# HardNet's own loss, not for the cleanest pixels.
 tough = np.flatnonzero(y["image"] > 10)[:: max(1, (y["image"] > 10).sum() // 4)][:4]
 fig, axes = plt.subplots(len(tough), len(inputs), figsize=(1.2 * len(inputs),
                                                            1.2 * len(tough) + 0.4))
