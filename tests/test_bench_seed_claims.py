@@ -106,3 +106,102 @@ def test_fresh_start_sets_old_records_aside_and_never_merges_them_back(bench, tm
     assert sorted(json.loads(path.read_text())["claims"]["n2n_vs_clean"]) == ["0"]
     kept = json.loads(fresh.previous.read_text())["claims"]["n2n_vs_clean"]
     assert sorted(kept) == ["0", "1"] and kept["0"]["a"] == 1.0
+
+
+def test_saturation_counts_only_the_tasks_a_claim_is_decided_on(bench):
+    def recs(verification, matching):
+        scores = {"verification": verification, "matching": matching, "retrieval": 0.5}
+        return [{"a": x, "b": y, "scores": {"A": scores, "B": scores}}
+                for x, y in zip([0.6, 0.61, 0.62], [0.5, 0.5, 0.51])]
+
+    on_matching = _claim(bench, value="matching")
+    assert on_matching.tasks == ("matching",) and _claim(bench).tasks == bench.TASKS
+    # a saturated verification task cannot decide a claim made on matching
+    assert bench.judge(on_matching, recs(0.97, 0.5))[0] == "holds"
+    verdict, why, _ = bench.judge(on_matching, recs(0.5, 0.95))
+    assert verdict == "cannot tell" and "0.950" in why
+    # the mean mAP is made of all three tasks
+    assert bench.judge(_claim(bench), recs(0.97, 0.5))[0] == "cannot tell"
+
+
+class _NoLab:
+    """Stands in for the data of a run whose claims are replaced by fakes."""
+
+    def __init__(self, cfg, real=True):
+        self.tr = np.array([True, False])
+        self.te = ~self.tr
+        self.held_out = ["i_x"]
+
+
+def test_redo_measures_stored_claims_again_and_replaces_their_records(bench, tmp_path,
+                                                                      monkeypatch):
+    import dataclasses
+
+    path = tmp_path / "results.json"
+    bench.Results(path, dataclasses.replace(bench.QUICK, seeds=(0,))).put(
+        "n2n_vs_clean", 0, {"a": 1.0, "b": 2.0, "seconds": 1.0})
+    calls = []
+
+    def run(lab, seed):
+        calls.append(seed)
+        return {"a": 3.0, "b": 2.0}
+
+    monkeypatch.setitem(bench.CLAIMS, "n2n_vs_clean",
+                        dataclasses.replace(bench.CLAIMS["n2n_vs_clean"], run=run))
+    monkeypatch.setattr(bench, "Lab", _NoLab)
+    argv = ["--quick", "--only", "n2n_vs_clean", "--seeds", "0", "--results", str(path),
+            "--no-write"]
+    assert bench.main(argv) == 0 and calls == []  # stored: not measured again
+    assert bench.main(argv + ["--redo"]) == 0 and calls == [0]
+    stored = json.loads(path.read_text())
+    assert stored["claims"]["n2n_vs_clean"]["0"]["a"] == 3.0
+
+
+def _tiny_lab(bench):
+    """2 sequences x 3 points x 16 images of textured patches, and a cheap stand-in pipeline.
+
+    The stand-in (a 3x3 box filter, then mean/std-normalised 8x8 pixels) keeps the
+    test fast; the shipped pipeline itself is tested in test_pretrained_pipeline.
+    """
+    from scipy.ndimage import uniform_filter
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from sklearn_patchdesc.describe import RawPatchDescriptor
+
+    rng = np.random.default_rng(0)
+    n_labels, n_images = 6, 16
+    base = rng.uniform(60, 190, (8, 8)) + rng.normal(0, 3, (n_labels, 8, 8))  # alike labels
+    X = np.repeat(np.repeat(base, 4, axis=1), 4, axis=2)[np.repeat(np.arange(n_labels), n_images)]
+    X = np.clip(X + rng.normal(0, 8, X.shape), 0, 255).astype(np.uint8)
+    y = np.rec.fromarrays([np.repeat(np.arange(n_labels), n_images),
+                           np.repeat(np.array(["i_a", "v_b"]), n_labels // 2 * n_images),
+                           np.tile(np.arange(n_images), n_labels)],
+                          names=["label", "sequence", "image"])
+    lab = object.__new__(bench.Lab)
+    lab.cfg, lab.X_clean, lab.y, lab.cache = bench.QUICK, X, y, {}
+    lab.te = np.ones(len(X), bool)
+    lab.shallow_unet = lambda seed: (_Identity(), 0.0)
+    pipe = Pipeline([("denoise", FunctionTransformer(lambda P: uniform_filter(P, (1, 3, 3)))),
+                     ("describe", RawPatchDescriptor(size=8).fit(X[:1]))])
+    lab.cache["shipped"] = pipe, lab.score(pipe.named_steps["describe"].transform(X))
+    return lab
+
+
+class _Identity:
+    def transform(self, X):
+        return X
+
+
+def test_shipped_pipeline_claim_compares_the_pipeline_with_its_hardnet_on_one_noise_draw(bench):
+    lab = _tiny_lab(bench)
+    rec = bench.run_shipped_pipeline(lab, 0)
+    pipe, clean = lab.shipped()
+    X = bench._noisy(lab.X_clean, lab.y, lab.cfg.data_seed + bench.SHIPPED_NOISE_OFFSET)
+    assert rec["b"] == lab.score(pipe.named_steps["describe"].transform(X))["matching"]
+    assert rec["a"] == lab.score(pipe.transform(X))["matching"] != rec["b"]
+    assert rec["scores"]["A"]["matching"] == rec["a"] and rec["clean"] == clean
+    # the pixel denoiser (here the identity) feeds the same descriptor on the same noisy copy
+    assert rec["pixel"] == rec["scores"]["B"]
+    # another seed is another noise draw
+    assert bench.run_shipped_pipeline(lab, 1)["scores"]["B"] != rec["scores"]["B"]
