@@ -91,7 +91,7 @@ class Config:
     n_real_points: int = 150     # labels per held-out real sequence (x 16 patches)
     seeds: tuple = (0, 1, 2)
     desc_epochs: int = 2         # baseline / every descriptor side
-    desc_batch: int = 192  # patches: 64 random triplets
+    desc_batch: int = 64  # random triplets per step (3x as many patches)
     hp_epochs: int = 1           # after the warm start: hard positives or random triplets
     bh_epochs: int = 4           # big batch-hard from scratch and stepped
     big_batch: tuple = (1024, 8)
@@ -107,7 +107,7 @@ class Config:
 
 
 QUICK = Config(n_sequences=8, n_patches=4, n_real_points=4, seeds=(0, 1), desc_epochs=1,
-               desc_batch=96, hp_epochs=1, bh_epochs=1, big_batch=(32, 8),
+               desc_batch=32, hp_epochs=1, bh_epochs=1, big_batch=(32, 8),
                stages=((16, 2), (32, 8)), den_epochs=1, den_patches=128, unet_channels=8,
                inv_epochs=1, inv_patches=128, inv_layers=("relu1", "relu3"))
 
@@ -237,7 +237,7 @@ class Lab:
 
     # --------------------------------------------------- shared descriptors
     def common(self, seed, **kw):
-        out = dict(max_epochs=self.cfg.desc_epochs, batch_size=self.cfg.desc_batch,
+        out = dict(max_epochs=self.cfg.desc_epochs, batch_size=3 * self.cfg.desc_batch,
                    optimizer="adam", lr=1e-3, random_state=seed)
         out.update(kw)
         return out
@@ -804,7 +804,7 @@ def rst_table(rows, cfg, meta):
            f"CPU only, {os.cpu_count()} cores{meta['load']}). {status}", "",
            f"Data: {meta['data']}. Seeds {', '.join(map(str, cfg.seeds))} (weights and batch "
            f"order; the data stay fixed); descriptors {cfg.desc_epochs} epochs (Adam 1e-3, "
-           f"batch {cfg.desc_batch}), denoisers {cfg.den_epochs} epochs on {cfg.den_patches} "
+           f"batch {cfg.desc_batch} triplets), denoisers {cfg.den_epochs} epochs on {cfg.den_patches} "
            "noisy patches. A is the side the seed claims is better; A - B is the mean paired "
            "difference over the seeds with its 95 % t-interval.", "",
            ".. list-table::", "   :header-rows: 1", "   :widths: 18 10 14 14 9 9 12 9 25", "",
