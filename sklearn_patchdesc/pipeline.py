@@ -171,6 +171,8 @@ class JointDenoiseDescribe(BaseDescriptorNet):
     sampler : object, optional
         Batch formation (random triplets when None); see
         :class:`~sklearn_patchdesc.describe.L2NetDescriptor`.
+    valid_scoring, early_stopping
+        As in :class:`~sklearn_patchdesc.describe.L2NetDescriptor`.
     max_epochs : int, default=5
     batch_size : int, default=192
         Noisy patches per training step (64 triplets with random triplets).
@@ -183,7 +185,7 @@ class JointDenoiseDescribe(BaseDescriptorNet):
     lr : float, default=1e-4
         Fine-tuning learning rate (low: both nets usually start trained).
     optimizer : str or torch.optim.Optimizer class, default="adam"
-    train_split, valid_scoring, early_stopping, callbacks, device, precision, random_state, verbose, checkpoint_dir
+    train_split, callbacks, device, precision, random_state, verbose, checkpoint_dir
         As in :class:`~sklearn_patchdesc.describe.L2NetDescriptor`.
     **kwargs
         skorch-prefixed options (``optimizer__weight_decay`` ...).

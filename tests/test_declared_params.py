@@ -14,7 +14,7 @@ from sklearn_patchdesc.inversion import FeatureInverter
 from sklearn_patchdesc.utils import all_estimators
 
 NETWORK_ESTIMATORS = [cls for _, cls in all_estimators() if issubclass(cls, NetParams)]
-SHARED = list(NetParams._init_params)
+COMMON = list(NetParams._init_params)
 
 
 def _labelled(n_labels=12, k=4, seed=0):
@@ -37,7 +37,7 @@ def test_no_hand_copied_init(cls):
         if issubclass(klass, NetParams) and "__init__" in vars(klass):
             assert hasattr(vars(klass)["__init__"], "__signature__"), klass
     params = inspect.signature(cls).parameters
-    assert [n for n in params if n in SHARED] == SHARED  # all shared ones, in one order
+    assert [n for n in params if n in COMMON] == COMMON  # all shared ones, in one order
     assert list(params)[-1] == "kwargs"
     assert sorted(cls._get_param_names()) == sorted(n for n in params if n != "kwargs")
 

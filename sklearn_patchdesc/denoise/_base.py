@@ -106,6 +106,13 @@ _FROZEN_NOTE = """
 """
 
 _COMMON_PARAMS = """
+    flip_augment : bool, default=False
+        Randomly flip each training patch (and its target) left-right and
+        up-down (the flip augmentation of seed 002, section 1.2).
+    n2n_gamma : float, default=1.0
+        Weight of the Neighbor2Neighbor regulariser in self-supervised mode
+        (``y`` = labels / record array / ``None``); 0 gives plain
+        sub-sampled Noise2Noise. Huang et al. use values up to 2.
     max_epochs : int, default=10
         Training epochs (seed 000 trained its baseline for 50, table 1 used 30).
     batch_size : int, default=64
@@ -147,13 +154,6 @@ _COMMON_PARAMS = """
     checkpoint_dir : str, Path or None, default=None
         Folder for a per-epoch checkpoint (written atomically). A fit started
         with the same folder resumes from it and runs only the missing epochs.
-    flip_augment : bool, default=False
-        Randomly flip each training patch (and its target) left-right and
-        up-down (the flip augmentation of seed 002, section 1.2).
-    n2n_gamma : float, default=1.0
-        Weight of the Neighbor2Neighbor regulariser in self-supervised mode
-        (``y`` = labels / record array / ``None``); 0 gives plain
-        sub-sampled Noise2Noise. Huang et al. use values up to 2.
     **kwargs
         skorch-prefixed options: ``module__*`` (architecture widths, see
         the module), ``optimizer__*``, ``criterion__*``,

@@ -249,6 +249,13 @@ class L2NetDescriptor(BaseDescriptorNet):
         Batch formation (:class:`RandomTripletSampler` when None, or
         :class:`PKSampler`, or anything with ``batches(labels, batch_size,
         rng)``). Deep-copied to ``sampler_`` in fit.
+    valid_scoring : str or callable, optional
+        With a fractional ``train_split``: also record the held-out HPatches
+        score each epoch (``"hpatches_mean"``, ``"hpatches_retrieval"`` ...,
+        see :class:`HPatchesEpochScore`).
+    early_stopping : int, optional
+        Patience (epochs) of early stopping on the held-out score (or on
+        ``valid_loss`` without ``valid_scoring``); the best weights are kept.
     max_epochs : int, default=10
     batch_size : int, default=384
         Patches per training step (the sampler makes them into triplets:
@@ -269,13 +276,6 @@ class L2NetDescriptor(BaseDescriptorNet):
         ``valid_loss`` of every epoch is not leaky. A callable is skorch's
         ``train_split`` (``split(dataset, y) -> (train, valid)``), used as
         given. The same meaning in every network estimator.
-    valid_scoring : str or callable, optional
-        With a fractional ``train_split``: also record the held-out HPatches
-        score each epoch (``"hpatches_mean"``, ``"hpatches_retrieval"`` ...,
-        see :class:`HPatchesEpochScore`).
-    early_stopping : int, optional
-        Patience (epochs) of early stopping on the held-out score (or on
-        ``valid_loss`` without ``valid_scoring``); the best weights are kept.
     callbacks : list of (name, Callback), optional
     device : str, default="cpu"
     precision : {"fp32", "bf16", "fp16", "auto"}, default="fp32"

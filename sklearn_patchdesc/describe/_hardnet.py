@@ -48,12 +48,16 @@ class HardNetDescriptor(BaseDescriptorNet):
         :class:`TFeat` (a sixth of the forward cost; ``pretrained`` weights
         must then have ``kornia.feature.TFeat``'s layout). The learning-curve
         benchmark in the user guide compares the two per CPU-second.
+    lr_schedule : {"linear", None}, default="linear"
+        Decay the learning rate linearly to 0 over the fit (HardNet's), or keep it.
     criterion : nn.Module class or instance, default=None
         None means :class:`HardNetLoss` (margin 1, anchor swap); e.g.
         ``criterion__sos_weight=1.0`` adds SOSNet's regulariser.
     sampler : object, default=None
         None means ``PKSampler(n_per_label=2)``: ``batch_size // 2``
         anchor/positive pairs of different points per step.
+    valid_scoring, early_stopping
+        As in :class:`L2NetDescriptor`.
     max_epochs : int, default=5
     batch_size : int, default=256
         Patches per training step: 256 are HardNet's 128 anchor/positive
@@ -68,8 +72,7 @@ class HardNetDescriptor(BaseDescriptorNet):
     optimizer : str or torch.optim.Optimizer class, default="sgd"
         With ``"sgd"``, HardNet's momentum 0.9, dampening 0.9 and weight
         decay 1e-4 are the defaults of the ``optimizer__`` options.
-    lr_schedule : {"linear", None}, default="linear"
-    train_split, valid_scoring, early_stopping, callbacks, device, precision, random_state, verbose, checkpoint_dir
+    train_split, callbacks, device, precision, random_state, verbose, checkpoint_dir
         As in :class:`L2NetDescriptor`.
     **kwargs
         skorch-prefixed options (``module__``, ``criterion__``,

@@ -193,6 +193,8 @@ class MultiScaleDescriptor(BaseDescriptorNet):
         Default ``ContrastiveLoss(margin=1.0, miner=OnlinePairMiner())``.
     sampler : object, optional
         Default :class:`RandomTripletSampler`.
+    valid_scoring, early_stopping
+        As in :class:`L2NetDescriptor`.
     max_epochs : int, default=10
     batch_size : int, default=192
         Patches (images) per training step: 64 triplets with the default
@@ -203,7 +205,7 @@ class MultiScaleDescriptor(BaseDescriptorNet):
         does not depend on it).
     lr : float, default=1e-3
     optimizer : str or torch.optim.Optimizer class, default="adam"
-    train_split, valid_scoring, early_stopping, callbacks, device, precision
+    train_split, callbacks, device, precision
         As in :class:`L2NetDescriptor`.
     random_state, verbose, checkpoint_dir, **kwargs
         As in :class:`L2NetDescriptor`.
