@@ -138,11 +138,10 @@ for dname in ("HardNet", "SIFT"):
 #   task-aware one 28.6 dB) and HardNet's verification (+0.0092), but
 #   *lowers* its matching (-0.0054) and retrieval (-0.0021): PSNR is not
 #   what the descriptor needs.
-# * **For SIFT denoising pays a lot**: noise costs it 0.179 / 0.174 on
-#   verification / matching, and the pixel-trained U-Net gives back 75 % /
-#   53 % of that (verification 0.672 -> 0.807). The task-aware denoiser,
-#   trained for HardNet rather than SIFT, gives back about a fifth (22 % /
-#   21 %).
+# * **For SIFT denoising pays a lot**: noise costs it 0.177 / 0.175 on
+#   verification / matching, and the pixel-trained U-Net gives back 69 % /
+#   40 % of that (verification 0.669 -> 0.792). The task-aware denoiser,
+#   trained for HardNet rather than SIFT, gives back less (21 % / 16 %).
 #
 # So for the shipped HardNet on noisy patches the descriptor alone is nearly
 # as good as the pipeline; a denoiser earns its cost in front of a
