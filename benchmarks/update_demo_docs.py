@@ -52,7 +52,7 @@ def readme_block(c):
     """The README's short table with the sentence that introduces it."""
     lines = [README_START,
              f"At the default budget (`random_state={c['random_state']}`, {c['wall_seconds']} s "
-             "wall on two idle cores) it printed, as mean",
+             "wall on two CPU cores, 2 threads) it printed, as mean",
              "mAP on the two held-out photos (full table: `docs/headline_table.rst`):", "",
              "| Descriptor, input | Verification | Matching | Retrieval |",
              "|---|---|---|---|"]
