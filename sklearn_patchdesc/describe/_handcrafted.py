@@ -40,9 +40,18 @@ class _HandcraftedDescriptor(DescriptorMixin, ClassNamePrefixFeaturesOutMixin, T
         self._check_params()
         X4, _ = validate_patch_size(self, X, reset=True, min_size=self._min_size,
                                     keep_uint8=True)
+        try:
+            self._check_patch_size(self.patch_size_)
+        except ValueError:
+            for name in ("patch_size_", "n_features_in_"):  # not fitted after all
+                self.__dict__.pop(name, None)
+            raise
         if y is not None:
             check_labels(y, X4.shape[0])
         return self
+
+    def _check_patch_size(self, size):
+        """Raise a ``ValueError`` for a patch side this descriptor cannot describe (hook)."""
 
     def transform(self, X):
         """Descriptors ``(n, d)`` float32.
@@ -190,27 +199,8 @@ class SIFTPatchDescriptor(_HandcraftedDescriptor):
         if not (0 < float(self.clip) <= 1):
             raise ValueError(f"clip must be in (0, 1]; got {self.clip!r}.")
 
-    def fit(self, X, y=None):
-        """Record the patch size and check kornia can pool it into ``n_cells`` cells.
-
-        Parameters
-        ----------
-        X : array-like of shape (n, H, W), (n, 1, H, W) or (n, H*W)
-        y : ignored
-            Accepted (labels or record array) for pipelines.
-
-        Returns
-        -------
-        self
-        """
-        super().fit(X, y)
-        try:
-            self._sift_module(self.patch_size_)
-        except ValueError:
-            for name in ("patch_size_", "n_features_in_"):  # not fitted after all
-                self.__dict__.pop(name, None)
-            raise
-        return self
+    def _check_patch_size(self, size):
+        self._sift_module(size)  # kornia must pool this side into n_cells cells
 
     @property
     def _n_features_out(self):
