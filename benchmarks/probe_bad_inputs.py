@@ -48,6 +48,8 @@ import torch
 from PIL import Image
 from skorch.callbacks import Callback
 
+from model_files import members, rewrite
+
 PROBES = []
 
 
@@ -1316,32 +1318,16 @@ def _saved_unet(tmp):
     return save(est, tmp / "unet.skpd"), est, noisy
 
 
-def _members(path):
-    with zipfile.ZipFile(path) as zf:
-        return json.loads(zf.read("manifest.json")), zf.read("tensors.safetensors")
-
-
-def _rewritten(path, manifest, tensors, name="altered.skpd"):
-    from safetensors.torch import save as st_save
-
-    out = path.with_name(name)
-    with zipfile.ZipFile(out, "w") as zf:
-        zf.writestr("manifest.json", json.dumps(manifest))
-        zf.writestr("tensors.safetensors", tensors if isinstance(tensors, bytes)
-                    else st_save(tensors))
-    return out
-
-
 def _altered_weight(tmp, change):
     from safetensors.torch import load as st_load
 
     path, est, noisy = _saved_unet(tmp)
-    manifest, blob = _members(path)
+    manifest, blob = members(path)
     tensors = st_load(blob)
     module = manifest["root"]["fitted"]["__dict__"]["net_"]["__net__"]["module"]["__dict__"]
     key = next(v["__tensor__"] for v in module.values() if tensors[v["__tensor__"]].ndim == 4)
     tensors[key] = change(tensors[key])
-    return _load_refused(_rewritten(path, manifest, tensors), "network")
+    return _load_refused(rewrite(path, manifest, tensors), "network")
 
 
 for _label, _change in [("F32 -> I32", lambda t: t.view(torch.int32)),
@@ -1358,13 +1344,13 @@ def _altered_optimizer(tmp, change):
     from safetensors.torch import load as st_load
 
     path, est, _ = _saved_unet(tmp)
-    manifest, blob = _members(path)
+    manifest, blob = members(path)
     state = manifest["root"]["fitted"]["__dict__"]["net_"]["__net__"]["optimizer"]
     slot = state["__dict__"]["state"]["__items__"][0][1]["__dict__"]
     tensors = st_load(blob)
     key = slot["exp_avg"]["__tensor__"]
     tensors[key] = change(tensors[key])
-    return _load_refused(_rewritten(path, manifest, tensors), "optimizer state")
+    return _load_refused(rewrite(path, manifest, tensors), "optimizer state")
 
 
 for _label, _change in [("F32 -> I32", lambda t: t.view(torch.int32)),
@@ -1413,9 +1399,9 @@ for _label, _history in [("[1,2,3]", "[1, 2, 3]"), ("a dict", '{"epoch": 1}'),
 
 def _altered_history(tmp, history):
     path, _, _ = _saved_unet(tmp)
-    manifest, blob = _members(path)
+    manifest, blob = members(path)
     manifest["root"]["fitted"]["__dict__"]["net_"]["__net__"]["history"] = history
-    return _load_refused(_rewritten(path, manifest, blob), "history")
+    return _load_refused(rewrite(path, manifest, blob), "history")
 
 
 def _ternausnet(tmp):
@@ -1452,7 +1438,7 @@ def _crafted_encoder_path(tmp, target):
     from sklearn_patchdesc.persistence import load
 
     path, est, noisy, _ = _ternausnet(tmp)
-    manifest, blob = _members(path)
+    manifest, blob = members(path)
     manifest["root"]["params"]["__dict__"]["encoder_weights"] = (
         str(tmp / "missing.pth") if target == "MISSING" else target)
     # every reader of a weights file (TernausNet's encoder goes through _vgg_layout)
@@ -1461,7 +1447,7 @@ def _crafted_encoder_path(tmp, target):
     for m in modules:
         m.read_state_dict = lambda *a, **k: opened.append(a) or real(*a, **k)
     try:
-        loaded = load(_rewritten(path, manifest, blob))
+        loaded = load(rewrite(path, manifest, blob))
     except Exception as exc:  # noqa: BLE001 - the message may reveal the path's existence
         return f"raw: {type(exc).__name__}: {exc!s:.80}"
     finally:

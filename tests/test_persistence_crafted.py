@@ -10,12 +10,15 @@ import pytest
 import torch
 from safetensors.torch import load as st_load
 
-from _model_files import members, rewrite
+from _benchmark_scripts import load_benchmark
 from sklearn_patchdesc.denoise import ShallowUNetDenoiser, TernausNetDenoiser
 from sklearn_patchdesc import _state_dict, _vgg_layout
 from sklearn_patchdesc.denoise import _modules
 from sklearn_patchdesc.describe import RawPatchDescriptor
 from sklearn_patchdesc.persistence import PersistenceError, load, save
+
+_files = load_benchmark("model_files")  # the one copy, shared with probe_bad_inputs.py
+members, rewrite = _files.members, _files.rewrite
 
 RAW = "sklearn_patchdesc.describe.RawPatchDescriptor"
 

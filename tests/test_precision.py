@@ -12,13 +12,16 @@ import pytest
 import torch
 from sklearn.base import clone
 
-from _model_files import members, rewrite
+from _benchmark_scripts import load_benchmark
 from sklearn_patchdesc import _precision, _training
 from sklearn_patchdesc._precision import resolve_precision
 from sklearn_patchdesc._training import TrainingError, check_device
 from sklearn_patchdesc.denoise import ShallowUNetDenoiser
 from sklearn_patchdesc.describe import HardNetDescriptor
 from sklearn_patchdesc.persistence import PersistenceError, load, save
+
+_files = load_benchmark("model_files")  # the one copy, shared with probe_bad_inputs.py
+members, rewrite = _files.members, _files.rewrite
 
 
 @pytest.fixture
