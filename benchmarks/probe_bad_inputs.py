@@ -1184,6 +1184,16 @@ def _cli_subprocess(*args):
     return proc.returncode, proc.stdout, proc.stderr
 
 
+def _evaluate_verdict(folder, phrase):
+    """'clear' when ``evaluate FOLDER`` fails with an error naming ``phrase``, no traceback."""
+    rc, out, err = _cli_subprocess("evaluate", folder)
+    if rc == 0:
+        return f"silent: exit 0: {out.strip()[-80:]}"
+    if "Traceback" in err or phrase not in err:
+        return f"raw: exit {rc}: {err.strip()[-90:]}"
+    return "clear"
+
+
 @probe(9, "evaluate command on one sequence (no distractor): one-line error, not 100.00")
 def _(tmp):
     from sklearn_patchdesc.datasets import save_descriptors_csv
@@ -1192,12 +1202,7 @@ def _(tmp):
     one = t["sequence"] == t["sequence"][0]
     save_descriptors_csv(np.random.default_rng(0).normal(size=X.shape)[one].astype(np.float32),
                          t[one], tmp, "rand")
-    rc, out, err = _cli_subprocess("evaluate", tmp / "rand")
-    if rc == 0:
-        return f"silent: exit 0: {out.strip()[-80:]}"
-    if "Traceback" in err or "distractor" not in err:
-        return f"raw: exit {rc}: {err.strip()[-90:]}"
-    return "clear"
+    return _evaluate_verdict(tmp / "rand", "distractor")
 
 
 @probe(9, "evaluate command on identical descriptors: one-line error")
@@ -1206,12 +1211,7 @@ def _(tmp):
 
     X, t = _descriptor_set()
     save_descriptors_csv(np.ones_like(X, dtype=np.float32), t, tmp, "ones")
-    rc, out, err = _cli_subprocess("evaluate", tmp / "ones")
-    if rc == 0:
-        return f"silent: exit 0: {out.strip()[-80:]}"
-    if "Traceback" in err or "identical" not in err:
-        return f"raw: exit {rc}: {err.strip()[-90:]}"
-    return "clear"
+    return _evaluate_verdict(tmp / "ones", "identical")
 
 
 # --------------------------------------- 10. input scale, validator, scorers
