@@ -537,10 +537,12 @@ class BasePatchNet(NetParams):
 
     Subclasses declare their parameters as ``_init_params = {name: default}``
     (their ``__init__`` is generated from it: see
-    :func:`~sklearn_patchdesc._params.declared_init`), and build their module and criterion in :meth:`_module_spec` /
-    :meth:`_criterion_spec`. Everything with a skorch prefix (``module__``,
-    ``criterion__``, ``optimizer__``, ``iterator_train__``, ``iterator_valid__``,
-    ``callbacks__``, ``dataset__``) is a parameter too and reaches the skorch net.
+    :func:`~sklearn_patchdesc._params.declared_init`), and build their module
+    and criterion in :meth:`_module_spec` / :meth:`_criterion_spec`.
+    Everything with a skorch prefix (``module__``, ``criterion__``,
+    ``optimizer__``, ``iterator_train__``, ``iterator_valid__``,
+    ``callbacks__``, ``dataset__``) is a parameter too and reaches the skorch
+    net.
 
     Common parameters (subclasses document them): ``max_epochs``,
     ``batch_size`` (patches per training step), ``inference_batch_size``,

@@ -16,7 +16,7 @@ from ._samplers import (
     RandomTripletSampler,
     check_triplet_labels,
     label_groups,
-    triplets_per_batch,
+    triplet_batches,
 )
 
 __all__ = ["HardPositiveMiner", "farthest_positives", "nearest_negatives"]
@@ -238,11 +238,7 @@ class HardPositiveMiner(ParamsMixin, Callback):
         return a, p, n
 
     def batches(self, labels, batch_size, rng):
-        t = triplets_per_batch(batch_size)
-        a, p, n = self.triplets(labels, rng)
-        for start in range(0, len(a), t):
-            sl = slice(start, start + t)
-            yield np.concatenate([a[sl], p[sl], n[sl]])
+        yield from triplet_batches(*self.triplets(labels, rng), batch_size)
 
     def n_batches(self, labels, batch_size):
         return RandomTripletSampler(self.n_triplets).n_batches(labels, batch_size)

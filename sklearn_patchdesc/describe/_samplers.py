@@ -21,7 +21,7 @@ import numpy as np
 from .._params import ParamsMixin
 
 __all__ = ["RandomTripletSampler", "PKSampler", "BatchSizeUnitWarning", "check_triplet_labels",
-           "label_groups", "triplets_per_batch"]
+           "label_groups", "triplets_per_batch", "triplet_batches"]
 
 
 class BatchSizeUnitWarning(FutureWarning):
@@ -50,6 +50,18 @@ def triplets_per_batch(batch_size):
                          "and negative: 3 patches); batch_size counts patches per step, so "
                          "use at least 3.")
     return n
+
+
+def triplet_batches(anchors, positives, negatives, batch_size):
+    """Index batches ``[anchors; positives; negatives]`` of ``batch_size`` patches each.
+
+    The layout ``TripletMarginLoss(miner="given")`` reads: ``batch_size // 3``
+    triplets per batch, the last batch shorter.
+    """
+    t = triplets_per_batch(batch_size)
+    for start in range(0, len(anchors), t):
+        sl = slice(start, start + t)
+        yield np.concatenate([anchors[sl], positives[sl], negatives[sl]])
 
 
 def label_groups(labels):
@@ -161,11 +173,7 @@ class RandomTripletSampler(ParamsMixin):
         return anchors, positives, negatives
 
     def batches(self, labels, batch_size, rng):
-        t = triplets_per_batch(batch_size)
-        a, p, n = self.triplets(labels, rng)
-        for start in range(0, len(a), t):
-            sl = slice(start, start + t)
-            yield np.concatenate([a[sl], p[sl], n[sl]])
+        yield from triplet_batches(*self.triplets(labels, rng), batch_size)
 
     def n_triplets_per_epoch(self, labels):
         """Triplets one epoch draws: ``n_triplets``, or every patch that has a positive.
