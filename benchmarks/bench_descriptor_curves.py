@@ -224,9 +224,14 @@ def main():
     if args.add and (out / "descriptor_curves.json").is_file():
         result = _added(json.loads((out / "descriptor_curves.json").read_text()), result)
     if not args.quick:
-        (out / "descriptor_curves.json").write_text(json.dumps(result, indent=1))
-        _figure(result, out / "descriptor_curves.png")
-        print(f"wrote {out / 'descriptor_curves.png'} and descriptor_curves.json")
+        _write(out, result)
+
+
+def _write(out, result):
+    """The JSON and the figure of ``result`` in the folder ``out``."""
+    (out / "descriptor_curves.json").write_text(json.dumps(result, indent=1))
+    _figure(result, out / "descriptor_curves.png")
+    print(f"wrote {out / 'descriptor_curves.png'} and descriptor_curves.json")
 
 
 def _replace_lines(out, lines, n_heldout):
@@ -240,9 +245,7 @@ def _replace_lines(out, lines, n_heldout):
     points = prev["points"]
     curves = {n: {int(s): c for s, c in v.items()} for n, v in prev["curves"].items()}
     print(_table(curves, lines, points))
-    (out / "descriptor_curves.json").write_text(json.dumps(result, indent=1))
-    _figure(result, out / "descriptor_curves.png")
-    print(f"wrote {out / 'descriptor_curves.png'} and descriptor_curves.json")
+    _write(out, result)
 
 
 def _added(prev, new):

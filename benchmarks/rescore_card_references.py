@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,6 +27,7 @@ import kornia
 import sklearn
 
 from descriptor_data import real_heldout_set, task_scores
+from sklearn_patchdesc._files import atomic_write
 from sklearn_patchdesc.describe import RawPatchDescriptor, SIFTPatchDescriptor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,11 +67,8 @@ def main(argv=None):
         "versions": {"kornia": kornia.__version__, "scikit-learn": sklearn.__version__},
         "previous": {name: heldout["mAP"][name] for name in new}})
     heldout["mAP"].update(new)
-    # atomic: a crash leaves the old card, never half a card
-    fd, tmp = tempfile.mkstemp(dir=args.card.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(card, indent=1) + "\n")
-    os.replace(tmp, args.card)
+    with atomic_write(args.card) as tmp:  # a crash leaves the old card, never half a card
+        tmp.write_text(json.dumps(card, indent=1) + "\n")
     print(f"wrote {args.card}")
 
 
